@@ -1,0 +1,91 @@
+"""Call detail records: the CDR as the spec defines it, and its JSON form.
+
+A record exists from the moment a call is placed; while the call is live its endTime, disposition and
+cause are null and its durations 0. `to_json()` gives the spec's field names, and only adds fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from callgate.calls.causes import cause_text
+
+Direction = Literal["outbound", "inbound"]
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and a Z, as the spec prints times: 2025-07-23T03:37:56.000Z."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def truncate_ms(value: datetime) -> datetime:
+    """Drop sub-millisecond digits so what is stored equals what is shown."""
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    session_id: str
+    account: str
+    direction: Direction
+    destination: str
+    caller_id: str | None
+    start_time: datetime
+    answer_time: datetime | None
+    end_time: datetime | None
+    disposition: str | None
+    hangup_by: str | None
+    hangup_cause_code: int | None
+    created_at: datetime
+    updated_at: datetime
+    node: str = ""
+
+    @property
+    def duration(self) -> int:
+        """Whole seconds from start to end (0 while live)."""
+        if self.end_time is None:
+            return 0
+        return max(0, int((self.end_time - self.start_time).total_seconds()))
+
+    @property
+    def billable_seconds(self) -> int:
+        """Whole seconds from answer to end; 0 when never answered or still live."""
+        if self.end_time is None or self.answer_time is None:
+            return 0
+        return max(0, int((self.end_time - self.answer_time).total_seconds()))
+
+    @property
+    def hangup_cause_text(self) -> str | None:
+        return None if self.hangup_cause_code is None else cause_text(self.hangup_cause_code)
+
+    @property
+    def is_open(self) -> bool:
+        return self.end_time is None
+
+    def replace(self, **changes: Any) -> CallRecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "destination": self.destination,
+            "startTime": iso_ms(self.start_time),
+            "answerTime": iso_ms(self.answer_time),
+            "endTime": iso_ms(self.end_time),
+            "duration": self.duration,
+            "billableSeconds": self.billable_seconds,
+            "disposition": self.disposition,
+            "hangupBy": self.hangup_by,
+            "hangupCauseCode": self.hangup_cause_code,
+            "hangupCauseText": self.hangup_cause_text,
+            "createdAt": iso_ms(self.created_at),
+            "updatedAt": iso_ms(self.updated_at),
+            "direction": self.direction,
+            "callerId": self.caller_id,
+        }

@@ -1,0 +1,176 @@
+"""The one clock every timer in callgate reads, and the shared 20 ms media ticker.
+
+Only this module touches real time. Everything else (ring timeouts, playout, SIP timers, the simulated
+carrier) takes a `Clock`, so tests use `ManualClock` and step time by hand instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+FRAME_MS = 20
+FRAME_S = FRAME_MS / 1000
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a monotonic scale; differences are durations."""
+
+    def utcnow(self) -> datetime:
+        """Wall-clock time (aware, UTC) for records."""
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback` when `monotonic()` reaches `when`."""
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback` `delay_s` seconds from now."""
+
+
+class LoopClock:
+    """Real time, with timers on the running asyncio loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def monotonic(self) -> float:
+        return self.loop.time()
+
+    def utcnow(self) -> datetime:
+        return datetime.now(UTC)
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        return self.loop.call_at(when, callback)
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        return self.loop.call_later(delay_s, callback)
+
+
+class _ManualTimer:
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock:
+    """A clock that moves only when told to: `advance()` runs due timers in deadline order."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = 0.0
+        self._epoch = start or datetime(2025, 7, 23, 3, 37, 56, tzinfo=UTC)
+        self._heap: list[tuple[float, int, _ManualTimer]] = []
+        self._seq = itertools.count()
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def utcnow(self) -> datetime:
+        return self._epoch + timedelta(seconds=self._now)
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        timer = _ManualTimer(when, callback)
+        heapq.heappush(self._heap, (when, next(self._seq), timer))
+        return timer
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        return self.call_at(self._now + delay_s, callback)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward, running every timer that falls due, each at its own deadline."""
+        target = self._now + seconds
+        while self._heap and self._heap[0][0] <= target + 1e-9:
+            when, _, timer = heapq.heappop(self._heap)
+            if timer.cancelled:
+                continue
+            self._now = max(self._now, when)
+            timer.callback()
+        self._now = target
+
+    def next_deadline(self) -> float | None:
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+
+class MediaTicker:
+    """One 20 ms tick for all calls: listeners run in order on every frame boundary.
+
+    Deadlines are absolute (start + n x 20 ms), so lateness never accumulates into drift. When the
+    loop falls behind by more than `max_catch_up` frames, the ticker skips ahead rather than bursting.
+    """
+
+    def __init__(self, clock: Clock, frame_s: float = FRAME_S, max_catch_up: int = 5) -> None:
+        self._clock = clock
+        self._frame_s = frame_s
+        self._max_catch_up = max_catch_up
+        self._listeners: dict[int, Callable[[int], None]] = {}
+        self._ids = itertools.count()
+        self._timer: Timer | None = None
+        self._start = 0.0
+        self.tick_no = 0
+        self.skipped_frames = 0
+        self.on_error: Callable[[BaseException], None] | None = None
+
+    def subscribe(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Add a listener called with the tick number; returns the function that removes it."""
+        key = next(self._ids)
+        self._listeners[key] = listener
+        return lambda: self._listeners.pop(key, None) and None
+
+    def start(self) -> None:
+        if self._timer is not None:
+            return
+        self._start = self._clock.monotonic()
+        self.tick_no = 0
+        self._arm()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        self._timer = self._clock.call_at(self._start + (self.tick_no + 1) * self._frame_s, self._tick)
+
+    def _tick(self) -> None:
+        due = int((self._clock.monotonic() - self._start) / self._frame_s + 1e-6)
+        behind = due - self.tick_no
+        if behind > self._max_catch_up:
+            self.skipped_frames += behind - 1
+            self.tick_no = due - 1
+            behind = 1
+        for _ in range(max(behind, 1)):
+            self.tick_no += 1
+            for listener in list(self._listeners.values()):
+                try:
+                    listener(self.tick_no)
+                except Exception as exc:  # one bad listener must not stop media for every call
+                    if self.on_error is not None:
+                        self.on_error(exc)
+        self._arm()
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch, for logs and benchmarks only."""
+    return time.time_ns() // 1_000_000
