@@ -151,7 +151,9 @@ class MediaTicker:
             self._timer = None
 
     def _arm(self) -> None:
-        self._timer = self._clock.call_at(self._start + (self.tick_no + 1) * self._frame_s, self._tick)
+        self._timer = self._clock.call_at(
+            self._start + (self.tick_no + 1) * self._frame_s, self._tick
+        )
 
     def _tick(self) -> None:
         due = int((self._clock.monotonic() - self._start) / self._frame_s + 1e-6)

@@ -64,7 +64,12 @@ def normalize_cause(code: int) -> Cause:
     """Map any Q.850 code onto the spec's table; codes the table lacks become their nearest class."""
     if code in CAUSE_TEXT:
         return Cause(code)
-    if code in (20, 22, 26, 31):  # subscriber absent, number changed, non-selected user, normal unspecified
+    if code in (
+        20,
+        22,
+        26,
+        31,
+    ):  # subscriber absent, number changed, non-selected user, normal unspecified
         return Cause.NORMAL_CLEARING if code == 31 else Cause.NO_USER_RESPONSE
     if 32 <= code <= 47:  # resource unavailable class
         return Cause.CHANNEL_UNAVAILABLE

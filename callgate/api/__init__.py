@@ -1,0 +1,1 @@
+"""The Outgoing Call Service surfaces: REST, auth, Socket.IO, the CDR query language."""

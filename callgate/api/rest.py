@@ -1,0 +1,161 @@
+"""The REST endpoints of the Outgoing Call Service, exactly as the spec names and shapes them."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse
+
+from callgate.api.auth import account_from_token, bearer_token
+from callgate.api.cdr_query import CdrQueryError, cdr_page_response, parse_cdr_query
+from callgate.api.envelope import ApiError, ok
+from callgate.calls.ids import is_session_id
+from callgate.calls.records import CallRecord, iso_ms
+from callgate.calls.service import CallNotFound
+from callgate.gateway import Gateway
+
+# Digits with an optional leading +: 3 digits (short codes) to 20 (E.164's 15 plus trunk prefixes).
+PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
+MAX_BODY_BYTES = 4096
+
+router = APIRouter()
+
+
+def gateway(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def account(request: Request) -> str:
+    return account_from_token(
+        gateway(request).jwt_secret, bearer_token(request.headers.get("authorization"))
+    )
+
+
+Account = Annotated[str, Depends(account)]
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "Request body must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "Request body must be a JSON object")
+    return value
+
+
+def _body_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post(
+    "/pbx/call",
+    summary="Place an outbound call",
+    openapi_extra=_body_schema(
+        {"phoneNumber": {"type": "string", "example": "089608675796", "pattern": PHONE_RE.pattern}},
+        ["phoneNumber"],
+    ),
+)
+async def place_call(request: Request, account: Account) -> JSONResponse:
+    body = await json_object(request)
+    number = body.get("phoneNumber")
+    if number is None:
+        raise ApiError(400, "phoneNumber is required")
+    if not isinstance(number, str) or not PHONE_RE.fullmatch(number):
+        raise ApiError(400, "Invalid phone number format")
+    gw = gateway(request)
+    gw.admission.admit(account, gw.calls.count_live(account))
+    try:
+        call = await gw.calls.place_call(account, number)
+    except Exception as exc:
+        raise ApiError(503, "The call could not be recorded, so it was not placed; retry") from exc
+    return ok({"phoneNumber": number, "sessionId": call.session_id})
+
+
+@router.post(
+    "/pbx/hangup",
+    summary="End a call",
+    openapi_extra=_body_schema({"sessionId": {"type": "string", "format": "uuid"}}, ["sessionId"]),
+)
+async def hangup(request: Request, account: Account) -> JSONResponse:
+    body = await json_object(request)
+    session_id = body.get("sessionId")
+    if session_id is None:
+        raise ApiError(400, "sessionId is required")
+    if not isinstance(session_id, str) or not is_session_id(session_id):
+        raise ApiError(400, "sessionId must be a session id as returned by POST /pbx/call")
+    try:
+        gateway(request).calls.hangup(account, session_id)
+    except CallNotFound:
+        raise ApiError(
+            404, f"No live call with sessionId {session_id}: unknown or already ended"
+        ) from None
+    return ok({"sessionId": session_id})
+
+
+@router.get("/v1/cdr", summary="List call detail records (paginated, filtered, sorted)")
+async def list_cdrs(request: Request, account: Account) -> JSONResponse:
+    gw = gateway(request)
+    params = list(request.query_params.multi_items())
+    try:
+        query = parse_cdr_query(
+            account,
+            params,
+            default_limit=gw.config.cdr_default_limit,
+            max_limit=gw.config.cdr_max_limit,
+        )
+    except CdrQueryError as exc:
+        raise ApiError(400, str(exc)) from None
+    await gw.recorder.flush()  # what the API already reported is in the listing
+    page = await gw.store.query(query)
+    return JSONResponse(cdr_page_response(query, page, request.url.path, params))
+
+
+@router.get("/v1/cdr/{sessionId}", summary="One call detail record")
+async def get_cdr(request: Request, sessionId: str, account: Account) -> JSONResponse:
+    gw = gateway(request)
+    try:
+        record: CallRecord | None = gw.calls.find(account, sessionId).record
+    except CallNotFound:
+        record = None
+    if record is None and is_session_id(sessionId):
+        await gw.recorder.flush()
+        record = await gw.store.get(account, sessionId)
+    if record is None:
+        raise ApiError(404, f"No call detail record with sessionId {sessionId}")
+    return ok(record.to_json())
+
+
+@router.get("/v1/calls", summary="This account's live calls")
+async def live_calls(request: Request, account: Account) -> JSONResponse:
+    calls = gateway(request).calls.live(account)
+    return ok(
+        [
+            {
+                "sessionId": call.session_id,
+                "type": call.record.direction,
+                "destination": call.record.destination,
+                "callerId": call.record.caller_id,
+                "status": call.state.value,
+                "startTime": iso_ms(call.record.start_time),
+                "answerTime": iso_ms(call.record.answer_time),
+            }
+            for call in calls
+        ]
+    )
+
+
+@router.get("/health", summary="Liveness and basic figures (no authentication)")
+async def health(request: Request) -> JSONResponse:
+    gw = gateway(request)
+    return ok(
+        {"status": "ok" if gw.started else "starting", "liveCalls": len(list(gw.calls.calls))}
+    )

@@ -1,0 +1,71 @@
+"""The ASGI application: REST routes, the docs, and the spec's error envelope for every failure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from callgate import __version__
+from callgate.api.envelope import ApiError, error_response
+from callgate.api.rest import router
+from callgate.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """The Outgoing Call Service of callgate: place and end calls, read call detail records.
+Every endpoint but `/health` and the docs needs `Authorization: Bearer <token>`
+(`callgate token create --account NAME`). Errors use the envelope `{status, errors, data: null}`."""
+
+
+def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
+    """The REST app for `gateway`; with `manage_lifecycle` the app starts and stops the gateway."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await gateway.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await gateway.stop()
+
+    app = FastAPI(
+        title="callgate",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.gateway = gateway
+    app.include_router(router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        messages = {404: "Not found", 405: "Method not allowed"}
+        message = messages.get(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, message, dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return error_response(400, f"Invalid request: {where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "Internal server error; the incident is logged")
+
+    return app

@@ -1,0 +1,104 @@
+"""A live call: its state, its record, and the timers the domain keeps for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from callgate.calls.causes import Cause, HangupBy, disposition_for
+from callgate.calls.machine import CallInput, CallState, next_state
+from callgate.calls.records import CallRecord, Direction, truncate_ms
+from callgate.clock import Timer
+
+
+@dataclass(slots=True)
+class Call:
+    record: CallRecord
+    state: CallState
+    timers: list[Timer] = field(default_factory=list)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        session_id: str,
+        account: str,
+        direction: Direction,
+        destination: str,
+        caller_id: str | None,
+        now: datetime,
+        node: str,
+    ) -> Call:
+        now = truncate_ms(now)
+        record = CallRecord(
+            session_id=session_id,
+            account=account,
+            direction=direction,
+            destination=destination,
+            caller_id=caller_id,
+            start_time=now,
+            answer_time=None,
+            end_time=None,
+            disposition=None,
+            hangup_by=None,
+            hangup_cause_code=None,
+            created_at=now,
+            updated_at=now,
+            node=node,
+        )
+        state = CallState.DIALING if direction == "outbound" else CallState.RINGING
+        return cls(record=record, state=state)
+
+    @property
+    def session_id(self) -> str:
+        return self.record.session_id
+
+    @property
+    def account(self) -> str:
+        return self.record.account
+
+    @property
+    def answered(self) -> bool:
+        return self.record.answer_time is not None
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    def local_party(self) -> HangupBy:
+        """Who we (the gateway's application side) are in this call."""
+        return HangupBy.CALLER if self.record.direction == "outbound" else HangupBy.CALLEE
+
+    def remote_party(self) -> HangupBy:
+        return HangupBy.CALLEE if self.record.direction == "outbound" else HangupBy.CALLER
+
+    def apply(self, event: CallInput, now: datetime) -> bool:
+        """Move the state machine; True when the state changed."""
+        after = next_state(self.state, event)
+        if after is None or after is self.state:
+            return False
+        self.state = after
+        if after is CallState.CONNECTED:
+            now = truncate_ms(now)
+            self.record = self.record.replace(answer_time=now, updated_at=now)
+        return True
+
+    def end(self, now: datetime, cause: Cause, by: HangupBy | None, *, cancelled: bool) -> bool:
+        """End the call and close its record; False if it had already ended."""
+        if not self.apply(CallInput.END, now):
+            return False
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+        now = truncate_ms(now)
+        answered = self.answered
+        self.record = self.record.replace(
+            end_time=now,
+            updated_at=now,
+            disposition=disposition_for(
+                answered, cause, cancelled=cancelled and not answered
+            ).value,
+            hangup_by=by.value if by is not None else None,
+            hangup_cause_code=int(cause),
+        )
+        return True

@@ -1,0 +1,78 @@
+"""The `Trunk` interface: where calls physically go (the simulated carrier, or SIP).
+
+The domain drives a trunk with commands and hears back through `TrunkEvent`s. Commands never block and
+never raise for a call the trunk no longer knows: calls end on both sides independently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkRinging:
+    session_id: str
+    early_media: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkAnswered:
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkHangup:
+    """The far end or the network ended the call. `cause` is Q.850; `by_remote` is False when the
+    network, not the far party, ended it (timeouts, failures)."""
+
+    session_id: str
+    cause: int
+    by_remote: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkAudio:
+    """One 20 ms frame from the far party: PCM16 LE, 8 kHz mono, 320 bytes."""
+
+    session_id: str
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkDtmf:
+    session_id: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkIncomingCall:
+    session_id: str
+    caller_id: str
+    did_number: str
+
+
+TrunkEvent = TrunkRinging | TrunkAnswered | TrunkHangup | TrunkAudio | TrunkDtmf | TrunkIncomingCall
+TrunkListener = Callable[[TrunkEvent], None]
+
+
+class Trunk(Protocol):
+    async def start(self, listener: TrunkListener) -> None:
+        """Begin serving; every event for every call goes to `listener`."""
+
+    async def stop(self) -> None:
+        """Tear down every call and release resources."""
+
+    def dial(self, session_id: str, destination: str, caller_id: str | None) -> None: ...
+
+    def answer(self, session_id: str) -> None:
+        """Answer an inbound call offered by `TrunkIncomingCall`."""
+
+    def hangup(self, session_id: str, cause: int) -> None:
+        """End the call (BYE, CANCEL or reject, as its state requires). No event follows."""
+
+    def send_audio(self, session_id: str, frame: bytes) -> None:
+        """Play one 20 ms PCM16 frame to the far party, now."""
+
+    def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None: ...

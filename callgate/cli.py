@@ -1,0 +1,101 @@
+"""The `callgate` command: `serve`, and `token create` for API tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from callgate.api.auth import create_token, load_or_create_secret
+from callgate.config import Config, ConfigError, load_config
+
+DAY_S = 86400
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callgate", description="Self-hosted voice-call gateway")
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="print a Bearer token for an account")
+    create.add_argument("--account", required=True, help="account the token acts for")
+    create.add_argument(
+        "--ttl-days", type=float, default=365.0, help="validity in days; 0 for no expiry"
+    )
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            config = load_config(args.config, host=args.host, port=args.port)
+            return _serve(config)
+        config = load_config(args.config)
+        return _token_create(config, args.account, args.ttl_days)
+    except ConfigError as exc:
+        print(f"callgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _secret(config: Config) -> tuple[str, bool]:
+    if config.jwt_secret:
+        return config.jwt_secret, False
+    return load_or_create_secret(config.data_dir)
+
+
+def _token_create(config: Config, account: str, ttl_days: float) -> int:
+    secret, _ = _secret(config)
+    try:
+        token = create_token(secret, account, ttl_days * DAY_S if ttl_days > 0 else None)
+    except ValueError as exc:
+        print(f"callgate: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _serve(config: Config) -> int:
+    import uvicorn
+
+    from callgate.app import create_app
+    from callgate.gateway import Gateway
+
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if sys.platform != "win32":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    gateway = Gateway.build(config)
+    if not config.jwt_secret:
+        token = create_token(gateway.jwt_secret, "default", 30 * DAY_S)
+        origin = "generated" if gateway.secret_generated else "kept"
+        url = f"http://{config.host}:{config.port}"
+        print(
+            f"callgate: signing secret {origin} in {config.data_dir}/jwt_secret\n"
+            f"callgate: development token for account 'default' (30 days):\n\n"
+            f"  export TOKEN={token}\n\n"
+            f"callgate: API on {url}  docs {url}/docs",
+            flush=True,
+        )
+    uvicorn.run(
+        create_app(gateway),
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=config.log_level,
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

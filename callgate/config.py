@@ -1,0 +1,201 @@
+"""Configuration: defaults, an optional TOML file, then `CALLGATE_*` environment variables (which win).
+
+Every setting is declared once in `SETTINGS`; a value that does not parse, or a key nobody declared,
+stops start-up with a `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from callgate.telephony.simulated.scripts import (
+    DEFAULT_SCRIPTS,
+    CalleeScript,
+    ScriptError,
+    scripts_from_config,
+)
+
+ENV_PREFIX = "CALLGATE_"
+# Variables with the prefix that are not settings (read by the test suite or the launcher).
+ENV_NOT_SETTINGS = frozenset({"CALLGATE_CONFIG", "CALLGATE_REQUIRE_PEERS"})
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message starts with the key's name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite in data_dir
+    jwt_secret: str = ""  # empty: generated once into data_dir
+    trunk: str = "simulated"
+    node_id: str = field(default_factory=socket.gethostname)
+    ring_timeout_s: float = 60.0
+    max_call_duration_s: float = 4 * 3600.0
+    max_concurrent_calls: int = 1000  # per account
+    calls_per_second: float = 100.0  # per account, sustained
+    calls_burst: int = 200  # per account, calls allowed at once above the sustained rate
+    cdr_default_limit: int = 100
+    cdr_max_limit: int = 1000
+    log_level: str = "info"
+    simulator_scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'callgate.db'}"
+
+
+def _positive_int(key: str, raw: Any) -> int:
+    value = _int(key, raw)
+    if value < 1:
+        raise ConfigError(f"{key}: must be at least 1, got {value}")
+    return value
+
+
+def _int(key: str, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ConfigError(f"{key}: expected a whole number, got {raw!r}")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a whole number, got {raw!r}") from None
+
+
+def _positive_float(key: str, raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ConfigError(f"{key}: expected a number, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{key}: must be a positive number, got {raw!r}")
+    return value
+
+
+def _port(key: str, raw: Any) -> int:
+    value = _int(key, raw)
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{key}: must be a port number 0-65535, got {value}")
+    return value
+
+
+def _text(key: str, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{key}: expected a string, got {raw!r}")
+    return raw
+
+
+def _trunk(key: str, raw: Any) -> str:
+    value = _text(key, raw)
+    if value != "simulated":
+        raise ConfigError(f"{key}: only 'simulated' is available in this version, got {value!r}")
+    return value
+
+
+def _log_level(key: str, raw: Any) -> str:
+    value = _text(key, raw).lower()
+    if value not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"{key}: one of debug, info, warning, error; got {raw!r}")
+    return value
+
+
+def _database_url(key: str, raw: Any) -> str:
+    value = _text(key, raw)
+    if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            f"{key}: use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB, got {value!r}"
+        )
+    return value
+
+
+def _secret(key: str, raw: Any) -> str:
+    value = _text(key, raw)
+    if value and len(value.encode()) < 32:
+        raise ConfigError(f"{key}: must be at least 32 bytes (HS256 needs a 256-bit key), or empty")
+    return value
+
+
+Parser = Callable[[str, Any], Any]
+SETTINGS: dict[str, Parser] = {
+    "host": _text,
+    "port": _port,
+    "data_dir": lambda key, raw: Path(_text(key, raw)),
+    "database_url": _database_url,
+    "jwt_secret": _secret,
+    "trunk": _trunk,
+    "node_id": _text,
+    "ring_timeout_s": _positive_float,
+    "max_call_duration_s": _positive_float,
+    "max_concurrent_calls": _positive_int,
+    "calls_per_second": _positive_float,
+    "calls_burst": _positive_int,
+    "cdr_default_limit": _positive_int,
+    "cdr_max_limit": _positive_int,
+    "log_level": _log_level,
+}
+assert set(SETTINGS) | {"simulator_scripts"} == {f.name for f in fields(Config)}
+
+
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Config:
+    """Defaults < TOML file (`path` or $CALLGATE_CONFIG) < environment < explicit overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = path or (Path(env["CALLGATE_CONFIG"]) if env.get("CALLGATE_CONFIG") else None)
+    if path is not None:
+        values.update(_read_toml(path))
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in SETTINGS:
+            raise ConfigError(f"{name}: unknown setting (known: {', '.join(sorted(SETTINGS))})")
+        values[key] = SETTINGS[key](name, raw)
+    for key, raw in overrides.items():
+        if raw is not None:
+            values[key] = SETTINGS[key](key, raw)
+    config = Config(**values)
+    if config.cdr_default_limit > config.cdr_max_limit:
+        raise ConfigError("cdr_default_limit: must not exceed cdr_max_limit")
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, item in raw.items():
+        if key == "simulator":
+            values["simulator_scripts"] = _simulator(item)
+            continue
+        if key not in SETTINGS:
+            raise ConfigError(f"{key}: unknown setting in {path}")
+        values[key] = SETTINGS[key](key, item)
+    return values
+
+
+def _simulator(raw: Any) -> tuple[CalleeScript, ...]:
+    if not isinstance(raw, dict):
+        raise ConfigError("simulator: expected a table")
+    unknown = set(raw) - {"callee"}
+    if unknown:
+        raise ConfigError(f"simulator.{sorted(unknown)[0]}: unknown key")
+    try:
+        return scripts_from_config(raw.get("callee"))
+    except ScriptError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,100 @@
+"""The running gateway: wires clock, trunk, call service, CDR store and writer, and runs their lifecycle.
+
+Only this module and the entry points (`app.py`, `cli.py`) know every room.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from callgate.api.auth import load_or_create_secret
+from callgate.api.limits import CallAdmission
+from callgate.calls.bus import EventBus
+from callgate.calls.recorder import Recorder, recover_orphans
+from callgate.calls.recordstore import RecordStore
+from callgate.calls.service import CallService, CallSettings
+from callgate.calls.trunk import Trunk
+from callgate.clock import Clock, LoopClock, MediaTicker
+from callgate.config import Config
+from callgate.store import SqlRecordStore
+from callgate.telephony.simulated import SimulatedCarrier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    config: Config
+    clock: Clock
+    ticker: MediaTicker
+    store: RecordStore
+    recorder: Recorder
+    bus: EventBus
+    trunk: Trunk
+    calls: CallService
+    admission: CallAdmission
+    jwt_secret: str
+    secret_generated: bool = False
+    started: bool = field(default=False, init=False)
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        store: RecordStore | None = None,
+        trunk: Trunk | None = None,
+    ) -> Gateway:
+        clock = clock or LoopClock()
+        ticker = MediaTicker(clock)
+        ticker.on_error = lambda exc: log.error("media tick listener failed: %r", exc)
+        store = store or SqlRecordStore(config.effective_database_url)
+        recorder = Recorder(store, clock, node=config.node_id)
+        bus = EventBus()
+        trunk = trunk or SimulatedCarrier(clock, ticker, config.simulator_scripts)
+        settings = CallSettings(
+            ring_timeout_s=config.ring_timeout_s,
+            max_call_duration_s=config.max_call_duration_s,
+            node=config.node_id,
+        )
+        service = CallService(trunk, clock, bus, recorder, settings)
+        admission = CallAdmission(
+            clock, config.calls_per_second, config.calls_burst, config.max_concurrent_calls
+        )
+        if config.jwt_secret:
+            secret, generated = config.jwt_secret, False
+        else:
+            secret, generated = load_or_create_secret(config.data_dir)
+        return cls(
+            config=config,
+            clock=clock,
+            ticker=ticker,
+            store=store,
+            recorder=recorder,
+            bus=bus,
+            trunk=trunk,
+            calls=service,
+            admission=admission,
+            jwt_secret=secret,
+            secret_generated=generated,
+        )
+
+    async def start(self) -> None:
+        if self.config.effective_database_url.startswith("sqlite"):
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.open()
+        await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
+        self.recorder.start()
+        await self.calls.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        await self.calls.stop()
+        self.ticker.stop()
+        await self.recorder.stop()
+        await self.store.close()

@@ -1,0 +1,169 @@
+"""The simulated carrier: a `Trunk` whose far ends are scripted callees, in real time on the shared clock.
+
+Each call follows its `CalleeScript`: ring, then answer or reject; once connected the callee sends one
+20 ms PCM16 frame per media tick (an echo of the caller's previous frame, a tone, or silence), presses
+its scripted digits, echoes back digits it hears, and hangs up when its script says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from callgate.calls.causes import Cause
+from callgate.calls.trunk import (
+    TrunkAnswered,
+    TrunkAudio,
+    TrunkDtmf,
+    TrunkEvent,
+    TrunkHangup,
+    TrunkListener,
+    TrunkRinging,
+)
+from callgate.clock import Clock, MediaTicker, Timer
+from callgate.telephony.simulated.scripts import DEFAULT_SCRIPTS, CalleeScript, choose
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE_HZ = 8000
+FRAME_SAMPLES = 160
+FRAME_BYTES = 2 * FRAME_SAMPLES
+SILENCE = bytes(FRAME_BYTES)
+ECHO_BACKLOG_FRAMES = 5  # frames the echo may trail the caller by before the oldest is dropped
+
+
+def _tone_loop(freq_hz: float, level_dbfs: float = -12.0) -> list[bytes]:
+    """One second of a sine as 50 frames; for whole-hertz tones the loop is phase-continuous."""
+    t = np.arange(SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ
+    amplitude = 32767 * 10 ** (level_dbfs / 20)
+    samples = np.round(amplitude * np.sin(2 * np.pi * freq_hz * t)).astype("<i2").tobytes()
+    return [samples[i : i + FRAME_BYTES] for i in range(0, len(samples), FRAME_BYTES)]
+
+
+@dataclass(slots=True)
+class _SimCall:
+    session_id: str
+    script: CalleeScript
+    connected: bool = False
+    timers: list[Timer] = field(default_factory=list)
+    heard: deque[bytes] = field(default_factory=lambda: deque(maxlen=ECHO_BACKLOG_FRAMES))
+    tone: list[bytes] | None = None
+    tone_index: int = 0
+    dtmf_heard: list[str] = field(default_factory=list)
+
+
+class SimulatedCarrier:
+    def __init__(
+        self, clock: Clock, ticker: MediaTicker, scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS
+    ) -> None:
+        self._clock = clock
+        self._ticker = ticker
+        self._scripts = scripts
+        self._calls: dict[str, _SimCall] = {}
+        self._listener: TrunkListener | None = None
+        self._unsubscribe: object = None
+        self.dtmf_heard: dict[str, list[str]] = {}  # session -> digits the callee heard (for tests)
+        self.audio_heard_frames: dict[str, int] = {}
+
+    async def start(self, listener: TrunkListener) -> None:
+        self._listener = listener
+        self._unsubscribe = self._ticker.subscribe(self._on_tick)
+        self._ticker.start()
+
+    async def stop(self) -> None:
+        for call in list(self._calls.values()):
+            self._drop(call)
+        if callable(self._unsubscribe):
+            self._unsubscribe()
+
+    # --- Trunk commands ------------------------------------------------------------------------
+
+    def dial(self, session_id: str, destination: str, caller_id: str | None) -> None:
+        script = choose(self._scripts, destination)
+        call = _SimCall(session_id, script)
+        self._calls[session_id] = call
+        self.dtmf_heard[session_id] = call.dtmf_heard
+        self._after(call, 0.1, lambda: self._emit(TrunkRinging(session_id)))
+        if script.answer:
+            self._after(call, script.ring_s, lambda: self._answer(call))
+        elif script.reject_cause is not None:
+            cause = script.reject_cause
+            self._after(call, script.ring_s, lambda: self._remote_hangup(call, cause))
+        # else: rings until the caller gives up
+
+    def answer(self, session_id: str) -> None:
+        log.debug("simulated carrier has no inbound calls to answer (%s)", session_id)
+
+    def hangup(self, session_id: str, cause: int) -> None:
+        call = self._calls.get(session_id)
+        if call is not None:
+            self._drop(call)
+
+    def send_audio(self, session_id: str, frame: bytes) -> None:
+        call = self._calls.get(session_id)
+        if call is not None and call.connected:
+            call.heard.append(frame)
+            self.audio_heard_frames[session_id] = self.audio_heard_frames.get(session_id, 0) + 1
+
+    def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
+        call = self._calls.get(session_id)
+        if call is None or not call.connected:
+            return
+        call.dtmf_heard.append(digit)
+        if call.script.audio == "echo" and call.script.echo_dtmf:
+            # Pressed back once the caller's tone has ended, as a person copying it would.
+            self._after(
+                call, duration_ms / 1000 + 0.1, lambda: self._emit(TrunkDtmf(session_id, digit))
+            )
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _after(self, call: _SimCall, delay_s: float, action: object) -> None:
+        assert callable(action)
+        call.timers.append(self._clock.call_later(delay_s, action))
+
+    def _emit(self, event: TrunkEvent) -> None:
+        if self._listener is not None and event.session_id in self._calls:
+            self._listener(event)
+
+    def _answer(self, call: _SimCall) -> None:
+        call.connected = True
+        if call.script.audio == "tone":
+            call.tone = _tone_loop(call.script.tone_hz)
+        self._emit(TrunkAnswered(call.session_id))
+        for at_s, digit in call.script.dtmf:
+            self._after(call, at_s, lambda d=digit: self._emit(TrunkDtmf(call.session_id, d)))
+        if call.script.hangup_after_s is not None:
+            cause = int(Cause.NORMAL_CLEARING)
+            self._after(call, call.script.hangup_after_s, lambda: self._remote_hangup(call, cause))
+
+    def _remote_hangup(self, call: _SimCall, cause: int) -> None:
+        self._emit(TrunkHangup(call.session_id, cause, by_remote=True))
+        self._drop(call)
+
+    def _drop(self, call: _SimCall) -> None:
+        for timer in call.timers:
+            timer.cancel()
+        call.timers.clear()
+        call.connected = False
+        self._calls.pop(call.session_id, None)
+        self.dtmf_heard.pop(call.session_id, None)
+        self.audio_heard_frames.pop(call.session_id, None)
+
+    def _on_tick(self, tick_no: int) -> None:
+        if self._listener is None:
+            return
+        for call in list(self._calls.values()):
+            if not call.connected:
+                continue
+            if call.tone is not None:
+                frame = call.tone[call.tone_index]
+                call.tone_index = (call.tone_index + 1) % len(call.tone)
+            elif call.script.audio == "echo" and call.heard:
+                frame = call.heard.popleft()
+            else:
+                frame = SILENCE
+            self._listener(TrunkAudio(call.session_id, frame))

@@ -1,0 +1,137 @@
+"""Scripted callees of the simulated carrier, chosen by the dialled number.
+
+The first script whose `pattern` (a regular expression) matches the whole number decides what the far
+end does. User scripts from the configuration come first; `DEFAULT_SCRIPTS` close the list.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from callgate.calls.causes import CAUSE_TEXT, Cause
+
+AudioMode = Literal["echo", "tone", "silence"]
+DTMF_DIGITS = "0123456789*#ABCD"
+
+
+class ScriptError(ValueError):
+    """A simulator script in the configuration is malformed; the message names the bad key."""
+
+
+@dataclass(frozen=True, slots=True)
+class CalleeScript:
+    pattern: str
+    ring_s: float = 2.0
+    answer: bool = True
+    reject_cause: int | None = None  # when not answering: end with this Q.850 cause after ring_s
+    audio: AudioMode = "echo"
+    tone_hz: float = 440.0
+    dtmf: tuple[tuple[float, str], ...] = ()  # (seconds after answer, digit)
+    hangup_after_s: float | None = None  # seconds after answer
+    echo_dtmf: bool = True  # an echo callee presses back each digit it hears
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
+
+    def matches(self, number: str) -> bool:
+        return self.regex.fullmatch(number) is not None
+
+
+DEFAULT_SCRIPTS: tuple[CalleeScript, ...] = (
+    CalleeScript(r"\+?\d*486", ring_s=1.0, answer=False, reject_cause=Cause.USER_BUSY),
+    CalleeScript(r"\+?\d*404", ring_s=0.2, answer=False, reject_cause=Cause.UNALLOCATED_NUMBER),
+    CalleeScript(r"\+?\d*480", answer=False),  # rings until the ring timeout
+    CalleeScript(r"\+?\d*603", ring_s=1.0, answer=False, reject_cause=Cause.CALL_REJECTED),
+    CalleeScript(r"\+?\d*503", ring_s=0.2, answer=False, reject_cause=Cause.NO_CIRCUIT_AVAILABLE),
+    CalleeScript(r"\+?\d*440", audio="tone", tone_hz=440.0),
+    CalleeScript(r".*"),
+)
+
+_FIELDS = {
+    "pattern",
+    "ring_s",
+    "answer",
+    "reject_cause",
+    "audio",
+    "tone_hz",
+    "dtmf",
+    "hangup_after_s",
+    "echo_dtmf",
+}
+
+
+def _number(where: str, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ScriptError(f"{where}: expected a number, got {value!r}")
+    if value < minimum:
+        raise ScriptError(f"{where}: must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def script_from_config(index: int, raw: Any) -> CalleeScript:
+    """Build one script from a TOML table, naming the bad key on error."""
+    where = f"simulator.callee[{index}]"
+    if not isinstance(raw, dict):
+        raise ScriptError(f"{where}: expected a table")
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise ScriptError(f"{where}.{sorted(unknown)[0]}: unknown key")
+    pattern = raw.get("pattern")
+    if not isinstance(pattern, str):
+        raise ScriptError(f"{where}.pattern: required, a regular expression string")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ScriptError(f"{where}.pattern: invalid regular expression: {exc}") from None
+    kwargs: dict[str, Any] = {"pattern": pattern}
+    for key in ("ring_s", "tone_hz", "hangup_after_s"):
+        if key in raw:
+            kwargs[key] = _number(f"{where}.{key}", raw[key])
+    for key in ("answer", "echo_dtmf"):
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise ScriptError(f"{where}.{key}: expected true or false")
+            kwargs[key] = raw[key]
+    if "reject_cause" in raw:
+        cause = raw["reject_cause"]
+        if isinstance(cause, bool) or not isinstance(cause, int) or cause not in CAUSE_TEXT:
+            raise ScriptError(f"{where}.reject_cause: one of {sorted(CAUSE_TEXT)}")
+        kwargs["reject_cause"] = cause
+        kwargs.setdefault("answer", False)
+    if "audio" in raw:
+        if raw["audio"] not in ("echo", "tone", "silence"):
+            raise ScriptError(f"{where}.audio: one of echo, tone, silence")
+        kwargs["audio"] = raw["audio"]
+    if "dtmf" in raw:
+        presses = []
+        if not isinstance(raw["dtmf"], list):
+            raise ScriptError(f"{where}.dtmf: expected a list of [seconds, digit] pairs")
+        for i, item in enumerate(raw["dtmf"]):
+            ok = isinstance(item, list) and len(item) == 2 and isinstance(item[1], str)
+            if not ok or item[1] not in DTMF_DIGITS or len(item[1]) != 1:
+                raise ScriptError(
+                    f"{where}.dtmf[{i}]: expected [seconds, digit] with a digit 0-9*#A-D"
+                )
+            presses.append((_number(f"{where}.dtmf[{i}][0]", item[0]), item[1]))
+        kwargs["dtmf"] = tuple(presses)
+    return CalleeScript(**kwargs)
+
+
+def scripts_from_config(raw: Any) -> tuple[CalleeScript, ...]:
+    """User scripts (a TOML array of tables) followed by the defaults."""
+    if raw is None:
+        return DEFAULT_SCRIPTS
+    if not isinstance(raw, list):
+        raise ScriptError("simulator.callee: expected an array of tables ([[simulator.callee]])")
+    return tuple(script_from_config(i, item) for i, item in enumerate(raw)) + DEFAULT_SCRIPTS
+
+
+def choose(scripts: tuple[CalleeScript, ...], number: str) -> CalleeScript:
+    for script in scripts:
+        if script.matches(number):
+            return script
+    return DEFAULT_SCRIPTS[-1]

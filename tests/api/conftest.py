@@ -1,0 +1,93 @@
+"""An in-process gateway on a hand-stepped clock with a real database (SQLite, and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from callgate.api.auth import create_token
+from callgate.app import create_app
+from callgate.clock import ManualClock
+from callgate.config import load_config
+from callgate.gateway import Gateway
+from tests.support import need_postgres
+
+SECRET = "test-secret-" + "x" * 40
+
+
+@dataclass
+class Api:
+    gateway: Gateway
+    clock: ManualClock
+    client: httpx.AsyncClient
+    token: str
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    def token_for(self, account: str) -> str:
+        return create_token(SECRET, account)
+
+    async def call(self, number: str, token: str | None = None) -> str:
+        response = await self.client.post(
+            "/pbx/call", json={"phoneNumber": number}, headers=self.auth(token)
+        )
+        assert response.status_code == 200, response.text
+        sid: str = response.json()["data"]["sessionId"]
+        return sid
+
+    async def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        await self.gateway.recorder.flush()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}"
+        return
+    base = need_postgres()
+    # A database of its own per test keeps runs independent and leaves nothing behind.
+    name = f"cg_test_{uuid.uuid4().hex[:12]}"
+    import asyncio
+
+    import asyncpg
+
+    dsn = base.replace("postgresql+asyncpg", "postgresql")
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    config = load_config(
+        environ={},
+        data_dir=str(tmp_path),
+        database_url=database_url,
+        jwt_secret=SECRET,
+        node_id="test-node",
+    )
+    clock = ManualClock()
+    gateway = Gateway.build(config, clock=clock)
+    await gateway.start()
+    app = create_app(gateway, manage_lifecycle=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://callgate.test") as client:
+        yield Api(gateway, clock, client, create_token(SECRET, "acme"))
+    await gateway.stop()

@@ -1,0 +1,81 @@
+"""The CDR writer: durable before dialling, coalescing, retrying, and crash recovery."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callgate.calls.recorder import Recorder, close_orphan, recover_orphans
+from callgate.calls.records import CallRecord
+from callgate.clock import ManualClock
+from tests.fakes import MemoryStore
+
+
+def record(sid: str, clock: ManualClock, **changes: object) -> CallRecord:
+    now = clock.utcnow()
+    base = CallRecord(
+        sid, "acme", "outbound", "0811", None, now, None, None, None, None, None, now, now, "n1"
+    )
+    return base.replace(**changes)
+
+
+async def test_versions_of_one_record_coalesce_into_one_write() -> None:
+    clock, store = ManualClock(), MemoryStore()
+    recorder = Recorder(store, clock, node="n1")
+    futures = [recorder.submit(record("a", clock, destination=str(i))) for i in range(100)]
+    recorder.start()
+    await asyncio.gather(*futures)
+    assert store.rows["a"].destination == "99"
+    assert sum(len(batch) for batch in store.upserts) == 1
+    await recorder.stop()
+
+
+async def test_a_failing_store_is_retried_and_nothing_is_lost() -> None:
+    clock, store = ManualClock(), MemoryStore()
+    store.fail_next = 3
+    recorder = Recorder(store, clock, node="n1", retry_max_s=0.01)
+    recorder.start()
+    await asyncio.wait_for(
+        asyncio.gather(*(recorder.submit(record(str(i), clock)) for i in range(50))), 5
+    )
+    assert len(store.rows) == 50
+    await recorder.stop()
+
+
+async def test_group_commit_batches_concurrent_submissions() -> None:
+    clock, store = ManualClock(), MemoryStore()
+    recorder = Recorder(store, clock, node="n1", max_batch=1000)
+    recorder.start()
+    await asyncio.gather(*(recorder.submit(record(str(i), clock)) for i in range(500)))
+    assert len(store.upserts) <= 2
+    await recorder.stop()
+
+
+async def test_orphans_are_closed_at_their_last_heartbeat() -> None:
+    clock, store = ManualClock(), MemoryStore()
+    clock.advance(1.0)
+    start = clock.utcnow()
+    clock.advance(2.0)
+    answered = record("live", clock).replace(start_time=start, answer_time=clock.utcnow())
+    ringing = record("ringing", clock).replace(start_time=start)
+    other_node = record("other", clock).replace(node="n2")
+    await store.upsert([answered, ringing, other_node])
+    clock.advance(30.0)
+    await store.touch_open("n1", clock.utcnow())  # the last heartbeat before the crash
+    heartbeat = clock.utcnow()
+    clock.advance(500.0)
+    closed = await recover_orphans(store, "n1", clock.utcnow())
+    assert {r.session_id for r in closed} == {"live", "ringing"}
+    live = store.rows["live"]
+    assert (live.disposition, live.hangup_cause_code, live.hangup_by) == ("ANSWERED", 127, None)
+    assert live.end_time == heartbeat
+    assert live.billable_seconds == 30
+    assert store.rows["ringing"].disposition == "FAILED"
+    assert store.rows["other"].end_time is None
+
+
+def test_close_orphan_never_ends_before_the_answer() -> None:
+    clock = ManualClock()
+    rec = record("x", clock)
+    clock.advance(5)
+    rec = rec.replace(answer_time=clock.utcnow())
+    assert close_orphan(rec, clock.utcnow()).end_time == rec.answer_time

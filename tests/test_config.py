@@ -1,0 +1,103 @@
+"""Configuration: defaults, TOML, environment, and errors that name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callgate.config import ConfigError, load_config
+
+
+def test_defaults() -> None:
+    config = load_config(environ={})
+    assert (config.host, config.port) == ("127.0.0.1", 8080)
+    assert config.data_dir == Path("data")
+    assert config.effective_database_url == "sqlite+aiosqlite:///data/callgate.db"
+    assert config.ring_timeout_s == 60.0
+    assert config.max_call_duration_s == 4 * 3600.0
+
+
+def test_environment_overrides_toml(tmp_path: Path) -> None:
+    path = tmp_path / "callgate.toml"
+    path.write_text('port = 9000\nring_timeout_s = 30\ndata_dir = "/srv/cg"\n')
+    config = load_config(path, environ={"CALLGATE_PORT": "9001"})
+    assert config.port == 9001
+    assert config.ring_timeout_s == 30.0
+    assert config.data_dir == Path("/srv/cg")
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("max_concurrent_calls = 7\n")
+    assert load_config(environ={"CALLGATE_CONFIG": str(path)}).max_concurrent_calls == 7
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"CALLGATE_PORT": "eighty"}, "CALLGATE_PORT"),
+        ({"CALLGATE_PORT": "70000"}, "CALLGATE_PORT"),
+        ({"CALLGATE_RING_TIMEOUT_S": "-1"}, "CALLGATE_RING_TIMEOUT_S"),
+        ({"CALLGATE_RING_TIMOUT_S": "5"}, "CALLGATE_RING_TIMOUT_S"),
+        ({"CALLGATE_DATABASE_URL": "mysql://x"}, "CALLGATE_DATABASE_URL"),
+        ({"CALLGATE_TRUNK": "sip:carrier"}, "CALLGATE_TRUNK"),
+        ({"CALLGATE_LOG_LEVEL": "loud"}, "CALLGATE_LOG_LEVEL"),
+        ({"CALLGATE_JWT_SECRET": "short"}, "CALLGATE_JWT_SECRET"),
+    ],
+)
+def test_bad_environment_names_the_key(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{key}:"):
+        load_config(environ=environ)
+
+
+def test_test_suite_variables_are_not_settings() -> None:
+    load_config(environ={"CALLGATE_REQUIRE_PEERS": "1"})
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("prot = 1\n", "prot"),
+        ('port = "x"\n', "port"),
+        ("port = true\n", "port"),
+        ("[simulator]\ncalee = []\n", "simulator.calee"),
+        ("[[simulator.callee]]\nring_s = 1\n", r"simulator.callee\[0\].pattern"),
+        ('[[simulator.callee]]\npattern = "("\n', r"simulator.callee\[0\].pattern"),
+        ('[[simulator.callee]]\npattern = "1"\nring_s = -2\n', r"simulator.callee\[0\].ring_s"),
+        (
+            '[[simulator.callee]]\npattern = "1"\nreject_cause = 999\n',
+            r"simulator.callee\[0\].reject_cause",
+        ),
+        (
+            '[[simulator.callee]]\npattern = "1"\ndtmf = [[1, "X"]]\n',
+            r"simulator.callee\[0\].dtmf\[0\]",
+        ),
+        ('[[simulator.callee]]\npattern = "1"\nvolume = 3\n', r"simulator.callee\[0\].volume"),
+    ],
+)
+def test_bad_toml_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        load_config(path, environ={})
+
+
+def test_unparseable_toml(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("port = = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path, environ={})
+
+
+def test_simulator_scripts_come_before_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[simulator.callee]]\npattern = "0811999.*"\nring_s = 0.5\nhangup_after_s = 8\n'
+        'dtmf = [[1.0, "5"], [2.5, "#"]]\naudio = "tone"\ntone_hz = 1000\n'
+    )
+    scripts = load_config(path, environ={}).simulator_scripts
+    assert scripts[0].pattern == "0811999.*"
+    assert scripts[0].dtmf == ((1.0, "5"), (2.5, "#"))
+    assert scripts[0].audio == "tone"
+    assert scripts[-1].pattern == ".*"
