@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callgate.api.auth import create_token  # noqa: E402
+from callgate.api.auth import create_token
 
 SECRET = "bench-secret-" + "z" * 40
 LUA = """
@@ -57,7 +57,9 @@ def parse_wrk(text: str) -> dict[str, float]:
     out["requests"] = float(total.group(1)) if total else 0.0
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     out["non_2xx"] = float(non2xx.group(1)) if non2xx else 0.0
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
     out["socket_errors"] = float(sum(int(g) for g in errors.groups())) if errors else 0.0
     for pct in ("50", "75", "90", "99"):
         match = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)\b", text)
@@ -160,9 +162,7 @@ def main() -> None:
                 "cdrs_recorded": cdr["meta"]["totalItems"],
                 # wrk does not count requests still in flight when it stops; those calls are placed
                 # and recorded too, so the record count may exceed the 200s by up to one per connection.
-                "cdrs_complete": placed
-                <= cdr["meta"]["totalItems"]
-                <= placed + args.connections,
+                "cdrs_complete": placed <= cdr["meta"]["totalItems"] <= placed + args.connections,
             }
         )
         print(json.dumps(result, indent=2))

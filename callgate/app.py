@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import socketio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from callgate import __version__
 from callgate.api.envelope import ApiError, error_response
+from callgate.api.realtime import Realtime
 from callgate.api.rest import router
 from callgate.gateway import Gateway
 
@@ -23,8 +25,13 @@ Every endpoint but `/health` and the docs needs `Authorization: Bearer <token>`
 (`callgate token create --account NAME`). Errors use the envelope `{status, errors, data: null}`."""
 
 
-def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
-    """The REST app for `gateway`; with `manage_lifecycle` the app starts and stops the gateway."""
+def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.ASGIApp:
+    """REST and Socket.IO (at /socket.io/) for `gateway`, as one ASGI app.
+
+    With `manage_lifecycle` the app's lifespan starts and stops the gateway; the Realtime surface is
+    reachable as `rest_app(app).state.realtime`.
+    """
+    realtime = Realtime(gateway.calls, gateway.jwt_secret)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -33,6 +40,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            await realtime.close()
             if manage_lifecycle:
                 await gateway.stop()
 
@@ -45,6 +53,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.gateway = gateway
+    app.state.realtime = realtime
     app.include_router(router)
 
     @app.exception_handler(ApiError)
@@ -68,4 +77,9 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "Internal server error; the incident is logged")
 
-    return app
+    return socketio.ASGIApp(realtime.sio, other_asgi_app=app, socketio_path="socket.io")
+
+
+def rest_app(app: socketio.ASGIApp) -> FastAPI:
+    inner: FastAPI = app.other_asgi_app
+    return inner

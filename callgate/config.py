@@ -44,6 +44,9 @@ class Config:
     max_concurrent_calls: int = 1000  # per account
     calls_per_second: float = 100.0  # per account, sustained
     calls_burst: int = 200  # per account, calls allowed at once above the sustained rate
+    no_client_grace_s: float = 60.0  # 0: never hang up for want of a client
+    playout_max_s: float = 60.0
+    hangup_drain_cap_s: float = 60.0
     cdr_default_limit: int = 100
     cdr_max_limit: int = 1000
     log_level: str = "info"
@@ -80,6 +83,12 @@ def _positive_float(key: str, raw: Any) -> float:
     if not value > 0 or value == float("inf"):
         raise ConfigError(f"{key}: must be a positive number, got {raw!r}")
     return value
+
+
+def _non_negative_float(key: str, raw: Any) -> float:
+    if raw in (0, "0", 0.0):
+        return 0.0
+    return _positive_float(key, raw)
 
 
 def _port(key: str, raw: Any) -> int:
@@ -139,6 +148,9 @@ SETTINGS: dict[str, Parser] = {
     "max_concurrent_calls": _positive_int,
     "calls_per_second": _positive_float,
     "calls_burst": _positive_int,
+    "no_client_grace_s": _non_negative_float,
+    "playout_max_s": _positive_float,
+    "hangup_drain_cap_s": _positive_float,
     "cdr_default_limit": _positive_int,
     "cdr_max_limit": _positive_int,
     "log_level": _log_level,

@@ -58,8 +58,11 @@ class Gateway:
             ring_timeout_s=config.ring_timeout_s,
             max_call_duration_s=config.max_call_duration_s,
             node=config.node_id,
+            no_client_grace_s=config.no_client_grace_s,
+            playout_max_s=config.playout_max_s,
+            drain_cap_s=config.hangup_drain_cap_s,
         )
-        service = CallService(trunk, clock, bus, recorder, settings)
+        service = CallService(trunk, clock, ticker, bus, recorder, settings)
         admission = CallAdmission(
             clock, config.calls_per_second, config.calls_burst, config.max_concurrent_calls
         )

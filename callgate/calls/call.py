@@ -7,8 +7,10 @@ from datetime import datetime
 
 from callgate.calls.causes import Cause, HangupBy, disposition_for
 from callgate.calls.machine import CallInput, CallState, next_state
+from callgate.calls.playout import Playout
 from callgate.calls.records import CallRecord, Direction, truncate_ms
 from callgate.clock import Timer
+from callgate.media.decoder import AudioDecoder
 
 
 @dataclass(slots=True)
@@ -16,6 +18,13 @@ class Call:
     record: CallRecord
     state: CallState
     timers: list[Timer] = field(default_factory=list)
+    playout: Playout = field(default_factory=Playout)
+    decoders: dict[str, AudioDecoder] = field(default_factory=dict)  # by the client's audioFormat
+    clients: int = 0  # application clients attached (Socket.IO room members, the inbound socket)
+    grace_timer: Timer | None = None
+    drain_deadline: float | None = (
+        None  # hang up once playout is idle, or at this time at the latest
+    )
 
     @classmethod
     def new(
@@ -90,6 +99,9 @@ class Call:
         for timer in self.timers:
             timer.cancel()
         self.timers.clear()
+        if self.grace_timer is not None:
+            self.grace_timer.cancel()
+            self.grace_timer = None
         now = truncate_ms(now)
         answered = self.answered
         self.record = self.record.replace(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from callgate.calls.playout import CheckpointStatus
 from callgate.calls.records import CallRecord, Direction
 
 DialStatus = Literal["Dialing", "Ringing", "Busy", "Connected"]
@@ -47,10 +48,14 @@ class DtmfReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordChanged:
-    """The call's record changed (placed, answered, ended): what the CDR writer persists."""
+class CheckpointReached:
+    """A checkpoint the application set: `played` once the audio before it has been heard,
+    `cleared` when an interruption discarded that audio."""
 
-    record: CallRecord
+    session_id: str
+    account: str
+    name: str
+    status: CheckpointStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,5 +68,5 @@ class CallEnded:
 
 
 CallEvent = (
-    CallCreated | DialStatusChanged | AudioReceived | DtmfReceived | RecordChanged | CallEnded
+    CallCreated | DialStatusChanged | AudioReceived | DtmfReceived | CheckpointReached | CallEnded
 )

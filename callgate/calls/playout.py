@@ -103,7 +103,9 @@ class Playout:
     def interrupt(self) -> Interrupted:
         """Stop now: discard the queue, clear pending checkpoints, report played and discarded audio."""
         discarded_ms = self.queued_ms
-        cleared = tuple(Checkpoint(item, "cleared") for item in self._items if isinstance(item, str))
+        cleared = tuple(
+            Checkpoint(item, "cleared") for item in self._items if isinstance(item, str)
+        )
         played_ms = self._sent_in_stretch * FRAME_MS
         self._items.clear()
         self._frames = 0

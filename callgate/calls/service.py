@@ -17,12 +17,14 @@ from callgate.calls.events import (
     AudioReceived,
     CallCreated,
     CallEnded,
+    CheckpointReached,
     DialStatus,
     DialStatusChanged,
     DtmfReceived,
 )
 from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
+from callgate.calls.playout import FRAME_MS, Interrupted, Playout, PlayoutFull
 from callgate.calls.recorder import Recorder
 from callgate.calls.records import Direction
 from callgate.calls.trunk import (
@@ -35,7 +37,9 @@ from callgate.calls.trunk import (
     TrunkIncomingCall,
     TrunkRinging,
 )
-from callgate.clock import Clock
+from callgate.clock import Clock, MediaTicker
+from callgate.media.decoder import AudioDecoder
+from callgate.media.errors import AudioFormatError
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +47,23 @@ DTMF_DIGITS = frozenset("0123456789*#ABCD")
 MAX_DTMF_MS = 1000
 
 
+SILENCE_FRAME = bytes(320)
+
+
 @dataclass(frozen=True, slots=True)
 class CallSettings:
     ring_timeout_s: float = 60.0
     max_call_duration_s: float = 4 * 3600.0
     node: str = "callgate"
+    no_client_grace_s: float = (
+        60.0  # outbound calls with no application attached this long end; 0: never
+    )
+    playout_max_s: float = 60.0  # audio a call may have queued
+    drain_cap_s: float = 60.0  # longest a hangup waits for queued audio to finish playing
+
+
+class CommandError(ValueError):
+    """A command the application may not give in the call's current state; the message says why."""
 
 
 class CallNotFound(LookupError):
@@ -56,24 +72,38 @@ class CallNotFound(LookupError):
 
 class CallService:
     def __init__(
-        self, trunk: Trunk, clock: Clock, bus: EventBus, recorder: Recorder, settings: CallSettings
+        self,
+        trunk: Trunk,
+        clock: Clock,
+        ticker: MediaTicker,
+        bus: EventBus,
+        recorder: Recorder,
+        settings: CallSettings,
     ) -> None:
         self.trunk = trunk
         self.clock = clock
+        self.ticker = ticker
         self.bus = bus
         self.recorder = recorder
         self.settings = settings
         self._calls: dict[str, Call] = {}
+        self._connected: dict[str, Call] = {}  # what the media tick walks
+        self._playout_frames = max(1, int(settings.playout_max_s * 1000 / FRAME_MS))
+        self._unsubscribe_tick: Callable[[], None] | None = None
         self.on_incoming: Callable[[TrunkIncomingCall], None] | None = None
 
     async def start(self) -> None:
+        self._unsubscribe_tick = self.ticker.subscribe(self._on_tick)
         await self.trunk.start(self.handle_trunk_event)
+        self.ticker.start()
 
     async def stop(self) -> None:
         """End every live call (network-side clearing, nobody hung up), then stop the trunk."""
         for call in list(self._calls.values()):
             self.trunk.hangup(call.session_id, int(Cause.NORMAL_CLEARING))
             self._end(call, Cause.NORMAL_CLEARING, None, cancelled=not call.answered)
+        if self._unsubscribe_tick is not None:
+            self._unsubscribe_tick()
         await self.trunk.stop()
 
     # --- queries -------------------------------------------------------------------------------
@@ -108,29 +138,138 @@ class CallService:
         call.timers.append(
             self.clock.call_later(self.settings.ring_timeout_s, lambda: self._ring_timeout(call))
         )
+        self._arm_grace(call)
         self.trunk.dial(call.session_id, destination, caller_id)
         return call
 
-    def hangup(self, account: str, session_id: str) -> Call:
-        """The application side ends the call: a cancel before answer, a hangup after."""
+    def hangup(self, account: str, session_id: str, *, after_playout: bool = False) -> Call:
+        """The application side ends the call: a cancel before answer, a hangup after.
+
+        With `after_playout`, a connected call ends once its queued audio has been heard (at most
+        `drain_cap_s` later), so a goodbye is never cut off; audio sent meanwhile is refused.
+        """
         call = self.find(account, session_id)
-        self.trunk.hangup(session_id, int(Cause.NORMAL_CLEARING))
-        self._end(call, Cause.NORMAL_CLEARING, call.local_party(), cancelled=not call.answered)
+        if after_playout and call.state is CallState.CONNECTED and not call.playout.idle:
+            if call.drain_deadline is None:
+                call.drain_deadline = self.clock.monotonic() + self.settings.drain_cap_s
+            return call
+        self._hangup_now(call)
         return call
+
+    # --- audio, checkpoints, attachment ----------------------------------------------------------
+
+    def push_audio(self, account: str, session_id: str, data: bytes, audio_format: str) -> int:
+        """Decode the application's audio and queue it to play; returns the audio queued (ms).
+
+        Audio sent before the answer waits and starts playing the moment the call connects.
+        """
+        call = self._playable(account, session_id)
+        decoder = call.decoders.get(audio_format)
+        if decoder is None:
+            try:
+                decoder = call.decoders[audio_format] = AudioDecoder(audio_format)
+            except AudioFormatError as exc:
+                raise CommandError(str(exc)) from None
+        try:
+            pcm = decoder.feed(data)
+        except AudioFormatError as exc:
+            decoder.reset()
+            raise CommandError(f"audio could not be decoded as {audio_format}: {exc}") from None
+        try:
+            call.playout.push(pcm)
+        except PlayoutFull as exc:
+            raise CommandError(str(exc)) from None
+        return call.playout.queued_ms
+
+    def checkpoint(self, account: str, session_id: str, name: str) -> int:
+        """Mark the end of the audio queued so far; `CheckpointReached` follows once it has played."""
+        call = self._playable(account, session_id)
+        for decoder in call.decoders.values():  # what a decoder holds back belongs before the mark
+            tail = decoder.flush()
+            if tail:
+                try:
+                    call.playout.push(tail)
+                except PlayoutFull as exc:
+                    raise CommandError(str(exc)) from None
+        call.playout.mark(name)
+        return call.playout.queued_ms
+
+    def interrupt(self, account: str, session_id: str) -> Interrupted:
+        """Barge-in: stop playing now, discard the queue, answer pending checkpoints as cleared."""
+        call = self.find(account, session_id)
+        result = call.playout.interrupt()
+        for decoder in call.decoders.values():
+            decoder.reset()
+        for checkpoint in result.cleared:
+            self.bus.publish(
+                CheckpointReached(call.session_id, call.account, checkpoint.name, checkpoint.status)
+            )
+        return result
+
+    def attach(self, call: Call) -> None:
+        """An application client now follows this call (joined its room, or its inbound socket)."""
+        call.clients += 1
+        if call.grace_timer is not None:
+            call.grace_timer.cancel()
+            call.grace_timer = None
+
+    def detach(self, call: Call) -> None:
+        call.clients = max(0, call.clients - 1)
+        if call.clients == 0 and not call.ended:
+            self._arm_grace(call)
+
+    def _playable(self, account: str, session_id: str) -> Call:
+        call = self.find(account, session_id)
+        if call.drain_deadline is not None:
+            raise CommandError("the call is hanging up after its queued audio; no more audio")
+        return call
+
+    def _arm_grace(self, call: Call) -> None:
+        grace_s = self.settings.no_client_grace_s
+        if grace_s <= 0 or call.record.direction != "outbound" or call.grace_timer is not None:
+            return
+        call.grace_timer = self.clock.call_later(grace_s, lambda: self._abandoned(call))
+
+    def _abandoned(self, call: Call) -> None:
+        call.grace_timer = None
+        if call.ended or call.clients:
+            return
+        log.info(
+            "call %s has had no application attached for %.0f s; hanging up",
+            call.session_id,
+            self.settings.no_client_grace_s,
+        )
+        self.trunk.hangup(call.session_id, int(Cause.RECOVERY_ON_TIMER_EXPIRY))
+        self._end(call, Cause.RECOVERY_ON_TIMER_EXPIRY, None, cancelled=not call.answered)
+
+    def _hangup_now(self, call: Call) -> None:
+        self.trunk.hangup(call.session_id, int(Cause.NORMAL_CLEARING))
+        self._end(call, Cause.NORMAL_CLEARING, call.local_party(), cancelled=not call.answered)
+
+    def _on_tick(self, tick_no: int) -> None:
+        """One 20 ms step of playout for every connected call."""
+        now = self.clock.monotonic()
+        for call in list(self._connected.values()):
+            frame, reached = call.playout.tick()
+            self.trunk.send_audio(call.session_id, frame or SILENCE_FRAME)
+            for checkpoint in reached:
+                self.bus.publish(
+                    CheckpointReached(call.session_id, call.account, checkpoint.name, "played")
+                )
+            if call.drain_deadline is not None and (
+                call.playout.idle or now >= call.drain_deadline
+            ):
+                self._hangup_now(call)
 
     def send_dtmf(self, account: str, session_id: str, digit: str, duration_ms: int) -> None:
         if digit not in DTMF_DIGITS:
-            raise ValueError(f"invalid DTMF digit {digit!r}: use 0-9, *, #, A-D")
+            raise CommandError(f"invalid DTMF digit {digit!r}: use 0-9, *, #, A-D")
         if not 0 < duration_ms <= MAX_DTMF_MS:
-            raise ValueError(f"DTMF duration must be 1..{MAX_DTMF_MS} ms, got {duration_ms}")
+            raise CommandError(f"DTMF duration must be 1..{MAX_DTMF_MS} ms, got {duration_ms}")
         call = self.find(account, session_id)
         if call.state is not CallState.CONNECTED:
-            raise ValueError("DTMF can be sent only once the call is connected")
+            raise CommandError("DTMF can be sent only once the call is connected")
         self.trunk.send_dtmf(session_id, digit, duration_ms)
-
-    def send_audio(self, call: Call, frame: bytes) -> None:
-        if call.state is CallState.CONNECTED:
-            self.trunk.send_audio(call.session_id, frame)
 
     def answer_inbound(self, call: Call) -> None:
         if call.state is CallState.RINGING and call.record.direction == "inbound":
@@ -187,7 +326,7 @@ class CallService:
         caller_id: str | None,
         session_id: str | None = None,
     ) -> Call:
-        return Call.new(
+        call = Call.new(
             session_id=session_id or new_session_id(),
             account=account,
             direction=direction,
@@ -196,10 +335,13 @@ class CallService:
             now=self.clock.utcnow(),
             node=self.settings.node,
         )
+        call.playout = Playout(self._playout_frames)
+        return call
 
     def _answered(self, call: Call) -> None:
         if not call.apply(CallInput.ANSWER, self.clock.utcnow()):
             return
+        self._connected[call.session_id] = call
         for timer in call.timers:  # the ring timeout
             timer.cancel()
         call.timers = [
@@ -225,6 +367,7 @@ class CallService:
         if not call.end(self.clock.utcnow(), cause, by, cancelled=cancelled):
             return
         self._calls.pop(call.session_id, None)
+        self._connected.pop(call.session_id, None)
         self.recorder.submit(call.record)
         if not call.answered and cause in (Cause.USER_BUSY, Cause.CALL_REJECTED):
             self._publish_status(call, "Busy")

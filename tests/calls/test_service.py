@@ -13,12 +13,13 @@ from callgate.calls.events import (
     CallCreated,
     CallEnded,
     CallEvent,
+    CheckpointReached,
     DialStatusChanged,
     DtmfReceived,
 )
 from callgate.calls.recorder import Recorder
 from callgate.calls.records import CallRecord
-from callgate.calls.service import CallNotFound, CallService, CallSettings
+from callgate.calls.service import CallNotFound, CallService, CallSettings, CommandError
 from callgate.clock import ManualClock, MediaTicker
 from callgate.telephony.simulated import DEFAULT_SCRIPTS, CalleeScript, SimulatedCarrier
 from tests.fakes import MemoryStore
@@ -55,7 +56,10 @@ async def make_world(
     recorder = Recorder(store, clock, node="test")
     recorder.start()
     bus = EventBus()
-    service = CallService(carrier, clock, bus, recorder, CallSettings(node="test", **settings))
+    settings.setdefault("no_client_grace_s", 0.0)
+    service = CallService(
+        carrier, clock, ticker, bus, recorder, CallSettings(node="test", **settings)
+    )
     world = World(clock, carrier, store, recorder, service)
     bus.subscribe(world.events.append)
     await service.start()
@@ -167,7 +171,8 @@ async def test_echo_callee_returns_audio_and_digits(world: World) -> None:
     call = await world.service.place_call("acme", "0811")
     world.clock.advance(2.0)
     frame = bytes(range(256)) + bytes(64)
-    world.service.send_audio(call, frame)
+    world.service.push_audio("acme", call.session_id, frame, "pcm16")
+    world.clock.advance(0.02)  # played on this tick, echoed on the next
     world.clock.advance(0.02)
     heard = [e.frame for e in world.events if isinstance(e, AudioReceived)]
     assert heard[-1] == frame
@@ -196,12 +201,12 @@ async def test_audio_frames_arrive_every_20ms_while_connected(world: World) -> N
 
 async def test_dtmf_validation(world: World) -> None:
     call = await world.service.place_call("acme", "0811")
-    with pytest.raises(ValueError, match="connected"):
+    with pytest.raises(CommandError, match="connected"):
         world.service.send_dtmf("acme", call.session_id, "1", 200)
     world.clock.advance(2.0)
-    with pytest.raises(ValueError, match="digit"):
+    with pytest.raises(CommandError, match="digit"):
         world.service.send_dtmf("acme", call.session_id, "E", 200)
-    with pytest.raises(ValueError, match="duration"):
+    with pytest.raises(CommandError, match="duration"):
         world.service.send_dtmf("acme", call.session_id, "1", 1001)
     with pytest.raises(CallNotFound):
         world.service.send_dtmf("other", call.session_id, "1", 200)
@@ -225,4 +230,142 @@ async def test_stop_closes_every_live_call() -> None:
     assert w.store.rows[answered.session_id].disposition == "ANSWERED"
     assert w.store.rows[ringing.session_id].disposition == "CANCEL"
     assert w.store.rows[ringing.session_id].hangup_by is None
+    await w.recorder.stop()
+
+
+def checkpoints(world: World) -> list[tuple[str, str]]:
+    return [(e.name, e.status) for e in world.events if isinstance(e, CheckpointReached)]
+
+
+async def test_audio_queued_while_ringing_plays_from_the_answer(world: World) -> None:
+    call = await world.service.place_call("acme", "0811")
+    sid = call.session_id
+    assert world.service.push_audio("acme", sid, b"\x01\x00" * 1600, "pcm16") == 200
+    world.service.checkpoint("acme", sid, "greeting")
+    world.clock.advance(1.99)
+    assert world.carrier.audio_heard_frames.get(sid, 0) == 0
+    heard_at: list[int] = []
+    step = 0
+    for step in range(30):  # noqa: B007 - `step` is read after the loop
+        world.clock.advance(0.01)
+        heard_at.append(world.carrier.audio_heard_frames.get(sid, 0))
+        if checkpoints(world):
+            break
+    # Ten frames play on ten consecutive ticks from the answer; the checkpoint comes one tick
+    # (two 10 ms steps) after the tenth frame went out.
+    assert checkpoints(world) == [("greeting", "played")]
+    tenth = heard_at.index(10)
+    assert step - tenth == 2
+    assert world.carrier.audio_heard_frames[sid] == 11  # the 11th frame is silence
+
+
+async def test_hangup_after_playout_waits_for_the_goodbye() -> None:
+    w = await make_world()
+    call = await w.service.place_call("acme", "0811")
+    w.clock.advance(2.0)
+    w.service.push_audio("acme", call.session_id, bytes(320 * 50), "pcm16")  # 1 s goodbye
+    w.service.hangup("acme", call.session_id, after_playout=True)
+    with pytest.raises(CommandError, match="hanging up"):
+        w.service.push_audio("acme", call.session_id, bytes(320), "pcm16")
+    w.clock.advance(1.0)
+    assert not call.ended  # the last frame went out on this tick and is still playing
+    w.clock.advance(0.02)
+    assert call.ended
+    record = await w.final(call.session_id)
+    assert (record.disposition, record.hangup_by, record.billable_seconds) == (
+        "ANSWERED",
+        "CALLER",
+        1,
+    )
+    await w.service.stop()
+    await w.recorder.stop()
+
+
+async def test_hangup_after_playout_is_capped() -> None:
+    w = await make_world(drain_cap_s=0.5)
+    call = await w.service.place_call("acme", "0811")
+    w.clock.advance(2.0)
+    w.service.push_audio("acme", call.session_id, bytes(320 * 100), "pcm16")
+    w.service.hangup("acme", call.session_id, after_playout=True)
+    w.clock.advance(0.48)
+    assert not call.ended
+    w.clock.advance(0.04)
+    assert call.ended
+    await w.service.stop()
+    await w.recorder.stop()
+
+
+async def test_hangup_after_playout_with_nothing_queued_is_immediate(world: World) -> None:
+    call = await world.service.place_call("acme", "0811")
+    world.clock.advance(2.0)
+    world.service.hangup("acme", call.session_id, after_playout=True)
+    assert call.ended
+
+
+async def test_interruption_stops_playout_and_clears_checkpoints(world: World) -> None:
+    call = await world.service.place_call("acme", "0811")
+    sid = call.session_id
+    world.clock.advance(2.0)
+    world.service.push_audio("acme", sid, bytes(320 * 25), "pcm16")
+    world.service.checkpoint("acme", sid, "first")
+    world.service.push_audio("acme", sid, bytes(320 * 25), "pcm16")
+    world.service.checkpoint("acme", sid, "second")
+    world.clock.advance(0.6)  # 30 frames played: "first" reached
+    result = world.service.interrupt("acme", sid)
+    assert (result.played_ms, result.discarded_ms) == (600, 400)
+    assert checkpoints(world) == [("first", "played"), ("second", "cleared")]
+    sent = world.carrier.audio_heard_frames[sid]
+    world.clock.advance(0.1)
+    assert world.carrier.audio_heard_frames[sid] == sent + 5  # silence continues, line never mute
+
+
+async def test_unknown_format_and_undecodable_audio_are_refused(world: World) -> None:
+    call = await world.service.place_call("acme", "0811")
+    with pytest.raises(CommandError, match="wav"):
+        world.service.push_audio("acme", call.session_id, b"RIFF", "wav")
+    with pytest.raises(CommandError):
+        world.service.push_audio("acme", call.session_id, b"\x00" * 256 * 1024, "mp3")
+
+
+async def test_playout_queue_is_bounded() -> None:
+    w = await make_world(playout_max_s=1.0)
+    call = await w.service.place_call("acme", "0811")
+    w.service.push_audio("acme", call.session_id, bytes(320 * 40), "pcm16")
+    with pytest.raises(CommandError, match="full"):
+        w.service.push_audio("acme", call.session_id, bytes(320 * 20), "pcm16")
+    await w.service.stop()
+    await w.recorder.stop()
+
+
+async def test_a_call_nobody_follows_is_hung_up_after_the_grace_period() -> None:
+    w = await make_world(no_client_grace_s=60.0)
+    call = await w.service.place_call("acme", "0811")
+    w.clock.advance(59.9)
+    assert not call.ended
+    w.clock.advance(0.1)
+    record = await w.final(call.session_id)
+    assert (record.disposition, record.hangup_cause_code, record.hangup_by) == (
+        "ANSWERED",
+        102,
+        None,
+    )
+    await w.service.stop()
+    await w.recorder.stop()
+
+
+async def test_grace_period_restarts_when_the_last_client_leaves() -> None:
+    w = await make_world(no_client_grace_s=10.0)
+    call = await w.service.place_call("acme", "0811")
+    w.service.attach(call)
+    w.clock.advance(30.0)
+    assert not call.ended
+    w.service.detach(call)
+    w.clock.advance(5.0)
+    w.service.attach(call)  # a reconnecting client rejoins in time
+    w.clock.advance(30.0)
+    assert not call.ended
+    w.service.detach(call)
+    w.clock.advance(10.0)
+    assert call.ended
+    await w.service.stop()
     await w.recorder.stop()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import (
@@ -24,6 +24,7 @@ from callgate.calls.trunk import (
     TrunkRinging,
 )
 from callgate.clock import Clock, MediaTicker, Timer
+from callgate.media.signals import sine_pcm16
 from callgate.telephony.simulated.scripts import DEFAULT_SCRIPTS, CalleeScript, choose
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,7 @@ ECHO_BACKLOG_FRAMES = 5  # frames the echo may trail the caller by before the ol
 
 def _tone_loop(freq_hz: float, level_dbfs: float = -12.0) -> list[bytes]:
     """One second of a sine as 50 frames; for whole-hertz tones the loop is phase-continuous."""
-    t = np.arange(SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ
-    amplitude = 32767 * 10 ** (level_dbfs / 20)
-    samples = np.round(amplitude * np.sin(2 * np.pi * freq_hz * t)).astype("<i2").tobytes()
+    samples = sine_pcm16(freq_hz, 1.0, level_dbfs=level_dbfs)
     return [samples[i : i + FRAME_BYTES] for i in range(0, len(samples), FRAME_BYTES)]
 
 
@@ -49,7 +48,11 @@ class _SimCall:
     script: CalleeScript
     connected: bool = False
     timers: list[Timer] = field(default_factory=list)
-    heard: deque[bytes] = field(default_factory=lambda: deque(maxlen=ECHO_BACKLOG_FRAMES))
+    # (tick it arrived on, frame): echoed on a later tick, so the echo trails by exactly one frame
+    # whichever of the call service and the carrier runs first within a tick.
+    heard: deque[tuple[int, bytes]] = field(
+        default_factory=lambda: deque(maxlen=ECHO_BACKLOG_FRAMES)
+    )
     tone: list[bytes] | None = None
     tone_index: int = 0
     dtmf_heard: list[str] = field(default_factory=list)
@@ -64,7 +67,7 @@ class SimulatedCarrier:
         self._scripts = scripts
         self._calls: dict[str, _SimCall] = {}
         self._listener: TrunkListener | None = None
-        self._unsubscribe: object = None
+        self._unsubscribe: Callable[[], None] | None = None
         self.dtmf_heard: dict[str, list[str]] = {}  # session -> digits the callee heard (for tests)
         self.audio_heard_frames: dict[str, int] = {}
 
@@ -76,7 +79,7 @@ class SimulatedCarrier:
     async def stop(self) -> None:
         for call in list(self._calls.values()):
             self._drop(call)
-        if callable(self._unsubscribe):
+        if self._unsubscribe is not None:
             self._unsubscribe()
 
     # --- Trunk commands ------------------------------------------------------------------------
@@ -86,7 +89,7 @@ class SimulatedCarrier:
         call = _SimCall(session_id, script)
         self._calls[session_id] = call
         self.dtmf_heard[session_id] = call.dtmf_heard
-        self._after(call, 0.1, lambda: self._emit(TrunkRinging(session_id)))
+        self._after(call, 0.1, partial(self._emit, TrunkRinging(session_id)))
         if script.answer:
             self._after(call, script.ring_s, lambda: self._answer(call))
         elif script.reject_cause is not None:
@@ -105,7 +108,7 @@ class SimulatedCarrier:
     def send_audio(self, session_id: str, frame: bytes) -> None:
         call = self._calls.get(session_id)
         if call is not None and call.connected:
-            call.heard.append(frame)
+            call.heard.append((self._ticker.tick_no, frame))
             self.audio_heard_frames[session_id] = self.audio_heard_frames.get(session_id, 0) + 1
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
@@ -121,8 +124,7 @@ class SimulatedCarrier:
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _after(self, call: _SimCall, delay_s: float, action: object) -> None:
-        assert callable(action)
+    def _after(self, call: _SimCall, delay_s: float, action: Callable[[], None]) -> None:
         call.timers.append(self._clock.call_later(delay_s, action))
 
     def _emit(self, event: TrunkEvent) -> None:
@@ -135,7 +137,7 @@ class SimulatedCarrier:
             call.tone = _tone_loop(call.script.tone_hz)
         self._emit(TrunkAnswered(call.session_id))
         for at_s, digit in call.script.dtmf:
-            self._after(call, at_s, lambda d=digit: self._emit(TrunkDtmf(call.session_id, d)))
+            self._after(call, at_s, partial(self._emit, TrunkDtmf(call.session_id, digit)))
         if call.script.hangup_after_s is not None:
             cause = int(Cause.NORMAL_CLEARING)
             self._after(call, call.script.hangup_after_s, lambda: self._remote_hangup(call, cause))
@@ -162,8 +164,8 @@ class SimulatedCarrier:
             if call.tone is not None:
                 frame = call.tone[call.tone_index]
                 call.tone_index = (call.tone_index + 1) % len(call.tone)
-            elif call.script.audio == "echo" and call.heard:
-                frame = call.heard.popleft()
+            elif call.script.audio == "echo" and call.heard and call.heard[0][0] < tick_no:
+                frame = call.heard.popleft()[1]
             else:
                 frame = SILENCE
             self._listener(TrunkAudio(call.session_id, frame))
