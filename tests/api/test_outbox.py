@@ -1,0 +1,35 @@
+"""A slow client's outgoing queue: bounded, oldest audio dropped, control events always kept."""
+
+from __future__ import annotations
+
+from callgate.api.outbox import Outbox
+
+
+async def test_oldest_audio_is_dropped_and_counted_control_events_are_kept() -> None:
+    box = Outbox(max_audio=3)
+    box.put("dialStatus", {"sessionId": "a", "status": "Connected"})
+    for n in range(5):
+        box.put("audio", {"sessionId": "a", "n": n}, audio=True)
+    box.put("hangup", {"sessionId": "a"})
+    items = [await box.get() for _ in range(len(box))]
+    assert [(i.event, i.data.get("n")) for i in items] == [
+        ("dialStatus", None),
+        ("audio", 2),
+        ("audio", 3),
+        ("audio", 4),
+        ("hangup", None),
+    ]
+    assert box.take_dropped() == {"a": 2}
+    assert box.take_dropped() == {}
+
+
+async def test_audio_budget_is_shared_across_calls_and_freed_as_it_is_sent() -> None:
+    box = Outbox(max_audio=2)
+    box.put("audio", {"sessionId": "a"}, audio=True)
+    box.put("audio", {"sessionId": "b"}, audio=True)
+    await box.get()
+    box.put("audio", {"sessionId": "b"}, audio=True)
+    assert box.take_dropped() == {}
+    box.put("audio", {"sessionId": "b"}, audio=True)
+    assert box.take_dropped() == {"b": 1}
+    assert len(box) == 2
