@@ -16,6 +16,7 @@ from callgate import __version__
 from callgate.api.envelope import ApiError, error_response
 from callgate.api.realtime import Realtime
 from callgate.api.rest import router
+from callgate.api.simulate import router as simulate_router
 from callgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     app.state.gateway = gateway
     app.state.realtime = realtime
     app.include_router(router)
+    app.include_router(simulate_router)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from callgate.api.auth import create_token, load_or_create_secret
@@ -31,12 +34,40 @@ def main(argv: list[str] | None = None) -> int:
         "--ttl-days", type=float, default=365.0, help="validity in days; 0 for no expiry"
     )
 
-    args = parser.parse_args(argv)
+    simulate = commands.add_parser(
+        "simulate", help="drive the simulated carrier of a running gateway"
+    )
+    simulate_commands = simulate.add_subparsers(dest="simulate_command", required=True)
+    inbound = simulate_commands.add_parser(
+        "inbound", help="a simulated caller dials one of your numbers"
+    )
+    inbound.add_argument("--from", dest="caller_id", required=True, help="the caller's number")
+    inbound.add_argument(
+        "--to", dest="did_number", required=True, help="your number (DID) it dials"
+    )
+    inbound.add_argument(
+        "--hangup-after", type=float, help="caller hangs up this many s after answer"
+    )
+    inbound.add_argument(
+        "--url", help="the gateway's base URL (default http://HOST:PORT from config)"
+    )
+
+    echo = commands.add_parser("inbound-echo", help="run the reference inbound application (echo)")
+    echo.add_argument("--host", default="127.0.0.1")
+    echo.add_argument("--port", type=int, default=4143)
+
+    args, extra = parser.parse_known_args(argv)
     try:
+        if args.command == "inbound-echo":
+            return _inbound_echo(argv or sys.argv[1:])
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "serve":
             config = load_config(args.config, host=args.host, port=args.port)
             return _serve(config)
         config = load_config(args.config)
+        if args.command == "simulate":
+            return _simulate_inbound(config, args)
         return _token_create(config, args.account, args.ttl_days)
     except ConfigError as exc:
         print(f"callgate: configuration error: {exc}", file=sys.stderr)
@@ -58,6 +89,41 @@ def _token_create(config: Config, account: str, ttl_days: float) -> int:
         return 2
     print(token)
     return 0
+
+
+def _simulate_inbound(config: Config, args: argparse.Namespace) -> int:
+    secret, _ = _secret(config)
+    url = args.url or f"http://{config.host}:{config.port}"
+    body: dict[str, object] = {"callerId": args.caller_id, "didNumber": args.did_number}
+    if args.hangup_after is not None:
+        body["hangupAfterS"] = args.hangup_after
+    request = urllib.request.Request(
+        f"{url}/v1/simulate/inbound",
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {create_token(secret, 'default', 60)}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        print(f"callgate: {json.loads(exc.read()).get('errors')}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"callgate: cannot reach the gateway at {url}: {exc}", file=sys.stderr)
+        return 1
+    print(payload["data"]["sessionId"])
+    return 0
+
+
+def _inbound_echo(argv: list[str]) -> int:
+    from callgate.inbound.echo import main as echo_main
+
+    rest = argv[argv.index("inbound-echo") + 1 :]
+    return echo_main(rest)
 
 
 def _serve(config: Config) -> int:

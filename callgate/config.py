@@ -7,6 +7,7 @@ stops start-up with a `ConfigError` naming the key.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Callable, Mapping
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from callgate.calls.ids import ACCOUNT_RE
+from callgate.inbound.connector import InboundRoute
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
     CalleeScript,
@@ -50,7 +53,19 @@ class Config:
     cdr_default_limit: int = 100
     cdr_max_limit: int = 1000
     log_level: str = "info"
+    inbound_url: str = (
+        "ws://127.0.0.1:4143"  # where inbound calls go when no [[inbound.route]] matches
+    )
+    inbound_account: str = "default"
+    inbound_connect_timeout_s: float = 5.0
+    inbound_answer_timeout_s: float = 30.0
     simulator_scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS
+    inbound_routes: tuple[InboundRoute, ...] = ()
+
+    @property
+    def all_inbound_routes(self) -> tuple[InboundRoute, ...]:
+        """The configured routes, then the catch-all to `inbound_url` for `inbound_account`."""
+        return (*self.inbound_routes, InboundRoute(".*", self.inbound_url, self.inbound_account))
 
     @property
     def effective_database_url(self) -> str:
@@ -134,6 +149,20 @@ def _secret(key: str, raw: Any) -> str:
     return value
 
 
+def _ws_url(key: str, raw: Any) -> str:
+    value = _text(key, raw)
+    if not value.startswith(("ws://", "wss://")):
+        raise ConfigError(f"{key}: must be a ws:// or wss:// URL, got {value!r}")
+    return value
+
+
+def _account(key: str, raw: Any) -> str:
+    value = _text(key, raw)
+    if not ACCOUNT_RE.fullmatch(value):
+        raise ConfigError(f"{key}: not a valid account name: {value!r}")
+    return value
+
+
 Parser = Callable[[str, Any], Any]
 SETTINGS: dict[str, Parser] = {
     "host": _text,
@@ -154,8 +183,13 @@ SETTINGS: dict[str, Parser] = {
     "cdr_default_limit": _positive_int,
     "cdr_max_limit": _positive_int,
     "log_level": _log_level,
+    "inbound_url": _ws_url,
+    "inbound_account": _account,
+    "inbound_connect_timeout_s": _positive_float,
+    "inbound_answer_timeout_s": _positive_float,
 }
-assert set(SETTINGS) | {"simulator_scripts"} == {f.name for f in fields(Config)}
+TABLES = {"simulator_scripts", "inbound_routes"}  # set only from the TOML file's tables
+assert set(SETTINGS) | TABLES == {f.name for f in fields(Config)}
 
 
 def load_config(
@@ -195,6 +229,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         if key == "simulator":
             values["simulator_scripts"] = _simulator(item)
             continue
+        if key == "inbound":
+            values["inbound_routes"] = _inbound(item)
+            continue
         if key not in SETTINGS:
             raise ConfigError(f"{key}: unknown setting in {path}")
         values[key] = SETTINGS[key](key, item)
@@ -211,3 +248,39 @@ def _simulator(raw: Any) -> tuple[CalleeScript, ...]:
         return scripts_from_config(raw.get("callee"))
     except ScriptError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
+    if not isinstance(raw, dict):
+        raise ConfigError("inbound: expected a table")
+    unknown = set(raw) - {"route"}
+    if unknown:
+        raise ConfigError(f"inbound.{sorted(unknown)[0]}: unknown key")
+    items = raw.get("route", [])
+    if not isinstance(items, list):
+        raise ConfigError("inbound.route: expected an array of tables ([[inbound.route]])")
+    routes = []
+    for index, item in enumerate(items):
+        where = f"inbound.route[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a table")
+        unknown = set(item) - {"pattern", "url", "account", "headers"}
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        pattern = _text(f"{where}.pattern", item.get("pattern", ".*"))
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where}.pattern: invalid regular expression: {exc}") from None
+        headers = item.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ConfigError(f"{where}.headers: expected a table of strings")
+        routes.append(
+            InboundRoute(
+                pattern=pattern,
+                url=_ws_url(f"{where}.url", item.get("url")),
+                account=_account(f"{where}.account", item.get("account", "default")),
+                headers=tuple((str(k), v) for k, v in headers.items()),
+            )
+        )
+    return tuple(routes)

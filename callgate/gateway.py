@@ -17,6 +17,7 @@ from callgate.calls.service import CallService, CallSettings
 from callgate.calls.trunk import Trunk
 from callgate.clock import Clock, LoopClock, MediaTicker
 from callgate.config import Config
+from callgate.inbound.connector import InboundConnector, InboundSettings
 from callgate.store import SqlRecordStore
 from callgate.telephony.simulated import SimulatedCarrier
 
@@ -34,6 +35,7 @@ class Gateway:
     trunk: Trunk
     calls: CallService
     admission: CallAdmission
+    inbound: InboundConnector
     jwt_secret: str
     secret_generated: bool = False
     started: bool = field(default=False, init=False)
@@ -63,6 +65,15 @@ class Gateway:
             drain_cap_s=config.hangup_drain_cap_s,
         )
         service = CallService(trunk, clock, ticker, bus, recorder, settings)
+        inbound = InboundConnector(
+            service,
+            InboundSettings(
+                routes=config.all_inbound_routes,
+                connect_timeout_s=config.inbound_connect_timeout_s,
+                answer_timeout_s=config.inbound_answer_timeout_s,
+            ),
+        )
+        service.on_incoming = inbound.offer
         admission = CallAdmission(
             clock, config.calls_per_second, config.calls_burst, config.max_concurrent_calls
         )
@@ -80,6 +91,7 @@ class Gateway:
             trunk=trunk,
             calls=service,
             admission=admission,
+            inbound=inbound,
             jwt_secret=secret,
             secret_generated=generated,
         )
@@ -98,6 +110,7 @@ class Gateway:
             return
         self.started = False
         await self.calls.stop()
+        await self.inbound.close()
         self.ticker.stop()
         await self.recorder.stop()
         await self.store.close()

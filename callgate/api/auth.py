@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from pathlib import Path
@@ -10,9 +9,9 @@ from pathlib import Path
 import jwt
 
 from callgate.api.envelope import ApiError
+from callgate.calls.ids import ACCOUNT_RE
 
 ALGORITHM = "HS256"
-ACCOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 SECRET_FILE = "jwt_secret"
 
 

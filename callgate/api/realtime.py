@@ -19,7 +19,6 @@ import socketio
 
 from callgate.api.auth import account_from_token, bearer_token
 from callgate.api.envelope import ApiError
-from callgate.api.outbox import Outbox
 from callgate.calls.events import (
     AudioReceived,
     CallCreated,
@@ -31,6 +30,7 @@ from callgate.calls.events import (
 )
 from callgate.calls.machine import CallState
 from callgate.calls.service import MAX_DTMF_MS, CallNotFound, CallService, CommandError
+from callgate.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ class Realtime:
             case AudioReceived(session_id=sid, frame=frame):
                 payload = {"sessionId": sid, "audioData": frame, "audioFormat": "pcm16"}
                 for client in self._rooms.get(sid, ()):
-                    client.outbox.put("audio", payload, audio=True)
+                    client.outbox.put("audio", payload, audio=True, session_id=sid)
             case CallCreated(session_id=sid, account=account, direction=direction):
                 for client in self._by_account.get(account, ()):
                     client.outbox.put("newSession", {"sessionId": sid, "type": direction})

@@ -1,11 +1,15 @@
-"""Session ids: UUIDv7 (RFC 9562), time-ordered so records sort by creation."""
+"""Identifiers: session ids (UUIDv7, RFC 9562, time-ordered so records sort by creation) and accounts."""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
+
+# Account names: what tokens, routes and records use to keep tenants apart.
+ACCOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 _lock = threading.Lock()
 _last_ms = 0

@@ -156,6 +156,13 @@ class CallService:
         self._hangup_now(call)
         return call
 
+    def terminate(self, call: Call, cause: Cause) -> None:
+        """The gateway ends the call for a reason of its own (no party hung up): hangupBy is null."""
+        if call.ended:
+            return
+        self.trunk.hangup(call.session_id, int(cause))
+        self._end(call, cause, None, cancelled=False)
+
     # --- audio, checkpoints, attachment ----------------------------------------------------------
 
     def push_audio(self, account: str, session_id: str, data: bytes, audio_format: str) -> int:
@@ -313,8 +320,11 @@ class CallService:
             case TrunkAnswered():
                 self._answered(call)
             case TrunkHangup(cause=cause, by_remote=by_remote):
-                by = call.remote_party() if by_remote and call.answered else None
-                self._end(call, normalize_cause(cause), by, cancelled=False)
+                # An inbound caller hanging up before the answer cancels its call; an outbound
+                # callee that ends an unanswered call is refusing it (busy, declined...).
+                cancelled = by_remote and not call.answered and call.record.direction == "inbound"
+                by = call.remote_party() if by_remote and (call.answered or cancelled) else None
+                self._end(call, normalize_cause(cause), by, cancelled=cancelled)
 
     # --- internals -----------------------------------------------------------------------------
 

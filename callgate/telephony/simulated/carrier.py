@@ -10,22 +10,29 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 
 from callgate.calls.causes import Cause
+from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import (
     TrunkAnswered,
     TrunkAudio,
     TrunkDtmf,
     TrunkEvent,
     TrunkHangup,
+    TrunkIncomingCall,
     TrunkListener,
     TrunkRinging,
 )
 from callgate.clock import Clock, MediaTicker, Timer
-from callgate.media.signals import sine_pcm16
-from callgate.telephony.simulated.scripts import DEFAULT_SCRIPTS, CalleeScript, choose
+from callgate.media.signals import sine_pcm16, speech_like_pcm16
+from callgate.telephony.simulated.scripts import (
+    DEFAULT_SCRIPTS,
+    CalleeScript,
+    CallerScript,
+    choose,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +49,28 @@ def _tone_loop(freq_hz: float, level_dbfs: float = -12.0) -> list[bytes]:
     return [samples[i : i + FRAME_BYTES] for i in range(0, len(samples), FRAME_BYTES)]
 
 
+RECORD_MAX_S = 120.0
+MAX_RECORDINGS = 100
+_SPEECH_LOOP: list[bytes] = []
+
+
+def _speech_loop() -> list[bytes]:
+    """Ten seconds of a speech-like signal as frames, made once and shared by every simulated caller."""
+    if not _SPEECH_LOOP:
+        samples = speech_like_pcm16(10.0, seed=7)
+        _SPEECH_LOOP.extend(
+            samples[i : i + FRAME_BYTES] for i in range(0, len(samples), FRAME_BYTES)
+        )
+    return _SPEECH_LOOP
+
+
 @dataclass(slots=True)
 class _SimCall:
     session_id: str
-    script: CalleeScript
+    script: CalleeScript | CallerScript
     connected: bool = False
+    inbound: bool = False
+    recording: bytearray | None = None
     timers: list[Timer] = field(default_factory=list)
     # (tick it arrived on, frame): echoed on a later tick, so the echo trails by exactly one frame
     # whichever of the call service and the carrier runs first within a tick.
@@ -68,8 +92,11 @@ class SimulatedCarrier:
         self._calls: dict[str, _SimCall] = {}
         self._listener: TrunkListener | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self.dtmf_heard: dict[str, list[str]] = {}  # session -> digits the callee heard (for tests)
+        self.dtmf_heard: dict[
+            str, list[str]
+        ] = {}  # session -> digits the far end heard (for tests)
         self.audio_heard_frames: dict[str, int] = {}
+        self.recordings: dict[str, bytearray] = {}  # inbound callers with `record`: what they heard
 
     async def start(self, listener: TrunkListener) -> None:
         self._listener = listener
@@ -97,8 +124,29 @@ class SimulatedCarrier:
             self._after(call, script.ring_s, lambda: self._remote_hangup(call, cause))
         # else: rings until the caller gives up
 
+    def offer_inbound(self, caller_id: str, did_number: str, script: CallerScript) -> str:
+        """A simulated caller dials `did_number`; returns the new call's session id."""
+        session_id = new_session_id()
+        call = _SimCall(session_id, script, inbound=True)
+        if script.record:
+            while len(self.recordings) >= MAX_RECORDINGS:  # keep the newest only
+                del self.recordings[next(iter(self.recordings))]
+            call.recording = self.recordings[session_id] = bytearray()
+        self._calls[session_id] = call
+        self.dtmf_heard[session_id] = call.dtmf_heard
+        if script.give_up_s is not None:
+            self._after(call, script.give_up_s, lambda: self._remote_hangup(call, 16))
+        self._emit(TrunkIncomingCall(session_id, caller_id, did_number))
+        return session_id
+
     def answer(self, session_id: str) -> None:
-        log.debug("simulated carrier has no inbound calls to answer (%s)", session_id)
+        call = self._calls.get(session_id)
+        if call is None or not call.inbound or call.connected:
+            return
+        for timer in call.timers:  # the caller no longer gives up
+            timer.cancel()
+        call.timers.clear()
+        self._start_media(call)
 
     def hangup(self, session_id: str, cause: int) -> None:
         call = self._calls.get(session_id)
@@ -109,6 +157,8 @@ class SimulatedCarrier:
         call = self._calls.get(session_id)
         if call is not None and call.connected:
             call.heard.append((self._ticker.tick_no, frame))
+            if call.recording is not None and len(call.recording) < RECORD_MAX_S * 16000:
+                call.recording += frame
             self.audio_heard_frames[session_id] = self.audio_heard_frames.get(session_id, 0) + 1
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
@@ -116,7 +166,7 @@ class SimulatedCarrier:
         if call is None or not call.connected:
             return
         call.dtmf_heard.append(digit)
-        if call.script.audio == "echo" and call.script.echo_dtmf:
+        if call.script.audio == "echo" and getattr(call.script, "echo_dtmf", False):
             # Pressed back once the caller's tone has ended, as a person copying it would.
             self._after(
                 call, duration_ms / 1000 + 0.1, lambda: self._emit(TrunkDtmf(session_id, digit))
@@ -132,10 +182,15 @@ class SimulatedCarrier:
             self._listener(event)
 
     def _answer(self, call: _SimCall) -> None:
+        self._emit(TrunkAnswered(call.session_id))
+        self._start_media(call)
+
+    def _start_media(self, call: _SimCall) -> None:
         call.connected = True
         if call.script.audio == "tone":
             call.tone = _tone_loop(call.script.tone_hz)
-        self._emit(TrunkAnswered(call.session_id))
+        elif call.script.audio == "speech":
+            call.tone = _speech_loop()
         for at_s, digit in call.script.dtmf:
             self._after(call, at_s, partial(self._emit, TrunkDtmf(call.session_id, digit)))
         if call.script.hangup_after_s is not None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from callgate.calls.causes import CAUSE_TEXT, Cause
 
-AudioMode = Literal["echo", "tone", "silence"]
+AudioMode = Literal["echo", "tone", "silence", "speech"]
 DTMF_DIGITS = "0123456789*#ABCD"
 
 
@@ -39,6 +39,20 @@ class CalleeScript:
 
     def matches(self, number: str) -> bool:
         return self.regex.fullmatch(number) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CallerScript:
+    """What a simulated inbound caller does once the gateway offers its call to the application."""
+
+    audio: AudioMode = (
+        "speech"  # what the caller says: a speech-like signal, a tone, silence, or echo
+    )
+    tone_hz: float = 440.0
+    dtmf: tuple[tuple[float, str], ...] = ()  # (seconds after answer, digit)
+    hangup_after_s: float | None = None  # seconds after answer; None: waits for the app to hang up
+    give_up_s: float | None = None  # hangs up if not answered this long after offering the call
+    record: bool = False  # keep what the caller hears (up to RECORD_MAX_S), for tests and tools
 
 
 DEFAULT_SCRIPTS: tuple[CalleeScript, ...] = (
@@ -103,8 +117,8 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
         kwargs["reject_cause"] = cause
         kwargs.setdefault("answer", False)
     if "audio" in raw:
-        if raw["audio"] not in ("echo", "tone", "silence"):
-            raise ScriptError(f"{where}.audio: one of echo, tone, silence")
+        if raw["audio"] not in ("echo", "tone", "silence", "speech"):
+            raise ScriptError(f"{where}.audio: one of echo, tone, silence, speech")
         kwargs["audio"] = raw["audio"]
     if "dtmf" in raw:
         presses = []

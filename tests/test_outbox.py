@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from callgate.api.outbox import Outbox
+from callgate.outbox import Outbox
 
 
 async def test_oldest_audio_is_dropped_and_counted_control_events_are_kept() -> None:
     box = Outbox(max_audio=3)
     box.put("dialStatus", {"sessionId": "a", "status": "Connected"})
     for n in range(5):
-        box.put("audio", {"sessionId": "a", "n": n}, audio=True)
+        box.put("audio", {"sessionId": "a", "n": n}, audio=True, session_id="a")
     box.put("hangup", {"sessionId": "a"})
     items = [await box.get() for _ in range(len(box))]
     assert [(i.event, i.data.get("n")) for i in items] == [
@@ -25,11 +25,11 @@ async def test_oldest_audio_is_dropped_and_counted_control_events_are_kept() -> 
 
 async def test_audio_budget_is_shared_across_calls_and_freed_as_it_is_sent() -> None:
     box = Outbox(max_audio=2)
-    box.put("audio", {"sessionId": "a"}, audio=True)
-    box.put("audio", {"sessionId": "b"}, audio=True)
+    box.put("audio", {"sessionId": "a"}, audio=True, session_id="a")
+    box.put("audio", {"sessionId": "b"}, audio=True, session_id="b")
     await box.get()
-    box.put("audio", {"sessionId": "b"}, audio=True)
+    box.put("audio", {"sessionId": "b"}, audio=True, session_id="b")
     assert box.take_dropped() == {}
-    box.put("audio", {"sessionId": "b"}, audio=True)
+    box.put("audio", {"sessionId": "b"}, audio=True, session_id="b")
     assert box.take_dropped() == {"b": 1}
     assert len(box) == 2

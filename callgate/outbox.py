@@ -1,9 +1,9 @@
-"""A client's bounded queue of outgoing Socket.IO events.
+"""A bounded queue of messages for one application connection (a Socket.IO client, an inbound socket).
 
-Control events (dialStatus, dtmf, checkPoint, hangup, cdr) are few per call and always kept. Audio is
-50 frames a second per call; when a client reads slower than that, its oldest audio frames are dropped
-once `max_audio` are waiting, and the count is reported so the client can be told. Memory per client is
-therefore bounded whatever the client does.
+Control messages (dialStatus, dtmf, checkPoint, hangup, cdr...) are few per call and always kept. Audio is
+50 frames a second per call; when the application reads slower than that, its oldest audio frames are
+dropped once `max_audio` are waiting, and the count is kept per session so the application can be told.
+Memory per connection is therefore bounded whatever the application does.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 @dataclass(slots=True)
 class Outgoing:
     event: str
-    data: dict[str, Any]
+    data: Any
     audio: bool = False
+    session_id: str = ""
 
 
 class Outbox:
@@ -32,12 +33,12 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, event: str, data: dict[str, Any], *, audio: bool = False) -> None:
+    def put(self, event: str, data: Any, *, audio: bool = False, session_id: str = "") -> None:
         if audio:
             if self._audio >= self.max_audio:
                 self._drop_oldest_audio()
             self._audio += 1
-        self._items.append(Outgoing(event, data, audio))
+        self._items.append(Outgoing(event, data, audio, session_id))
         self._ready.set()
 
     async def get(self) -> Outgoing:
@@ -58,6 +59,5 @@ class Outbox:
             if item.audio:
                 del self._items[index]
                 self._audio -= 1
-                session_id = str(item.data.get("sessionId", ""))
-                self.dropped[session_id] = self.dropped.get(session_id, 0) + 1
+                self.dropped[item.session_id] = self.dropped.get(item.session_id, 0) + 1
                 return

@@ -1,0 +1,244 @@
+"""The gateway's side of the inbound WebSocket protocol: it carries an incoming call to the application.
+
+For each inbound call the connector picks the route for the dialled number, records the call, connects
+to the application's WebSocket server and sends `incoming_call`. The caller hears ringing until the app
+sends `answer`. Caller audio goes to the app as binary PCM16 frames (8 kHz mono, 320 bytes per 20 ms);
+the app's binary audio, in chunks of any size, is played to the caller through the call's playout queue.
+DTMF and hangup go both ways.
+
+When it goes wrong (all recorded in the CDR, hangupBy null):
+- the app cannot be reached (refused, bad handshake, connect timeout) or closes before answering:
+  the call is rejected with cause 27;
+- the app does not answer within `answer_timeout_s`: cause 19 (NO ANSWER);
+- the socket drops after the answer: the call ends with cause 38.
+Malformed or unknown messages from the app are logged and ignored; a message over the size limit makes
+the WebSocket library close the socket (1009), which ends the call as a drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+from dataclasses import dataclass
+
+import websockets
+from callgate.inbound.protocol import (
+    MAX_MESSAGE_BYTES,
+    Answer,
+    AppDtmf,
+    AppHangup,
+    CallerDtmf,
+    CallerHangup,
+    IncomingCall,
+    ProtocolError,
+    decode_app_message,
+    encode,
+)
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from callgate.calls.call import Call
+from callgate.calls.causes import Cause
+from callgate.calls.events import AudioReceived, CallEnded, CallEvent, DtmfReceived
+from callgate.calls.service import CallNotFound, CallService, CommandError
+from callgate.calls.trunk import TrunkIncomingCall
+from callgate.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRoute:
+    """Calls to numbers matching `pattern` (a regular expression on the whole DID) go to `url`."""
+
+    pattern: str
+    url: str
+    account: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, did_number: str) -> bool:
+        return re.fullmatch(self.pattern, did_number) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSettings:
+    routes: tuple[InboundRoute, ...] = (InboundRoute(".*", "ws://127.0.0.1:4143", "default"),)
+    connect_timeout_s: float = 5.0
+    answer_timeout_s: float = 30.0
+    audio_backlog_frames: int = (
+        50  # caller audio waiting for a slow app before the oldest is dropped
+    )
+    ssl_context: ssl.SSLContext | None = None  # for wss:// routes; None: the system's defaults
+
+    def route_for(self, did_number: str) -> InboundRoute | None:
+        return next((route for route in self.routes if route.matches(did_number)), None)
+
+
+@dataclass(eq=False)
+class _Session:
+    call: Call
+    outbox: Outbox
+
+
+class InboundConnector:
+    def __init__(self, calls: CallService, settings: InboundSettings) -> None:
+        self.calls = calls
+        self.settings = settings
+        self._sessions: dict[str, _Session] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unsubscribe = calls.bus.subscribe(self._on_call_event)
+
+    def offer(self, event: TrunkIncomingCall) -> None:
+        """Take an incoming call from the trunk (called from the trunk's event handler)."""
+        task = asyncio.create_task(self._serve(event), name=f"inbound-{event.session_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def live_sessions(self) -> int:
+        return len(self._sessions)
+
+    # --- one call ------------------------------------------------------------------------------
+
+    async def _serve(self, event: TrunkIncomingCall) -> None:
+        route = self.settings.route_for(event.did_number)
+        if route is None:
+            log.warning("no inbound route for %s; refusing the call", event.did_number)
+            self.calls.trunk.hangup(event.session_id, int(Cause.UNALLOCATED_NUMBER))
+            return
+        try:
+            call = await self.calls.register_inbound(event, route.account)
+        except Exception:
+            log.exception("could not record inbound call %s; refusing it", event.session_id)
+            self.calls.trunk.hangup(event.session_id, int(Cause.INTERWORKING))
+            return
+        session = _Session(call, Outbox(self.settings.audio_backlog_frames))
+        self._sessions[call.session_id] = session
+        self.calls.attach(call)
+        try:
+            await self._connect_and_run(session, route, event)
+        finally:
+            self._sessions.pop(call.session_id, None)
+
+    async def _connect_and_run(
+        self, session: _Session, route: InboundRoute, event: TrunkIncomingCall
+    ) -> None:
+        call = session.call
+        try:
+            ws = await websockets.connect(
+                route.url,
+                additional_headers=list(route.headers),
+                open_timeout=self.settings.connect_timeout_s,
+                max_size=MAX_MESSAGE_BYTES,
+                ssl=self.settings.ssl_context if route.url.startswith("wss:") else None,
+                compression=None,
+            )
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            log.warning(
+                "inbound app at %s unreachable for call %s: %s", route.url, call.session_id, exc
+            )
+            self.calls.terminate(call, Cause.DESTINATION_OUT_OF_ORDER)
+            return
+        async with ws:
+            await ws.send(encode(IncomingCall(event.caller_id, event.did_number, call.session_id)))
+            reader = asyncio.create_task(self._read(ws, session))
+            writer = asyncio.create_task(self._write(ws, session))
+            deadline = self.calls.clock.call_later(
+                self.settings.answer_timeout_s, lambda: self._answer_overdue(session)
+            )
+            try:
+                await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                deadline.cancel()
+                for task in (reader, writer):
+                    task.cancel()
+                for task in (reader, writer):
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if not call.ended:  # the socket went away under a live call
+                cause = (
+                    Cause.NETWORK_OUT_OF_ORDER if call.answered else Cause.DESTINATION_OUT_OF_ORDER
+                )
+                log.warning(
+                    "inbound app socket for call %s closed; ending the call", call.session_id
+                )
+                self.calls.terminate(call, cause)
+
+    def _answer_overdue(self, session: _Session) -> None:
+        if session.call.answered or session.call.ended:
+            return
+        log.warning("inbound app did not answer call %s in time", session.call.session_id)
+        self.calls.terminate(session.call, Cause.NO_ANSWER)
+
+    async def _read(self, ws: ClientConnection, session: _Session) -> None:
+        """App to gateway, until the app hangs up or the socket closes."""
+        call = session.call
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                if call.ended:
+                    return
+                if isinstance(message, bytes):
+                    self._app_audio(call, message)
+                    continue
+                try:
+                    command = decode_app_message(message)
+                except ProtocolError as exc:
+                    log.warning(
+                        "call %s: ignoring a bad message from the app: %s", call.session_id, exc
+                    )
+                    continue
+                try:
+                    match command:
+                        case Answer():
+                            self.calls.answer_inbound(call)
+                        case AppDtmf(digit=digit, duration_ms=duration_ms):
+                            self.calls.send_dtmf(call.account, call.session_id, digit, duration_ms)
+                        case AppHangup():
+                            self.calls.hangup(call.account, call.session_id)
+                            return
+                except (CommandError, CallNotFound) as exc:
+                    log.warning("call %s: app command refused: %s", call.session_id, exc)
+
+    def _app_audio(self, call: Call, audio: bytes) -> None:
+        try:
+            self.calls.push_audio(call.account, call.session_id, audio, "pcm16")
+        except (CommandError, CallNotFound) as exc:
+            log.warning("call %s: app audio refused: %s", call.session_id, exc)
+
+    async def _write(self, ws: ClientConnection, session: _Session) -> None:
+        """Gateway to app: caller audio and events, then `hangup` and a clean close when the call ends."""
+        while True:
+            item = await session.outbox.get()
+            if item.event == "close":
+                await ws.close(1000, "call ended")
+                return
+            await ws.send(item.data)
+
+    # --- call events ---------------------------------------------------------------------------
+
+    def _on_call_event(self, event: CallEvent) -> None:
+        match event:
+            case AudioReceived(session_id=sid, frame=frame):
+                session = self._sessions.get(sid)
+                if session is not None:
+                    session.outbox.put("audio", frame, audio=True, session_id=sid)
+            case DtmfReceived(session_id=sid, digit=digit):
+                session = self._sessions.get(sid)
+                if session is not None:
+                    session.outbox.put("dtmf", encode(CallerDtmf(digit)))
+            case CallEnded(session_id=sid):
+                session = self._sessions.get(sid)
+                if session is not None:
+                    session.outbox.put("hangup", encode(CallerHangup()))
+                    session.outbox.put("close", None)

@@ -1,0 +1,295 @@
+"""The gateway's inbound connector against raw `websockets` applications, on a hand-stepped clock."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.server import ServerConnection
+
+from callgate.calls.events import CallCreated, CallEvent
+from callgate.calls.records import CallRecord
+from callgate.clock import ManualClock
+from callgate.config import load_config
+from callgate.gateway import Gateway
+from callgate.inbound.connector import InboundRoute
+from callgate.media.signals import align, sine_pcm16
+from callgate.telephony.simulated import CallerScript, SimulatedCarrier
+
+WAIT_S = 5.0
+FRAME = 320
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class AppPeer:
+    """A raw application: every message it gets lands in `inbox`; tests drive its socket directly."""
+
+    inbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    audio: list[bytes] = field(default_factory=list)
+    connected: asyncio.Queue[ServerConnection] = field(default_factory=asyncio.Queue)
+    app_keys: list[str | None] = field(default_factory=list)
+    closes: asyncio.Queue[int | None] = field(default_factory=asyncio.Queue)
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.app_keys.append(ws.request.headers.get("X-App-Key") if ws.request else None)
+        await self.connected.put(ws)
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    self.audio.append(message)
+                else:
+                    await self.inbox.put(message)
+        except websockets.ConnectionClosed:
+            pass
+        await self.closes.put(ws.close_code)
+
+    async def next_json(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(await asyncio.wait_for(self.inbox.get(), WAIT_S))
+        return value
+
+
+@dataclass
+class World:
+    gateway: Gateway
+    clock: ManualClock
+    carrier: SimulatedCarrier
+    app: AppPeer
+    events: list[CallEvent]
+
+    async def step(self, seconds: float) -> None:
+        for _ in range(round(seconds / 0.02)):
+            self.clock.advance(0.02)
+            await asyncio.sleep(0.001)
+
+    async def record(self, session_id: str) -> CallRecord:
+        for _ in range(500):
+            await self.gateway.recorder.flush()
+            record = await self.gateway.store.get("inbound-acct", session_id)
+            if record is not None and record.end_time is not None:
+                return record
+            await asyncio.sleep(0.01)
+        raise AssertionError("the call never ended")
+
+    def offer(self, **script: Any) -> str:
+        return self.carrier.offer_inbound("081122334455", "0215551234", CallerScript(**script))
+
+    async def answered_call(self, **script: Any) -> tuple[str, ServerConnection]:
+        sid = self.offer(**script)
+        ws = await asyncio.wait_for(self.app.connected.get(), WAIT_S)
+        first = await self.app.next_json()
+        assert first == {
+            "event": "incoming_call",
+            "callerId": "081122334455",
+            "didNumber": "0215551234",
+            "sessionId": sid,
+        }
+        await ws.send(json.dumps({"event": "answer"}))
+        await until(lambda: self.gateway.calls.find("inbound-acct", sid).answered)
+        return sid, ws
+
+
+async def until(predicate: Any, timeout_s: float = WAIT_S) -> None:
+    async def check() -> None:
+        while not predicate():  # noqa: ASYNC110 - polls state the code under test owns
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(check(), timeout_s)
+
+
+@asynccontextmanager
+async def world(tmp_path: Path, *, app_up: bool = True) -> AsyncIterator[World]:
+    port = free_port()
+    config = load_config(
+        environ={},
+        data_dir=str(tmp_path),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}",
+        jwt_secret="inbound-test-secret-" + "w" * 40,
+        inbound_answer_timeout_s=10,
+    )
+    route = InboundRoute(
+        r"021\d+", f"ws://127.0.0.1:{port}", "inbound-acct", (("X-App-Key", "k1"),)
+    )
+    config = dataclasses.replace(config, inbound_routes=(route,))
+    clock = ManualClock()
+    gateway = Gateway.build(config, clock=clock)
+    events: list[CallEvent] = []
+    gateway.bus.subscribe(events.append)
+    await gateway.start()
+    app = AppPeer()
+    assert isinstance(gateway.trunk, SimulatedCarrier)
+    w = World(gateway, clock, gateway.trunk, app, events)
+    try:
+        if app_up:
+            async with websockets.serve(app.handler, "127.0.0.1", port):
+                yield w
+        else:
+            yield w
+    finally:
+        await gateway.stop()
+
+
+async def test_the_spec_flow_both_directions(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call(dtmf=((0.5, "9"),), record=True)
+        assert w.app.app_keys == ["k1"]
+        assert any(isinstance(e, CallCreated) and e.direction == "inbound" for e in w.events)
+        await w.step(1.0)
+        assert await w.app.next_json() == {"event": "dtmf", "digit": "9"}
+        # Caller audio reaches the app as 320-byte PCM16 frames, one per 20 ms, none lost.
+        await until(lambda: len(w.app.audio) >= 50)
+        assert all(len(f) == FRAME for f in w.app.audio)
+        assert len(w.app.audio) == 50
+        # App audio in odd-sized chunks reaches the caller intact.
+        tone = sine_pcm16(900.0, 0.4)
+        for start in range(0, len(tone), 777):
+            await ws.send(tone[start : start + 777])
+        await until(lambda: w.gateway.calls.find("inbound-acct", sid).playout.queued_ms >= 399)
+        await w.step(0.6)
+        heard = bytes(w.carrier.recordings[sid])
+        assert align(tone, heard).peak > 0.99
+        # App DTMF reaches the caller.
+        await ws.send(json.dumps({"event": "dtmf", "digit": "5", "duration": 300}))
+        await until(lambda: w.carrier.dtmf_heard.get(sid) == ["5"])
+        # App hangs up: hangupBy CALLEE (the app is the callee of an inbound call).
+        await ws.send(json.dumps({"event": "hangup"}))
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_by, record.hangup_cause_code) == (
+            "ANSWERED",
+            "CALLEE",
+            16,
+        )
+        assert (record.direction, record.destination, record.caller_id) == (
+            "inbound",
+            "0215551234",
+            "081122334455",
+        )
+        assert await asyncio.wait_for(w.app.closes.get(), WAIT_S) == 1000
+
+
+async def test_caller_hangs_up(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid, _ = await w.answered_call(hangup_after_s=1.0)
+        await w.step(1.0)
+        messages = [await w.app.next_json()]
+        assert messages == [{"event": "hangup"}]
+        assert await asyncio.wait_for(w.app.closes.get(), WAIT_S) == 1000
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_by, record.billable_seconds) == (
+            "ANSWERED",
+            "CALLER",
+            1,
+        )
+
+
+async def test_an_app_that_never_answers(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid = w.offer()
+        await asyncio.wait_for(w.app.connected.get(), WAIT_S)
+        assert (await w.app.next_json())["event"] == "incoming_call"
+        await w.step(9.98)
+        assert not w.gateway.calls.find("inbound-acct", sid).ended
+        await w.step(0.02)
+        assert await w.app.next_json() == {"event": "hangup"}
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_cause_code, record.hangup_by) == (
+            "NO ANSWER",
+            19,
+            None,
+        )
+
+
+async def test_an_unreachable_app(tmp_path: Path) -> None:
+    async with world(tmp_path, app_up=False) as w:
+        sid = w.offer()
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_cause_code, record.hangup_by) == (
+            "FAILED",
+            27,
+            None,
+        )
+
+
+async def test_socket_dropped_before_and_after_the_answer(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        before = w.offer()
+        ws = await asyncio.wait_for(w.app.connected.get(), WAIT_S)
+        assert (await w.app.next_json())["sessionId"] == before
+        await ws.close()
+        record = await w.record(before)
+        assert (record.disposition, record.hangup_cause_code) == ("FAILED", 27)
+        after, ws = await w.answered_call()
+        await ws.close(1011)
+        record = await w.record(after)
+        assert (record.disposition, record.hangup_cause_code, record.hangup_by) == (
+            "ANSWERED",
+            38,
+            None,
+        )
+
+
+async def test_caller_gives_up_while_the_app_thinks(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid = w.offer(give_up_s=2.0)
+        await asyncio.wait_for(w.app.connected.get(), WAIT_S)
+        await w.app.next_json()
+        await w.step(2.0)
+        assert await w.app.next_json() == {"event": "hangup"}
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_by) == ("CANCEL", "CALLER")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not json",
+        "[1, 2]",
+        '{"event": "dance"}',
+        '{"event": "dtmf", "digit": "X", "duration": 200}',
+        '{"event": "dtmf", "digit": "1", "duration": 5000}',
+        '{"digit": "1"}',
+    ],
+)
+async def test_bad_messages_are_ignored_and_the_call_goes_on(tmp_path: Path, bad: str) -> None:
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call()
+        await ws.send(bad)
+        await ws.send(json.dumps({"event": "dtmf", "digit": "3", "duration": 100}))
+        await until(lambda: w.carrier.dtmf_heard.get(sid) == ["3"])
+        assert not w.gateway.calls.find("inbound-acct", sid).ended
+
+
+async def test_an_oversized_message_ends_the_call_as_a_drop(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call()
+        await ws.send(b"\x00" * (1 << 21))
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_cause_code) == ("ANSWERED", 38)
+
+
+async def test_audio_before_the_answer_plays_from_the_answer(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid = w.offer(record=True)
+        ws = await asyncio.wait_for(w.app.connected.get(), WAIT_S)
+        await w.app.next_json()
+        tone = sine_pcm16(500.0, 0.2)
+        await ws.send(tone)
+        await ws.send(json.dumps({"event": "answer"}))
+        await until(lambda: w.gateway.calls.find("inbound-acct", sid).answered)
+        await w.step(0.3)
+        assert align(tone, bytes(w.carrier.recordings[sid])).peak > 0.99
