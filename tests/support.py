@@ -6,10 +6,16 @@ it the test is skipped with the reason; in CI (`CALLGATE_REQUIRE_PEERS=1`) the t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import asyncpg
 import pytest
 
 REQUIRE_PEERS = os.environ.get("CALLGATE_REQUIRE_PEERS", "") not in ("", "0")
@@ -49,3 +55,42 @@ def need_postgres() -> str:
 def need_redis() -> str:
     need(tcp_open("127.0.0.1", 6379), "Redis is not listening on 127.0.0.1:6379")
     return REDIS_URL
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own for one test (SQLAlchemy URL), dropped afterwards."""
+    base = need_postgres()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    dsn = base.replace("postgresql+asyncpg", "postgresql")
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Run the test on SQLite and on PostgreSQL (a fresh database each time)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}"
+        return
+    with postgres_database("cg_test") as url:
+        yield url

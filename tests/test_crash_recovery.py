@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from callgate.api.auth import create_token
-from tests.support import need_postgres
+from tests.support import database_url, free_port
+
+__all__ = ["database_url"]
 
 SECRET = "crash-test-secret-" + "y" * 32
 CONFIG = """
@@ -24,13 +22,6 @@ CONFIG = """
 pattern = "7.*"
 ring_s = 0.2
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:
@@ -82,33 +73,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}"
-        return
-    base = need_postgres()
-    import asyncio
-
-    import asyncpg
-
-    name = f"cg_crash_{uuid.uuid4().hex[:12]}"
-    dsn = base.replace("postgresql+asyncpg", "postgresql")
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def wait_for(predicate: object, timeout_s: float = 10.0) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,9 @@ from callgate.app import create_app
 from callgate.clock import ManualClock
 from callgate.config import load_config
 from callgate.gateway import Gateway
-from tests.support import need_postgres
+from tests.support import database_url
+
+__all__ = ["database_url"]
 
 SECRET = "test-secret-" + "x" * 40
 
@@ -44,34 +45,6 @@ class Api:
     async def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
         await self.gateway.recorder.flush()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}"
-        return
-    base = need_postgres()
-    # A database of its own per test keeps runs independent and leaves nothing behind.
-    name = f"cg_test_{uuid.uuid4().hex[:12]}"
-    import asyncio
-
-    import asyncpg
-
-    dsn = base.replace("postgresql+asyncpg", "postgresql")
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,16 +20,10 @@ from callgate.app import create_app, rest_app
 from callgate.clock import ManualClock
 from callgate.config import load_config
 from callgate.gateway import Gateway
+from tests.support import free_port
 
 SECRET = "live-test-secret-" + "k" * 40
 WAIT_S = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

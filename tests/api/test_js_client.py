@@ -36,7 +36,14 @@ def test_quick_start_with_the_official_javascript_client(tmp_path: Path) -> None
     try:
         server.start()
         result = subprocess.run(
-            [node, "quickstart.mjs", server.url, create_token(SECRET, "acme"), "089608675796", str(tone_file)],
+            [
+                node,
+                "quickstart.mjs",
+                server.url,
+                create_token(SECRET, "acme"),
+                "089608675796",
+                str(tone_file),
+            ],
             cwd=JS_DIR,
             capture_output=True,
             text=True,

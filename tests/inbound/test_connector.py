@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,16 +23,10 @@ from callgate.gateway import Gateway
 from callgate.inbound.connector import InboundRoute
 from callgate.media.signals import align, sine_pcm16
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
+from tests.support import free_port
 
 WAIT_S = 5.0
 FRAME = 320
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
