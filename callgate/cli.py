@@ -13,6 +13,7 @@ from pathlib import Path
 
 from callgate.api.auth import create_token, load_or_create_secret
 from callgate.config import Config, ConfigError, load_config
+from callgate.inbound import echo as echo_parser
 
 DAY_S = 86400
 
@@ -52,16 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         "--url", help="the gateway's base URL (default http://HOST:PORT from config)"
     )
 
-    echo = commands.add_parser("inbound-echo", help="run the reference inbound application (echo)")
-    echo.add_argument("--host", default="127.0.0.1")
-    echo.add_argument("--port", type=int, default=4143)
+    echo_parser.build_parser(
+        commands.add_parser("inbound-echo", help="run the reference inbound application (echo)")
+    )
 
-    args, extra = parser.parse_known_args(argv)
+    args = parser.parse_args(argv)
     try:
         if args.command == "inbound-echo":
-            return _inbound_echo(argv or sys.argv[1:])
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            return echo_parser.run_from_args(args)
         if args.command == "serve":
             config = load_config(args.config, host=args.host, port=args.port)
             return _serve(config)
@@ -117,13 +116,6 @@ def _simulate_inbound(config: Config, args: argparse.Namespace) -> int:
         return 1
     print(payload["data"]["sessionId"])
     return 0
-
-
-def _inbound_echo(argv: list[str]) -> int:
-    from callgate.inbound.echo import main as echo_main
-
-    rest = argv[argv.index("inbound-echo") + 1 :]
-    return echo_main(rest)
 
 
 def _serve(config: Config) -> int:

@@ -50,6 +50,7 @@ class Config:
     no_client_grace_s: float = 60.0  # 0: never hang up for want of a client
     playout_max_s: float = 60.0
     hangup_drain_cap_s: float = 60.0
+    playout_prebuffer_ms: int = 20
     cdr_default_limit: int = 100
     cdr_max_limit: int = 1000
     log_level: str = "info"
@@ -104,6 +105,13 @@ def _non_negative_float(key: str, raw: Any) -> float:
     if raw in (0, "0", 0.0):
         return 0.0
     return _positive_float(key, raw)
+
+
+def _prebuffer_ms(key: str, raw: Any) -> int:
+    value = _int(key, raw)
+    if value < 0 or value > 200 or value % 20:
+        raise ConfigError(f"{key}: a multiple of 20 from 0 to 200, got {value}")
+    return value
 
 
 def _port(key: str, raw: Any) -> int:
@@ -180,6 +188,7 @@ SETTINGS: dict[str, Parser] = {
     "no_client_grace_s": _non_negative_float,
     "playout_max_s": _positive_float,
     "hangup_drain_cap_s": _positive_float,
+    "playout_prebuffer_ms": _prebuffer_ms,
     "cdr_default_limit": _positive_int,
     "cdr_max_limit": _positive_int,
     "log_level": _log_level,

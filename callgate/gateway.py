@@ -63,6 +63,7 @@ class Gateway:
             no_client_grace_s=config.no_client_grace_s,
             playout_max_s=config.playout_max_s,
             drain_cap_s=config.hangup_drain_cap_s,
+            playout_prebuffer_ms=config.playout_prebuffer_ms,
         )
         service = CallService(trunk, clock, ticker, bus, recorder, settings)
         inbound = InboundConnector(

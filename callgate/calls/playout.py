@@ -8,6 +8,11 @@ heard, not merely handed to the network. `interrupt()` empties the queue at once
 the interrupted audio was played and how much discarded, so a bot can trim its transcript to what the
 caller heard.
 
+A stretch of audio that starts with fewer than `1 + prebuffer_frames` frames queued (an application
+streaming frame by frame in real time, such as an echo) is held for up to `prebuffer_frames` ticks
+first: without that cushion, every arrival that lands just after a tick leaves a 20 ms hole. A stretch
+that arrives in larger chunks, or ends in a checkpoint, starts at once.
+
 Pure: no clock, no I/O. The queue is bounded (`max_frames`); a push that would overflow it is refused
 whole, never half-queued.
 """
@@ -43,10 +48,13 @@ class Interrupted:
 
 
 class Playout:
-    def __init__(self, max_frames: int = 3000) -> None:
+    def __init__(self, max_frames: int = 3000, prebuffer_frames: int = 1) -> None:
         self.max_frames = max_frames
+        self.prebuffer_frames = prebuffer_frames
         self._items: deque[bytes | str] = deque()  # frames (bytes) and checkpoint names (str)
         self._frames = 0  # frames in `_items`
+        self._marks = 0  # checkpoint names in `_items`
+        self._held_ticks = 0  # ticks the current stretch has been held back for its cushion
         self._splitter = FrameSplitter(FRAME_BYTES)
         self._sent_in_stretch = 0  # frames sent since the queue last ran dry
         self._sent_last_tick = False
@@ -80,6 +88,7 @@ class Playout:
             self._items.append(tail)
             self._frames += 1
         self._items.append(name)
+        self._marks += 1
 
     def tick(self) -> tuple[bytes | None, list[Checkpoint]]:
         """The frame to send now (None for silence) and the checkpoints reached by now."""
@@ -87,7 +96,12 @@ class Playout:
         while self._items and isinstance(self._items[0], str):
             name = self._items.popleft()
             assert isinstance(name, str)
+            self._marks -= 1
             reached.append(Checkpoint(name, "played"))
+        if self._holding():
+            self._held_ticks += 1
+            return None, reached
+        self._held_ticks = 0
         if self._items:
             frame = self._items.popleft()
             assert isinstance(frame, bytes)
@@ -100,6 +114,15 @@ class Playout:
         self._sent_in_stretch = 0
         return None, reached
 
+    def _holding(self) -> bool:
+        """Hold a thin stretch back while it may still grow: see the module docstring."""
+        return (
+            not self._sent_last_tick
+            and 0 < self._frames <= self.prebuffer_frames
+            and not self._marks
+            and self._held_ticks < self.prebuffer_frames
+        )
+
     def interrupt(self) -> Interrupted:
         """Stop now: discard the queue, clear pending checkpoints, report played and discarded audio."""
         discarded_ms = self.queued_ms
@@ -109,6 +132,8 @@ class Playout:
         played_ms = self._sent_in_stretch * FRAME_MS
         self._items.clear()
         self._frames = 0
+        self._marks = 0
+        self._held_ticks = 0
         self._splitter.reset()
         self._sent_in_stretch = 0
         return Interrupted(played_ms, discarded_ms, cleared)

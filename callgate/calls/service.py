@@ -60,6 +60,7 @@ class CallSettings:
     )
     playout_max_s: float = 60.0  # audio a call may have queued
     drain_cap_s: float = 60.0  # longest a hangup waits for queued audio to finish playing
+    playout_prebuffer_ms: int = 20  # cushion for audio streamed frame by frame (see playout.py)
 
 
 class CommandError(ValueError):
@@ -280,8 +281,8 @@ class CallService:
 
     def answer_inbound(self, call: Call) -> None:
         if call.state is CallState.RINGING and call.record.direction == "inbound":
+            self._answered(call)  # the answer time is now, whatever the trunk then takes
             self.trunk.answer(call.session_id)
-            self._answered(call)
 
     async def register_inbound(self, event: TrunkIncomingCall, account: str) -> Call:
         """Record an offered inbound call and make it live (Ringing) for `account`."""
@@ -345,7 +346,7 @@ class CallService:
             now=self.clock.utcnow(),
             node=self.settings.node,
         )
-        call.playout = Playout(self._playout_frames)
+        call.playout = Playout(self._playout_frames, self.settings.playout_prebuffer_ms // FRAME_MS)
         return call
 
     def _answered(self, call: Call) -> None:

@@ -25,6 +25,14 @@ import ssl
 from dataclasses import dataclass
 
 import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from callgate.calls.call import Call
+from callgate.calls.causes import Cause
+from callgate.calls.events import AudioReceived, CallEnded, CallEvent, DtmfReceived
+from callgate.calls.service import CallNotFound, CallService, CommandError
+from callgate.calls.trunk import TrunkIncomingCall
 from callgate.inbound.protocol import (
     MAX_MESSAGE_BYTES,
     Answer,
@@ -37,14 +45,6 @@ from callgate.inbound.protocol import (
     decode_app_message,
     encode,
 )
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-
-from callgate.calls.call import Call
-from callgate.calls.causes import Cause
-from callgate.calls.events import AudioReceived, CallEnded, CallEvent, DtmfReceived
-from callgate.calls.service import CallNotFound, CallService, CommandError
-from callgate.calls.trunk import TrunkIncomingCall
 from callgate.outbox import Outbox
 
 log = logging.getLogger(__name__)

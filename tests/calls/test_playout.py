@@ -16,7 +16,7 @@ def run(playout: Playout, ticks: int) -> list[tuple[bytes | None, list[Checkpoin
 
 
 def test_checkpoint_is_reached_when_the_last_frame_before_it_has_played() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     p.push(frames(3))
     p.mark("end")
     out = run(p, 5)
@@ -26,7 +26,7 @@ def test_checkpoint_is_reached_when_the_last_frame_before_it_has_played() -> Non
 
 
 def test_checkpoints_keep_their_order_between_segments() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     p.push(frames(1, 1))
     p.mark("a")
     p.push(frames(2, 2))
@@ -37,13 +37,13 @@ def test_checkpoints_keep_their_order_between_segments() -> None:
 
 
 def test_a_checkpoint_on_an_empty_queue_is_reached_on_the_next_tick() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     p.mark("now")
     assert p.tick() == (None, [Checkpoint("now", "played")])
 
 
 def test_partial_frames_carry_over_and_a_checkpoint_completes_them_with_silence() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     p.push(b"\x01" * 100)
     assert p.queued_ms == 6  # 100 of 320 bytes
     p.push(b"\x01" * 300)
@@ -56,7 +56,7 @@ def test_partial_frames_carry_over_and_a_checkpoint_completes_them_with_silence(
 
 
 def test_interrupt_reports_played_and_discarded_audio_and_clears_checkpoints() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     p.push(frames(10))
     p.mark("half")
     p.push(frames(10))
@@ -70,7 +70,7 @@ def test_interrupt_reports_played_and_discarded_audio_and_clears_checkpoints() -
 
 
 def test_no_audio_from_before_an_interruption_leaks_after_it() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     p.push(b"\x07" * 500)  # one frame and a 180-byte partial
     p.interrupt()
     p.push(b"\x09" * 320)
@@ -78,7 +78,7 @@ def test_no_audio_from_before_an_interruption_leaks_after_it() -> None:
 
 
 def test_played_ms_counts_only_the_current_stretch() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     p.push(frames(5))
     run(p, 8)  # played out, then silence
     p.push(frames(5))
@@ -87,7 +87,7 @@ def test_played_ms_counts_only_the_current_stretch() -> None:
 
 
 def test_queue_is_bounded_and_refuses_whole_pushes() -> None:
-    p = Playout(max_frames=10)
+    p = Playout(max_frames=10, prebuffer_frames=0)
     p.push(frames(8))
     with pytest.raises(PlayoutFull, match="limit 200 ms"):
         p.push(frames(3))
@@ -97,7 +97,7 @@ def test_queue_is_bounded_and_refuses_whole_pushes() -> None:
 
 
 def test_idle_once_the_last_frame_has_played() -> None:
-    p = Playout()
+    p = Playout(prebuffer_frames=0)
     assert p.idle
     p.push(frames(1))
     assert not p.idle
@@ -105,3 +105,32 @@ def test_idle_once_the_last_frame_has_played() -> None:
     assert not p.idle  # sent, still playing
     p.tick()
     assert p.idle
+
+
+def test_a_thin_stretch_is_held_one_tick_so_jitter_leaves_no_hole() -> None:
+    p = Playout(prebuffer_frames=1)
+    p.push(frames(1, 1))
+    assert p.tick() == (None, [])  # one frame only: wait a tick for the next
+    p.push(frames(1, 2))
+    assert p.tick()[0] == frames(1, 1)
+    p.push(frames(1, 3))
+    assert p.tick()[0] == frames(1, 2)  # the cushion stays: the next arrival may be late
+    assert p.tick()[0] == frames(1, 3)
+    assert p.tick()[0] is None
+
+
+def test_a_lone_frame_is_not_held_forever() -> None:
+    p = Playout(prebuffer_frames=1)
+    p.push(frames(1, 1))
+    assert p.tick()[0] is None
+    assert p.tick()[0] == frames(1, 1)
+
+
+def test_chunks_and_checkpoints_start_at_once() -> None:
+    p = Playout(prebuffer_frames=1)
+    p.push(frames(8))
+    assert p.tick()[0] is not None
+    q = Playout(prebuffer_frames=1)
+    q.push(frames(1))
+    q.mark("end")
+    assert q.tick()[0] is not None

@@ -57,6 +57,7 @@ async def make_world(
     recorder.start()
     bus = EventBus()
     settings.setdefault("no_client_grace_s", 0.0)
+    settings.setdefault("playout_prebuffer_ms", 0)
     service = CallService(
         carrier, clock, ticker, bus, recorder, CallSettings(node="test", **settings)
     )

@@ -154,7 +154,7 @@ async def test_the_spec_flow_both_directions(tmp_path: Path) -> None:
             await ws.send(tone[start : start + 777])
         await until(lambda: w.gateway.calls.find("inbound-acct", sid).playout.queued_ms >= 399)
         await w.step(0.6)
-        heard = bytes(w.carrier.recordings[sid])
+        heard = bytes(w.carrier.recordings[sid].audio)
         assert align(tone, heard).peak > 0.99
         # App DTMF reaches the caller.
         await ws.send(json.dumps({"event": "dtmf", "digit": "5", "duration": 300}))
@@ -285,4 +285,4 @@ async def test_audio_before_the_answer_plays_from_the_answer(tmp_path: Path) -> 
         await ws.send(json.dumps({"event": "answer"}))
         await until(lambda: w.gateway.calls.find("inbound-acct", sid).answered)
         await w.step(0.3)
-        assert align(tone, bytes(w.carrier.recordings[sid])).peak > 0.99
+        assert align(tone, bytes(w.carrier.recordings[sid].audio)).peak > 0.99

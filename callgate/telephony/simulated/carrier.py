@@ -64,13 +64,26 @@ def _speech_loop() -> list[bytes]:
     return _SPEECH_LOOP
 
 
+def caller_speech_pcm16() -> bytes:
+    """What every simulated caller with `audio = "speech"` says, from its answer on (10 s, looped)."""
+    return b"".join(_speech_loop())
+
+
+@dataclass(slots=True)
+class Recording:
+    """What a simulated inbound caller heard: audio (PCM16, 8 kHz) and DTMF digits."""
+
+    audio: bytearray = field(default_factory=bytearray)
+    dtmf: list[str] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class _SimCall:
     session_id: str
     script: CalleeScript | CallerScript
     connected: bool = False
     inbound: bool = False
-    recording: bytearray | None = None
+    recording: Recording | None = None
     timers: list[Timer] = field(default_factory=list)
     # (tick it arrived on, frame): echoed on a later tick, so the echo trails by exactly one frame
     # whichever of the call service and the carrier runs first within a tick.
@@ -96,9 +109,10 @@ class SimulatedCarrier:
             str, list[str]
         ] = {}  # session -> digits the far end heard (for tests)
         self.audio_heard_frames: dict[str, int] = {}
-        self.recordings: dict[str, bytearray] = {}  # inbound callers with `record`: what they heard
+        self.recordings: dict[str, Recording] = {}  # inbound callers with `record`: what they heard
 
     async def start(self, listener: TrunkListener) -> None:
+        _speech_loop()  # made now: making it mid-call would stall the loop for every call
         self._listener = listener
         self._unsubscribe = self._ticker.subscribe(self._on_tick)
         self._ticker.start()
@@ -131,7 +145,7 @@ class SimulatedCarrier:
         if script.record:
             while len(self.recordings) >= MAX_RECORDINGS:  # keep the newest only
                 del self.recordings[next(iter(self.recordings))]
-            call.recording = self.recordings[session_id] = bytearray()
+            call.recording = self.recordings[session_id] = Recording()
         self._calls[session_id] = call
         self.dtmf_heard[session_id] = call.dtmf_heard
         if script.give_up_s is not None:
@@ -157,8 +171,8 @@ class SimulatedCarrier:
         call = self._calls.get(session_id)
         if call is not None and call.connected:
             call.heard.append((self._ticker.tick_no, frame))
-            if call.recording is not None and len(call.recording) < RECORD_MAX_S * 16000:
-                call.recording += frame
+            if call.recording is not None and len(call.recording.audio) < RECORD_MAX_S * 16000:
+                call.recording.audio += frame
             self.audio_heard_frames[session_id] = self.audio_heard_frames.get(session_id, 0) + 1
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
@@ -166,6 +180,8 @@ class SimulatedCarrier:
         if call is None or not call.connected:
             return
         call.dtmf_heard.append(digit)
+        if call.recording is not None:
+            call.recording.dtmf.append(digit)
         if call.script.audio == "echo" and getattr(call.script, "echo_dtmf", False):
             # Pressed back once the caller's tone has ended, as a person copying it would.
             self._after(

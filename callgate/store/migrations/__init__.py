@@ -1,0 +1,1 @@
+"""Alembic migrations of the CDR store (run by callgate.store.migrate)."""

@@ -1,0 +1,68 @@
+"""CallRecord to table row and back.
+
+Derived values (duration, billable seconds, cause text) are written as columns so SQL can filter and
+sort on them; reading ignores them, because the record recomputes them from its times and code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy.engine import Row
+
+from callgate.calls.records import CallRecord, Direction, truncate_ms
+
+
+def _ms(value: datetime | None) -> datetime | None:
+    return None if value is None else truncate_ms(value)
+
+
+def to_row(record: CallRecord) -> dict[str, Any]:
+    return {
+        "session_id": record.session_id,
+        "account": record.account,
+        "direction": record.direction,
+        "destination": record.destination,
+        "caller_id": record.caller_id,
+        "start_time": truncate_ms(record.start_time),
+        "answer_time": _ms(record.answer_time),
+        "end_time": _ms(record.end_time),
+        "duration": record.duration,
+        "billable_seconds": record.billable_seconds,
+        "disposition": record.disposition,
+        "hangup_by": record.hangup_by,
+        "hangup_cause_code": record.hangup_cause_code,
+        "hangup_cause_text": record.hangup_cause_text,
+        "created_at": truncate_ms(record.created_at),
+        "updated_at": truncate_ms(record.updated_at),
+        "node": record.node,
+    }
+
+
+def unique_rows(records: Sequence[CallRecord]) -> list[dict[str, Any]]:
+    """One row per session id, the last record winning: a statement may touch a row only once."""
+    latest: dict[str, CallRecord] = {}
+    for record in records:
+        latest[record.session_id] = record
+    return [to_row(record) for record in latest.values()]
+
+
+def from_row(row: Row[Any]) -> CallRecord:
+    return CallRecord(
+        session_id=row.session_id,
+        account=row.account,
+        direction=cast(Direction, row.direction),
+        destination=row.destination,
+        caller_id=row.caller_id,
+        start_time=row.start_time,
+        answer_time=row.answer_time,
+        end_time=row.end_time,
+        disposition=row.disposition,
+        hangup_by=row.hangup_by,
+        hangup_cause_code=row.hangup_cause_code,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        node=row.node,
+    )

@@ -1,0 +1,63 @@
+"""The CDR table as the queries see it, and the map from API field names to its columns.
+
+The DDL (types per database, collations, indexes, the substring index) lives in the migrations; this
+module only describes the columns so SQLAlchemy can build statements against them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import column, table
+
+from callgate.store.timecol import UtcTime
+
+metadata = MetaData()
+
+cdr = Table(
+    "cdr",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("session_id", Text, nullable=False, unique=True),
+    Column("account", Text, nullable=False),
+    Column("direction", Text, nullable=False),
+    Column("destination", Text, nullable=False),
+    Column("caller_id", Text),
+    Column("start_time", UtcTime, nullable=False),
+    Column("answer_time", UtcTime),
+    Column("end_time", UtcTime),
+    Column("duration", Integer, nullable=False),
+    Column("billable_seconds", Integer, nullable=False),
+    Column("disposition", Text),
+    Column("hangup_by", Text),
+    Column("hangup_cause_code", Integer),
+    Column("hangup_cause_text", Text),
+    Column("created_at", UtcTime, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+    Column("node", Text, nullable=False),
+)
+
+# SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).
+destination_fts = table("cdr_destination_fts", column("rowid"), column("destination"))
+
+# Every API field of a CDR (the spec's names) and `id`, the column behind the default sort.
+API_COLUMNS: dict[str, ColumnElement[object]] = {
+    "id": cdr.c.id,
+    "sessionId": cdr.c.session_id,
+    "destination": cdr.c.destination,
+    "startTime": cdr.c.start_time,
+    "answerTime": cdr.c.answer_time,
+    "endTime": cdr.c.end_time,
+    "duration": cdr.c.duration,
+    "billableSeconds": cdr.c.billable_seconds,
+    "disposition": cdr.c.disposition,
+    "hangupBy": cdr.c.hangup_by,
+    "hangupCauseCode": cdr.c.hangup_cause_code,
+    "hangupCauseText": cdr.c.hangup_cause_text,
+    "createdAt": cdr.c.created_at,
+    "updatedAt": cdr.c.updated_at,
+    "direction": cdr.c.direction,
+    "callerId": cdr.c.caller_id,
+}
