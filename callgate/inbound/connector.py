@@ -13,6 +13,12 @@ When it goes wrong (all recorded in the CDR, hangupBy null):
 - the socket drops after the answer: the call ends with cause 38.
 Malformed or unknown messages from the app are logged and ignored; a message over the size limit makes
 the WebSocket library close the socket (1009), which ends the call as a drop.
+
+Caller audio is the hot path (50 frames a second per call), so it does not go through `ws.send()` and a
+writer task per frame: each frame is framed by the connection's Sans-I/O protocol and written at once,
+from the event that carries it. The transport's write buffer bounds it: past `AUDIO_BUFFER_LIMIT` bytes
+(an app that stopped reading) new frames are dropped and counted. Control messages keep the ordinary,
+ordered path through the session's outbox.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from callgate.calls.call import Call
 from callgate.calls.causes import Cause
@@ -48,6 +55,8 @@ from callgate.inbound.protocol import (
 from callgate.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+AUDIO_BUFFER_LIMIT = 64 * 1024  # ~4 s of caller audio waiting in the socket for a slow app
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,22 @@ class InboundSettings:
 class _Session:
     call: Call
     outbox: Outbox
+    ws: ClientConnection | None = None
+    audio_dropped: int = 0
+
+    def send_audio_now(self, frame: bytes) -> None:
+        """Write one frame to the app's socket now (see the module docstring)."""
+        ws = self.ws
+        if ws is None or ws.protocol.state is not State.OPEN:
+            return
+        if ws.transport.get_write_buffer_size() > AUDIO_BUFFER_LIMIT:
+            self.audio_dropped += 1
+            return
+        try:
+            ws.protocol.send_binary(frame)
+            ws.send_data()
+        except Exception as exc:  # the reader sees the socket close and ends the call
+            log.debug("call %s: writing audio failed: %r", self.call.session_id, exc)
 
 
 class InboundConnector:
@@ -152,6 +177,7 @@ class InboundConnector:
             return
         async with ws:
             await ws.send(encode(IncomingCall(event.caller_id, event.did_number, call.session_id)))
+            session.ws = ws
             reader = asyncio.create_task(self._read(ws, session))
             writer = asyncio.create_task(self._write(ws, session))
             deadline = self.calls.clock.call_later(
@@ -166,6 +192,13 @@ class InboundConnector:
                 for task in (reader, writer):
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            session.ws = None
+            if session.audio_dropped:
+                log.warning(
+                    "call %s: the app read too slowly; %d caller frames dropped",
+                    call.session_id,
+                    session.audio_dropped,
+                )
             if not call.ended:  # the socket went away under a live call
                 cause = (
                     Cause.NETWORK_OUT_OF_ORDER if call.answered else Cause.DESTINATION_OUT_OF_ORDER
@@ -232,7 +265,7 @@ class InboundConnector:
             case AudioReceived(session_id=sid, frame=frame):
                 session = self._sessions.get(sid)
                 if session is not None:
-                    session.outbox.put("audio", frame, audio=True, session_id=sid)
+                    session.send_audio_now(frame)
             case DtmfReceived(session_id=sid, digit=digit):
                 session = self._sessions.get(sid)
                 if session is not None:

@@ -50,7 +50,7 @@ def _tone_loop(freq_hz: float, level_dbfs: float = -12.0) -> list[bytes]:
 
 
 RECORD_MAX_S = 120.0
-MAX_RECORDINGS = 100
+MAX_RECORDINGS = 1000
 _SPEECH_LOOP: list[bytes] = []
 
 

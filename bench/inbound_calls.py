@@ -1,0 +1,194 @@
+"""Benchmark: concurrent inbound calls through the gateway's connector and the reference echo app.
+
+The gateway runs in this process (uvloop, the real clock, SQLite in a temp dir, the simulated carrier);
+`callgate inbound-echo` runs as its own process. N simulated callers dial in over `--ramp` seconds and
+talk (a speech-like signal) for `--seconds`; the echo app sends everything back. Measured at the caller:
+
+- lost frames: every frame a caller said is recognised by content in what it heard; a frame missing
+  between the first and the last one echoed is lost;
+- holes: places where the echo stream skipped (a silence frame inserted by an underrun);
+- frame-interval deviation: |interval - 20 ms| between consecutive media ticks, which is when every
+  caller receives its next frame (p50/p99/max);
+- CPU of the gateway and of the echo app, in % of one core.
+
+    .venv/bin/python bench/inbound_calls.py --calls 300 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gc
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from callgate.calls.recordstore import CdrQuery
+from callgate.config import load_config
+from callgate.gateway import Gateway
+from callgate.inbound.connector import InboundRoute
+from callgate.telephony.simulated import CallerScript, SimulatedCarrier
+from callgate.telephony.simulated.carrier import caller_speech_pcm16
+
+FRAME = 320
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def analyse(loop_frames: list[bytes], heard: bytes) -> tuple[int, int, int]:
+    """(frames echoed, frames lost, holes) for one call; the caller's speech repeats every loop."""
+    counts = Counter(loop_frames)
+    index = {frame: i for i, frame in enumerate(loop_frames) if counts[frame] == 1}
+    size = len(loop_frames)
+    got: list[int] = []
+    for i in range(0, len(heard) - FRAME + 1, FRAME):
+        position = index.get(heard[i : i + FRAME])
+        if position is None:
+            continue
+        if got:  # unwrap the loop: positions only move forward
+            base = got[-1] - got[-1] % size
+            position += base if base + position >= got[-1] - size // 2 else base + size
+        got.append(position)
+    if not got:
+        return 0, 0, 0
+    identifiable = [k for k in range(got[0], got[-1] + 1) if loop_frames[k % size] in index]
+    lost = len(set(identifiable) - set(got))
+    holes = sum(
+        1
+        for a, b in zip(got, got[1:], strict=False)
+        if any(loop_frames[k % size] in index for k in range(a + 1, b))
+    )
+    return len(got), lost, holes
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    tmp = Path(tempfile.mkdtemp(prefix="callgate-inbound-bench-"))
+    port = 20000 + os.getpid() % 20000
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "callgate",
+            "inbound-echo",
+            "--port",
+            str(port),
+            "--dtmf-after",
+            "2",
+            "--hangup-after-dtmf",
+            "3600",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    config = load_config(
+        environ={},
+        data_dir=str(tmp),
+        database_url=f"sqlite+aiosqlite:///{tmp / 'cdr.db'}",
+        jwt_secret="bench-inbound-" + "b" * 40,
+        max_concurrent_calls=100000,
+        log_level="warning",
+    )
+    route = InboundRoute(r".*", f"ws://127.0.0.1:{port}", "bench")
+    gateway = Gateway.build(dataclasses.replace(config, inbound_routes=(route,)))
+    await gateway.start()
+    gc.collect()
+    gc.freeze()  # as `callgate serve` does after start-up
+    carrier = gateway.trunk
+    assert isinstance(carrier, SimulatedCarrier)
+    ticks: list[float] = []
+    gateway.ticker.subscribe(lambda _n: ticks.append(time.perf_counter()))
+    await asyncio.sleep(1.0)  # let the app start listening
+    cpu0, app_cpu0, wall0 = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        proc_cpu_s(app.pid),
+        time.monotonic(),
+    )
+    sessions = []
+    for n in range(args.calls):
+        script = CallerScript(record=True, hangup_after_s=args.seconds)
+        sessions.append(carrier.offer_inbound(f"0811{n:06d}", "0215550000", script))
+        await asyncio.sleep(args.ramp / args.calls)
+    steady_from = len(ticks)
+    await asyncio.sleep(args.seconds + 2.0)
+    steady_to = len(ticks)
+    cpu1, app_cpu1, wall1 = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        proc_cpu_s(app.pid),
+        time.monotonic(),
+    )
+    intervals = [
+        (b - a) * 1000
+        for a, b in zip(
+            ticks[steady_from:steady_to], ticks[steady_from + 1 : steady_to], strict=False
+        )
+    ]
+    deviation = [abs(i - 20.0) for i in intervals]
+    speech = caller_speech_pcm16()
+    said = [speech[i : i + FRAME] for i in range(0, len(speech), FRAME)]
+    echoed = lost = holes = silent_calls = 0
+    for sid in sessions:
+        recording = carrier.recordings.get(sid)
+        e, lo, ho = analyse(said, bytes(recording.audio)) if recording else (0, 0, 0)
+        echoed, lost, holes = echoed + e, lost + lo, holes + ho
+        silent_calls += e == 0
+    await gateway.recorder.flush()
+    page = await gateway.store.query(CdrQuery(account="bench", limit=1000))
+    dispositions = Counter(f"{r.disposition}/{r.hangup_cause_code}" for r in page.records)
+    await gateway.stop()
+    app.send_signal(signal.SIGINT)
+    app.wait(20)
+    busy_s = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    return {
+        "calls": args.calls,
+        "seconds": args.seconds,
+        "frames_echoed": echoed,
+        "lost_frames": lost,
+        "holes": holes,
+        "calls_without_echo": silent_calls,
+        "cdrs": page.total,
+        "cdr_outcomes": dict(dispositions),
+        "tick_interval_deviation_ms": {
+            "p50": round(percentile(deviation, 50), 3),
+            "p99": round(percentile(deviation, 99), 3),
+            "max": round(max(deviation, default=0.0), 3),
+        },
+        "ticker_skipped_frames": gateway.ticker.skipped_frames,
+        "gateway_cpu_percent": round(100 * busy_s / (wall1 - wall0), 1),
+        "echo_app_cpu_percent": round(100 * (app_cpu1 - app_cpu0) / (wall1 - wall0), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--ramp", type=float, default=3.0)
+    args = parser.parse_args()
+    print(json.dumps(uvloop.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
