@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import itertools
 import json
 import os
 import resource
@@ -49,7 +50,7 @@ def percentile(values: list[float], pct: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -77,7 +78,7 @@ def analyse(loop_frames: list[bytes], heard: bytes) -> tuple[int, int, int]:
     lost = len(set(identifiable) - set(got))
     holes = sum(
         1
-        for a, b in zip(got, got[1:], strict=False)
+        for a, b in itertools.pairwise(got)
         if any(loop_frames[k % size] in index for k in range(a + 1, b))
     )
     return len(got), lost, holes
@@ -86,7 +87,7 @@ def analyse(loop_frames: list[bytes], heard: bytes) -> tuple[int, int, int]:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="callgate-inbound-bench-"))
     port = 20000 + os.getpid() % 20000
-    app = subprocess.Popen(
+    app = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything runs on the loop
         [
             sys.executable,
             "-m",
