@@ -74,43 +74,52 @@ class _ManualTimer:
 
 
 class ManualClock:
-    """A clock that moves only when told to: `advance()` runs due timers in deadline order."""
+    """A clock that moves only when told to: `advance()` runs due timers in deadline order.
+
+    Time is kept in whole nanoseconds, so thousands of small steps add up exactly.
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = 0.0
+        self._now_ns = 0
         self._epoch = start or datetime(2025, 7, 23, 3, 37, 56, tzinfo=UTC)
-        self._heap: list[tuple[float, int, _ManualTimer]] = []
+        self._heap: list[tuple[int, int, _ManualTimer]] = []
         self._seq = itertools.count()
 
     def monotonic(self) -> float:
-        return self._now
+        return self._now_ns / 1e9
 
     def utcnow(self) -> datetime:
-        return self._epoch + timedelta(seconds=self._now)
+        return self._epoch + timedelta(microseconds=self._now_ns // 1000)
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         timer = _ManualTimer(when, callback)
-        heapq.heappush(self._heap, (when, next(self._seq), timer))
+        heapq.heappush(self._heap, (round(when * 1e9), next(self._seq), timer))
         return timer
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
-        return self.call_at(self._now + delay_s, callback)
+        timer = _ManualTimer(self.monotonic() + delay_s, callback)
+        heapq.heappush(self._heap, (self._now_ns + round(delay_s * 1e9), next(self._seq), timer))
+        return timer
 
     def advance(self, seconds: float) -> None:
         """Move time forward, running every timer that falls due, each at its own deadline."""
-        target = self._now + seconds
-        while self._heap and self._heap[0][0] <= target + 1e-9:
-            when, _, timer = heapq.heappop(self._heap)
+        target_ns = self._now_ns + round(seconds * 1e9)
+        while self._heap and self._heap[0][0] <= target_ns:
+            when_ns, _, timer = heapq.heappop(self._heap)
             if timer.cancelled:
                 continue
-            self._now = max(self._now, when)
+            self._now_ns = max(self._now_ns, when_ns)
             timer.callback()
-        self._now = target
+        self._now_ns = target_ns
+
+    def set_time(self, seconds: float) -> None:
+        """Jump to `seconds` without running timers, as a stalled event loop would experience it."""
+        self._now_ns = round(seconds * 1e9)
 
     def next_deadline(self) -> float | None:
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        return self._heap[0][0] / 1e9 if self._heap else None
 
 
 class MediaTicker:

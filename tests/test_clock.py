@@ -1,0 +1,83 @@
+"""The shared media tick: exact over an hour, catching up when late, never bursting without bound."""
+
+from __future__ import annotations
+
+from callgate.clock import ManualClock, MediaTicker
+
+
+def test_an_hour_of_ticks_is_exactly_180000_whatever_the_steps() -> None:
+    clock = ManualClock()
+    ticker = MediaTicker(clock)
+    times: list[float] = []
+    ticker.subscribe(lambda n: times.append(clock.monotonic()))
+    ticker.start()
+    step_s = 0.037  # an awkward step that never lines up with the 20 ms grid
+    for _ in range(round(3600 / step_s)):
+        clock.advance(step_s)
+    clock.advance(3600 - round(3600 / step_s) * step_s)
+    assert ticker.tick_no == 180_000
+    assert ticker.skipped_frames == 0
+    # Every tick ran at its own deadline on the absolute grid: no drift accumulates.
+    assert times[-1] == 3600.0
+    assert all(abs(t - (i * 997 + 1) * 0.02) < 1e-9 for i, t in enumerate(times[::997]))
+
+
+def test_a_late_loop_catches_up_then_skips_when_far_behind() -> None:
+    clock = ManualClock()
+    ticker = MediaTicker(clock, max_catch_up=5)
+    ticks: list[int] = []
+    ticker.subscribe(ticks.append)
+    ticker.start()
+    clock.advance(0.02)
+    assert ticks == [1]
+
+    # The timer fires 60 ms late (a stalled loop): the missed frames are played at once.
+    late = ManualClock()
+    late_ticker = MediaTicker(late, max_catch_up=5)
+    seen: list[int] = []
+    late_ticker.subscribe(seen.append)
+    late_ticker.start()
+    late.set_time(0.08)  # time passes without the timer running
+    late.advance(0.0)
+    assert seen == [1, 2, 3, 4]
+
+    # Far behind (a 1 s stall): no burst of 50 frames; skip ahead and count what was skipped.
+    far = ManualClock()
+    far_ticker = MediaTicker(far, max_catch_up=5)
+    got: list[int] = []
+    far_ticker.subscribe(got.append)
+    far_ticker.start()
+    far.set_time(1.0)
+    far.advance(0.0)
+    assert got == [50]
+    assert far_ticker.skipped_frames == 49
+
+
+def test_a_failing_listener_does_not_stop_the_others() -> None:
+    clock = ManualClock()
+    ticker = MediaTicker(clock)
+    errors: list[BaseException] = []
+    ticker.on_error = errors.append
+    seen: list[int] = []
+
+    def broken(_: int) -> None:
+        raise RuntimeError("boom")
+
+    ticker.subscribe(broken)
+    ticker.subscribe(seen.append)
+    ticker.start()
+    clock.advance(0.06)
+    assert seen == [1, 2, 3]
+    assert len(errors) == 3
+
+
+def test_unsubscribe() -> None:
+    clock = ManualClock()
+    ticker = MediaTicker(clock)
+    seen: list[int] = []
+    stop = ticker.subscribe(seen.append)
+    ticker.start()
+    clock.advance(0.04)
+    stop()
+    clock.advance(0.04)
+    assert seen == [1, 2]
