@@ -3,6 +3,8 @@
 Control messages (dialStatus, dtmf, checkPoint, hangup, cdr...) are few per call and always kept. Audio is
 50 frames a second per call; when the application reads slower than that, its oldest audio frames are
 dropped once `max_audio` are waiting, and the count is kept per session so the application can be told.
+Everything else is capped too: past `max_items` waiting messages the connection is hopeless (open but
+not reading), `overflowed` is set and further messages are discarded; its owner closes it.
 Memory per connection is therefore bounded whatever the application does.
 """
 
@@ -23,8 +25,10 @@ class Outgoing:
 
 
 class Outbox:
-    def __init__(self, max_audio: int = 50) -> None:
+    def __init__(self, max_audio: int = 50, max_items: int = 10_000) -> None:
         self.max_audio = max_audio
+        self.max_items = max_items
+        self.overflowed = False
         self._items: deque[Outgoing] = deque()
         self._audio = 0
         self._ready = asyncio.Event()
@@ -34,6 +38,12 @@ class Outbox:
         return len(self._items)
 
     def put(self, event: str, data: Any, *, audio: bool = False, session_id: str = "") -> None:
+        if self.overflowed:
+            return
+        if len(self._items) >= self.max_items and not audio:
+            self.overflowed = True
+            self._ready.set()
+            return
         if audio:
             if self._audio >= self.max_audio:
                 self._drop_oldest_audio()
@@ -41,10 +51,13 @@ class Outbox:
         self._items.append(Outgoing(event, data, audio, session_id))
         self._ready.set()
 
-    async def get(self) -> Outgoing:
-        while not self._items:
+    async def get(self) -> Outgoing | None:
+        """The next message; None once the outbox has overflowed (close the connection)."""
+        while not self._items and not self.overflowed:
             self._ready.clear()
             await self._ready.wait()
+        if self.overflowed:
+            return None
         item = self._items.popleft()
         if item.audio:
             self._audio -= 1

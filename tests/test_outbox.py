@@ -12,7 +12,7 @@ async def test_oldest_audio_is_dropped_and_counted_control_events_are_kept() -> 
         box.put("audio", {"sessionId": "a", "n": n}, audio=True, session_id="a")
     box.put("hangup", {"sessionId": "a"})
     items = [await box.get() for _ in range(len(box))]
-    assert [(i.event, i.data.get("n")) for i in items] == [
+    assert [(i.event, i.data.get("n")) for i in items if i is not None] == [
         ("dialStatus", None),
         ("audio", 2),
         ("audio", 3),
@@ -33,3 +33,15 @@ async def test_audio_budget_is_shared_across_calls_and_freed_as_it_is_sent() -> 
     box.put("audio", {"sessionId": "b"}, audio=True, session_id="b")
     assert box.take_dropped() == {"b": 1}
     assert len(box) == 2
+
+
+async def test_a_connection_that_never_reads_overflows_instead_of_growing() -> None:
+    box = Outbox(max_audio=2, max_items=3)
+    for n in range(3):
+        box.put("newSession", {"n": n})
+    assert not box.overflowed
+    box.put("newSession", {"n": 3})
+    assert box.overflowed
+    box.put("newSession", {"n": 4})
+    assert len(box) == 3
+    assert await box.get() is None

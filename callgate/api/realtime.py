@@ -135,6 +135,10 @@ class Realtime:
     async def _send_loop(self, client: Client) -> None:
         while True:
             item = await client.outbox.get()
+            if item is None:
+                log.warning("client %s stopped reading; disconnecting it", client.sid)
+                await self.sio.disconnect(client.sid)
+                return
             engine_queue = self._engine_queue(client.sid)
             if engine_queue is not None and engine_queue.qsize() > ENGINE_BACKLOG_LIMIT:
                 # Congested: wait until the socket has taken everything; meanwhile audio piles up

@@ -253,7 +253,7 @@ class InboundConnector:
         """Gateway to app: caller audio and events, then `hangup` and a clean close when the call ends."""
         while True:
             item = await session.outbox.get()
-            if item.event == "close":
+            if item is None or item.event == "close":
                 await ws.close(1000, "call ended")
                 return
             await ws.send(item.data)
