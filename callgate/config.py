@@ -17,6 +17,7 @@ from typing import Any
 
 from callgate.calls.ids import ACCOUNT_RE
 from callgate.inbound.connector import InboundRoute
+from callgate.telephony.siptrunk.settings import SipTrunkSettings
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
     CalleeScript,
@@ -62,6 +63,12 @@ class Config:
     inbound_answer_timeout_s: float = 30.0
     simulator_scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS
     inbound_routes: tuple[InboundRoute, ...] = ()
+    sip_table: tuple[tuple[str, Any], ...] = ()  # the TOML [sip] table, applied over `trunk`'s URI
+
+    @property
+    def sip(self) -> SipTrunkSettings | None:
+        """The SIP trunk's settings, or None on the simulated carrier."""
+        return _sip_settings(self.trunk, dict(self.sip_table)) if self.trunk != "simulated" else None
 
     @property
     def all_inbound_routes(self) -> tuple[InboundRoute, ...]:
@@ -128,10 +135,31 @@ def _text(key: str, raw: Any) -> str:
 
 
 def _trunk(key: str, raw: Any) -> str:
-    value = _text(key, raw)
-    if value != "simulated":
-        raise ConfigError(f"{key}: only 'simulated' is available in this version, got {value!r}")
+    value = _text(key, raw).strip()
+    if value == "simulated" or value == "sip":
+        return value
+    if not value.lower().startswith("sip:"):
+        raise ConfigError(
+            f"{key}: 'simulated', 'sip' (settings in the [sip] table) or a URI such as "
+            f"sip:user:secret@carrier.example:5060;transport=udp; got {value!r}"
+        )
+    try:
+        SipTrunkSettings.from_uri(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
     return value
+
+
+def _sip_settings(trunk: str, table: dict[str, Any]) -> SipTrunkSettings:
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        if trunk == "sip":
+            return SipTrunkSettings(**values)
+        return SipTrunkSettings.from_uri(trunk, **values)
+    except TypeError as exc:  # a missing or unknown field
+        raise ConfigError(f"sip: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"sip.{exc}") from None
 
 
 def _log_level(key: str, raw: Any) -> str:
@@ -197,7 +225,7 @@ SETTINGS: dict[str, Parser] = {
     "inbound_connect_timeout_s": _positive_float,
     "inbound_answer_timeout_s": _positive_float,
 }
-TABLES = {"simulator_scripts", "inbound_routes"}  # set only from the TOML file's tables
+TABLES = {"simulator_scripts", "inbound_routes", "sip_table"}  # set only from the TOML file's tables
 assert set(SETTINGS) | TABLES == {f.name for f in fields(Config)}
 
 
@@ -223,6 +251,7 @@ def load_config(
     config = Config(**values)
     if config.cdr_default_limit > config.cdr_max_limit:
         raise ConfigError("cdr_default_limit: must not exceed cdr_max_limit")
+    _ = config.sip  # a bad [sip] table stops start-up here, naming the setting
     return config
 
 
@@ -240,6 +269,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
             continue
         if key == "inbound":
             values["inbound_routes"] = _inbound(item)
+            continue
+        if key == "sip":
+            if not isinstance(item, dict):
+                raise ConfigError("sip: expected a table")
+            values["sip_table"] = tuple(item.items())
             continue
         if key not in SETTINGS:
             raise ConfigError(f"{key}: unknown setting in {path}")

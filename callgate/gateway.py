@@ -20,6 +20,7 @@ from callgate.config import Config
 from callgate.inbound.connector import InboundConnector, InboundSettings
 from callgate.store import SqlRecordStore
 from callgate.telephony.simulated import SimulatedCarrier
+from callgate.telephony.siptrunk import SipTrunk
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,13 @@ class Gateway:
         store = store or SqlRecordStore(config.effective_database_url)
         recorder = Recorder(store, clock, node=config.node_id)
         bus = EventBus()
-        trunk = trunk or SimulatedCarrier(clock, ticker, config.simulator_scripts)
+        if trunk is None:
+            sip = config.sip
+            trunk = (
+                SipTrunk(sip, clock, ticker)
+                if sip is not None
+                else SimulatedCarrier(clock, ticker, config.simulator_scripts)
+            )
         settings = CallSettings(
             ring_timeout_s=config.ring_timeout_s,
             max_call_duration_s=config.max_call_duration_s,

@@ -41,7 +41,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"CALLGATE_RING_TIMEOUT_S": "-1"}, "CALLGATE_RING_TIMEOUT_S"),
         ({"CALLGATE_RING_TIMOUT_S": "5"}, "CALLGATE_RING_TIMOUT_S"),
         ({"CALLGATE_DATABASE_URL": "mysql://x"}, "CALLGATE_DATABASE_URL"),
-        ({"CALLGATE_TRUNK": "sip:carrier"}, "CALLGATE_TRUNK"),
+        ({"CALLGATE_TRUNK": "carrier.example"}, "CALLGATE_TRUNK"),
+        ({"CALLGATE_TRUNK": "sip:u:p@carrier.example;transport=sctp"}, "CALLGATE_TRUNK"),
         ({"CALLGATE_LOG_LEVEL": "loud"}, "CALLGATE_LOG_LEVEL"),
         ({"CALLGATE_JWT_SECRET": "short"}, "CALLGATE_JWT_SECRET"),
     ],
@@ -101,3 +102,24 @@ def test_simulator_scripts_come_before_the_defaults(tmp_path: Path) -> None:
     assert scripts[0].dtmf == ((1.0, "5"), (2.5, "#"))
     assert scripts[0].audio == "tone"
     assert scripts[-1].pattern == ".*"
+
+
+def test_sip_trunk_from_one_variable_and_the_sip_table(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[sip]\nbind_port = 5080\ntrusted_sources = ["10.0.0.0/8"]\n')
+    config = load_config(
+        path, environ={"CALLGATE_TRUNK": "sip:alice:s3cret@carrier.example:5070;transport=tcp"}
+    )
+    sip = config.sip
+    assert sip is not None
+    assert (sip.host, sip.port, sip.transport) == ("carrier.example", 5070, "tcp")
+    assert (sip.username, sip.password) == ("alice", "s3cret")
+    assert (sip.bind_port, sip.trusted_sources) == (5080, ("10.0.0.0/8",))
+    assert load_config(environ={}).sip is None
+
+
+def test_a_bad_sip_table_names_the_setting(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('trunk = "sip:pbx.example"\n[sip]\nrtp_port_min = 10\n')
+    with pytest.raises(ConfigError, match="^sip.rtp_port_min"):
+        load_config(path, environ={})

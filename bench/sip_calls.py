@@ -1,0 +1,436 @@
+"""Benchmark: the SIP trunk with real calls to sipp, on uvloop; prints JSON.
+
+Two runs, each against its own `sipp -sn uas -rtp_echo` on loopback:
+
+(a) concurrent: `--calls` calls are dialled (at `--ramp-cps`), held with full-duplex G.711 for
+    `--hold-s` (each call sends a tone every 20 ms and sipp echoes it back), then hung up. Reported:
+    calls answered and lost (not answered, ended early, or no echo during the hold), CPU of this
+    process and of sipp, RSS per call, RTP packets per second, and the send timing: on every tick
+    the trunk's listener sends one packet per call; we take the time the tick's first packet went
+    out (a listener just before the trunk's) and the last (just after). Send jitter is how far
+    the time between two consecutive packets of a call strays from 20 ms (p50/p99/max), for the
+    tick's first call and its last (the worst case); grid lateness is how far each packet is
+    behind a 20 ms grid anchored at the earliest tick (it includes the constant offset of a
+    call's place in the tick).
+(b) call rate: new calls at `--cps` for `--cps-s`, each held `--cps-hold-s` with media and then
+    hung up; reported: attempts, successes (answered and ended by our BYE, no failure event),
+    the success ratio, and the setup time (INVITE to 200) p50/p99.
+
+    .venv/bin/python bench/sip_calls.py                      # full: 500 calls 20 s, 100 cps 60 s
+    .venv/bin/python bench/sip_calls.py --quick              # about 20 s in all
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from callgate.calls.ids import new_session_id
+from callgate.calls.trunk import TrunkAnswered, TrunkAudio, TrunkEvent, TrunkHangup
+from callgate.clock import FRAME_S, LoopClock, MediaTicker
+from callgate.media.pcm import FRAME_BYTES
+from callgate.media.signals import sine_pcm16
+from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def process_cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@dataclass
+class Bench:
+    """The trunk, its clock and ticker, and what the stand-in domain saw."""
+
+    trunk: SipTrunk
+    clock: LoopClock
+    ticker: MediaTicker
+    frames: list[bytes]
+    live: set[str] = field(default_factory=set)
+    answered_at: dict[str, float] = field(default_factory=dict)
+    dialled_at: dict[str, float] = field(default_factory=dict)
+    hangups: dict[str, TrunkHangup] = field(default_factory=dict)
+    audio_frames: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tick_first: list[tuple[int, float]] = field(default_factory=list)
+    tick_last: list[tuple[int, float]] = field(default_factory=list)
+    timing: bool = False
+    _tick: int = 0
+    _waiters: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+
+    def on_event(self, event: TrunkEvent) -> None:
+        if isinstance(event, TrunkAudio):
+            self.audio_frames[event.session_id] += 1
+            return
+        if isinstance(event, TrunkAnswered):
+            self.answered_at[event.session_id] = time.monotonic()
+            self.live.add(event.session_id)
+            self._settle(event.session_id, True)
+        elif isinstance(event, TrunkHangup):
+            self.hangups[event.session_id] = event
+            self.live.discard(event.session_id)
+            self._settle(event.session_id, False)
+
+    def _settle(self, session_id: str, answered: bool) -> None:
+        waiter = self._waiters.pop(session_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(answered)
+
+    async def dial(self, number: str, timeout_s: float = 40.0) -> str | None:
+        """Dial; the session id once answered, None if it failed."""
+        session_id = new_session_id()
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters[session_id] = waiter
+        self.dialled_at[session_id] = time.monotonic()
+        self.trunk.dial(session_id, number, None)
+        try:
+            answered = await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            self._waiters.pop(session_id, None)
+            self.trunk.hangup(session_id, 16)
+            return None
+        return session_id if answered else None
+
+    def hangup(self, session_id: str) -> None:
+        self.live.discard(session_id)
+        self.trunk.hangup(session_id, 16)
+
+    # The domain's playout: one frame per live call per tick, then the trunk sends.
+    def before_trunk(self, tick_no: int) -> None:
+        self._tick += 1
+        frame = self.frames[self._tick % len(self.frames)]
+        for session_id in self.live:
+            self.trunk.send_audio(session_id, frame)
+        if self.timing:
+            self.tick_first.append((tick_no, time.perf_counter()))
+
+    def after_trunk(self, tick_no: int) -> None:
+        if self.timing:
+            self.tick_last.append((tick_no, time.perf_counter()))
+
+
+def interval_deviation_ms(marks: list[tuple[int, float]]) -> list[float]:
+    """|time between consecutive packets of a call - 20 ms|: the usual send jitter."""
+    return [
+        abs((t1 - t0) - (n1 - n0) * FRAME_S) * 1000.0
+        for (n0, t0), (n1, t1) in itertools.pairwise(marks)
+    ]
+
+
+def grid_deviation_ms(marks: list[tuple[int, float]]) -> list[float]:
+    """How late each tick's mark is against a 20 ms grid anchored at the earliest one."""
+    if not marks:
+        return []
+    offsets = [t - n * FRAME_S for n, t in marks]
+    anchor = min(offsets)
+    return [(offset - anchor) * 1000.0 for offset in offsets]
+
+
+@contextlib.asynccontextmanager
+async def sipp_echo(workdir: Path, calls: int) -> Any:
+    program = shutil.which("sipp")
+    if program is None:
+        raise SystemExit("sipp is not installed (Debian package sip-tester)")
+    port, media_port = free_port(), free_port()
+    argv = [
+        program, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(port),
+        "-mp", str(media_port), "-m", str(calls), "-nostdin", "-max_socket", "4096",
+    ]  # fmt: skip
+    with (workdir / f"sipp-{port}.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+    try:
+        await wait_udp_bound(port)
+        yield process, port
+    finally:
+        if process.returncode is None:
+            process.terminate()  # our own sipp, by its PID
+            try:
+                await asyncio.wait_for(process.wait(), 5.0)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+def udp_bound(port: int) -> bool:
+    suffix = f":{port:04X}"
+    with open("/proc/net/udp") as table:
+        return any(line.split()[1].endswith(suffix) for line in list(table)[1:])
+
+
+async def wait_udp_bound(port: int, timeout_s: float = 5.0) -> None:
+    await wait_until(lambda: udp_bound(port), timeout_s)
+    if not udp_bound(port):
+        raise SystemExit(f"sipp did not bind UDP port {port}")
+
+
+@contextlib.asynccontextmanager
+async def running_bench(sipp_port: int, rtp_base: int, max_calls: int) -> Any:
+    settings = SipTrunkSettings(
+        host="127.0.0.1",
+        port=sipp_port,
+        bind_host="127.0.0.1",
+        bind_port=0,
+        rtp_port_min=rtp_base,
+        rtp_port_max=rtp_base + 4 * max_calls + 200,
+        max_calls=max_calls + 100,
+    )
+    clock = LoopClock()
+    ticker = MediaTicker(clock)
+    trunk = SipTrunk(settings, clock, ticker)
+    tone = sine_pcm16(1000.0, 1.0, level_dbfs=-12.0)
+    frames = [tone[i : i + FRAME_BYTES] for i in range(0, len(tone), FRAME_BYTES)]
+    bench = Bench(trunk, clock, ticker, frames)
+    unsubscribe_first = ticker.subscribe(bench.before_trunk)
+    await trunk.start(bench.on_event)
+    unsubscribe_last = ticker.subscribe(bench.after_trunk)
+    try:
+        yield bench
+    finally:
+        await trunk.stop()
+        unsubscribe_first()
+        unsubscribe_last()
+        ticker.stop()
+
+
+async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    calls = args.calls
+    async with (
+        sipp_echo(workdir, calls) as (sipp, port),
+        running_bench(port, 20000, calls) as bench,
+    ):
+        rss_before = rss_bytes()
+        started = time.monotonic()
+        pending = []
+        for index in range(calls):
+            pending.append(asyncio.create_task(bench.dial(f"{1000 + index}")))
+            await asyncio.sleep(1.0 / args.ramp_cps)
+        sessions = [s for s in await asyncio.gather(*pending) if s is not None]
+        ramp_s = time.monotonic() - started
+        await asyncio.sleep(1.0)  # let every jitter buffer fill before measuring
+
+        frames_before = dict(bench.audio_frames)
+        stats_before = {s: bench.trunk.rtp_stats(s) for s in sessions}
+        cpu_before, sipp_before = own_cpu_s(), process_cpu_s(sipp.pid)
+        wall_before = time.monotonic()
+        bench.timing = True
+        await asyncio.sleep(args.hold_s)
+        bench.timing = False
+        wall = time.monotonic() - wall_before
+        cpu = own_cpu_s() - cpu_before
+        sipp_cpu = process_cpu_s(sipp.pid) - sipp_before
+        rss_during = rss_bytes()
+
+        packets_in = packets_out = 0
+        silent = 0
+        for session_id in sessions:
+            now, then = bench.trunk.rtp_stats(session_id), stats_before[session_id]
+            if now is None or then is None:
+                silent += 1
+                continue
+            packets_in += now.packets_in - then.packets_in
+            packets_out += now.packets_out - then.packets_out
+            heard = bench.audio_frames[session_id] - frames_before.get(session_id, 0)
+            if now.packets_in - then.packets_in < 0.9 * args.hold_s * 50 or heard == 0:
+                silent += 1
+        ended_early = [s for s in sessions if s in bench.hangups]
+        for session_id in sessions:
+            bench.hangup(session_id)
+        await wait_until(lambda: len(bench.trunk.engine) == 0, 20.0)
+        skipped = bench.ticker.skipped_frames
+
+    first = grid_deviation_ms(bench.tick_first)
+    last = grid_deviation_ms(bench.tick_last)
+    jitter_first = interval_deviation_ms(bench.tick_first)
+    jitter_last = interval_deviation_ms(bench.tick_last)
+    starts = dict(bench.tick_first)
+    durations = [1000.0 * (t - starts[n]) for n, t in bench.tick_last if n in starts]
+    answered = len(sessions)
+    return {
+        "calls": calls,
+        "answered": answered,
+        "lost_calls": calls - answered + len(ended_early) + silent,
+        "not_answered": calls - answered,
+        "ended_early": len(ended_early),
+        "no_echo_during_hold": silent,
+        "ramp_s": round(ramp_s, 2),
+        "hold_s": args.hold_s,
+        "rtp_packets_out_per_s": round(packets_out / wall),
+        "rtp_packets_in_per_s": round(packets_in / wall),
+        "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
+        "sipp_cpu_percent_of_one_core": round(100.0 * sipp_cpu / wall, 1),
+        "rss_mb": round(rss_during / 2**20, 1),
+        "rss_per_call_kb": round((rss_during - rss_before) / max(answered, 1) / 1024, 1),
+        "send_jitter_ms": {
+            "first_call_p50": round(percentile(jitter_first, 0.50), 3),
+            "first_call_p99": round(percentile(jitter_first, 0.99), 3),
+            "last_call_p50": round(percentile(jitter_last, 0.50), 3),
+            "last_call_p99": round(percentile(jitter_last, 0.99), 3),
+            "last_call_max": round(max(jitter_last, default=float("nan")), 3),
+        },
+        "grid_lateness_ms": {
+            "first_call_p50": round(percentile(first, 0.50), 3),
+            "first_call_p99": round(percentile(first, 0.99), 3),
+            "last_call_p50": round(percentile(last, 0.50), 3),
+            "last_call_p99": round(percentile(last, 0.99), 3),
+            "ticks": len(last),
+        },
+        "tick_work_ms": {
+            "p50": round(percentile(durations, 0.50), 3),
+            "p99": round(percentile(durations, 0.99), 3),
+        },
+        "p99_rtp_send_jitter_ms": round(percentile(jitter_last, 0.99), 3),
+        "ticker_skipped_frames": skipped,
+    }
+
+
+async def rate_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    attempts = int(args.cps * args.cps_s)
+    concurrent_estimate = int(args.cps * (args.cps_hold_s + 2)) + 50
+    async with (
+        sipp_echo(workdir, attempts) as (_, port),
+        running_bench(port, 24000, concurrent_estimate) as bench,
+    ):
+        outcomes: list[bool] = []
+        setup_ms: list[float] = []
+
+        async def one_call(index: int) -> None:
+            session_id = await bench.dial(f"{5000 + index}")
+            if session_id is None:
+                outcomes.append(False)
+                return
+            setup_ms.append(1000.0 * (bench.answered_at[session_id] - bench.dialled_at[session_id]))
+            await asyncio.sleep(args.cps_hold_s)
+            failed = session_id in bench.hangups  # ended before our BYE
+            bench.hangup(session_id)
+            outcomes.append(not failed)
+
+        started = time.monotonic()
+        cpu_before = own_cpu_s()
+        tasks = []
+        for index in range(attempts):
+            due = started + index / args.cps
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one_call(index)))
+        offered_s = time.monotonic() - started
+        await asyncio.gather(*tasks)
+        wall = time.monotonic() - started
+        cpu = own_cpu_s() - cpu_before
+        await wait_until(lambda: len(bench.trunk.engine) == 0, 40.0)
+        leftover = len(bench.trunk.engine)
+    successes = sum(outcomes)
+    return {
+        "target_cps": args.cps,
+        "seconds": args.cps_s,
+        "attempts": attempts,
+        "offered_cps": round(attempts / offered_s, 1),
+        "successes": successes,
+        "success_ratio": round(successes / attempts, 5),
+        "hold_s": args.cps_hold_s,
+        "setup_ms_p50": round(percentile(setup_ms, 0.50), 2),
+        "setup_ms_p99": round(percentile(setup_ms, 0.99), 2),
+        "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
+        "calls_still_ending_after": leftover,
+    }
+
+
+async def wait_until(predicate: Any, timeout_s: float) -> None:
+    """Poll `predicate` every 50 ms, for at most `timeout_s`."""
+    for _ in range(int(timeout_s / 0.05) + 1):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, 4 * args.calls + 1024))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    with tempfile.TemporaryDirectory(prefix="sip-bench-") as directory:
+        workdir = Path(directory)
+        result: dict[str, Any] = {
+            "benchmark": "sip_calls",
+            "python": platform.python_version(),
+            "loop": type(asyncio.get_running_loop()).__module__,
+            "cpus": os.cpu_count(),
+        }
+        if not args.skip_concurrent:
+            result["concurrent"] = await concurrent_run(args, workdir)
+        if not args.skip_rate:
+            result["call_rate"] = await rate_run(args, workdir)
+        return result
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--ramp-cps", type=float, default=100.0)
+    parser.add_argument("--hold-s", type=float, default=20.0)
+    parser.add_argument("--cps", type=float, default=100.0)
+    parser.add_argument("--cps-s", type=float, default=60.0)
+    parser.add_argument("--cps-hold-s", type=float, default=1.0)
+    parser.add_argument("--quick", action="store_true", help="short durations: about 20 s")
+    parser.add_argument("--skip-concurrent", action="store_true")
+    parser.add_argument("--skip-rate", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.hold_s = 4.0
+        args.cps_s = 8.0
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    print(json.dumps(uvloop.run(main(arguments)), indent=2))

@@ -1,0 +1,27 @@
+"""The SIP trunk: the domain's `Trunk` over SIP/RTP to a carrier or PBX.
+
+    settings = SipTrunkSettings.from_uri("sip:user:secret@carrier.example:5060;transport=udp")
+    trunk = SipTrunk(settings, clock, ticker)
+
+`engine.py` is the sans-I/O call control (the user agent over the transaction layer), `register.py`
+its REGISTER refresh, `call.py` a call's phases; `transport.py` (SIP over UDP and TCP), `media.py`
+(one RTP socket per call, all on the shared media tick) and `trunk.py` are the thin asyncio shell.
+"""
+
+from .engine import CallControl, LocalAddress
+from .media import MEDIA_STOPPED_CAUSE, NO_MEDIA_CAUSE
+from .outputs import MediaStart, MediaStop, Output
+from .settings import SipTrunkSettings
+from .trunk import SipTrunk
+
+__all__ = [
+    "MEDIA_STOPPED_CAUSE",
+    "NO_MEDIA_CAUSE",
+    "CallControl",
+    "LocalAddress",
+    "MediaStart",
+    "MediaStop",
+    "Output",
+    "SipTrunk",
+    "SipTrunkSettings",
+]

@@ -1,0 +1,323 @@
+"""The RTP plane: one UDP socket per call from an even-port range, every call driven by the one tick.
+
+Thin glue around `callgate.telephony.rtp.RtpSession`, which holds all the media logic. Everything
+happens on the shared `MediaTicker`'s tick, in one listener for the whole trunk, so the loop wakes
+50 times a second for media whatever the number of calls (no reader callback, task or protocol
+object per call). Each tick:
+
+1. drain: one `poll(0)` on a private epoll set of every call's socket says which have datagrams;
+   each is read and handed to its session (`on_datagram`); repeat until none is ready (bounded).
+   An RFC 4733 press is reported (`TrunkDtmf`) here, when its first packet is read.
+2. for every call with media: the frame the domain gave through `send_audio` since the last tick
+   (or None: the session sends encoded silence) goes into `on_tick`, its packet goes out, and the
+   jitter buffer's frame comes up as `TrunkAudio` (from the first packet played on; early media
+   too).
+
+Reading on the tick rather than on arrival measured 20-30 % less CPU at 500 calls (one wake-up
+per tick instead of one per datagram) and keeps the tick on time, since no burst of reads can
+delay it. The cost: a packet waits at most one tick before the jitter buffer sees it (it would
+wait there anyway), and the session's RFC 3550 interarrival jitter is measured at tick
+resolution.
+
+Symmetric RTP is the session's policy: it sends to the SDP address until the peer's packets show
+where it really is (only packets from the SDP's IP count, unless `latch_any_source`).
+
+RTP timeout: a connected call that is not on hold and receives no RTP for `rtp_timeout_s` is
+reported through `on_dead(session_id, cause)` (checked once a second); the trunk then sends BYE and
+`TrunkHangup(cause, by_remote=False)`. The cause says which way the media died:
+
+- `MEDIA_STOPPED_CAUSE` = 102, Recovery on timer expiry (the spec's "Connection timeout"): RTP
+  flowed, then stopped: the peer or the path to it went away without a BYE.
+- `NO_MEDIA_CAUSE` = 38, Network out of order (the spec's "Network failure"): no RTP ever came:
+  the media path never worked (firewall, NAT, a wrong address in the SDP).
+
+Bounded: one socket per call, sockets only from the configured range, at most
+`MAX_READS_PER_TICK` datagrams read per call per tick, so a flooded socket cannot stall the tick
+(the kernel drops the rest when its buffer fills).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+import random
+import select
+import socket
+from collections.abc import Callable, Iterator
+from typing import Final, Protocol
+
+from callgate.calls.causes import Cause
+from callgate.calls.trunk import TrunkAudio, TrunkDtmf, TrunkEvent
+from callgate.clock import Clock, MediaTicker
+from callgate.telephony.rtp import DtmfIn, RtpConfig, RtpSession, RtpStats, RtpTimeout
+from callgate.telephony.sip import NegotiatedAudio
+
+from .outputs import MediaStart
+from .settings import SipTrunkSettings
+
+__all__ = ["MEDIA_STOPPED_CAUSE", "NO_MEDIA_CAUSE", "MediaPlane", "PortRange"]
+
+log = logging.getLogger(__name__)
+
+MEDIA_STOPPED_CAUSE: Final = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
+NO_MEDIA_CAUSE: Final = int(Cause.NETWORK_OUT_OF_ORDER)
+TIMEOUT_CHECK_TICKS: Final = 50
+MAX_READS_PER_TICK: Final = 8
+MAX_BIND_ATTEMPTS: Final = 64
+_DATAGRAM_BYTES: Final = 2048
+_CAUSES: Final = {
+    RtpTimeout.MEDIA_STOPPED: MEDIA_STOPPED_CAUSE,
+    RtpTimeout.NO_MEDIA: NO_MEDIA_CAUSE,
+}
+
+
+class PortRange:
+    """Even ports in [low, high], handed out round-robin from a random start, so a port a call
+    just released is the last to be reused (late packets of the old call find nobody)."""
+
+    def __init__(self, low: int, high: int, *, rng: random.Random | None = None) -> None:
+        self.low = low + (low & 1)
+        self.high = high
+        self.size = (high - self.low) // 2 + 1
+        self._next = (rng or random.SystemRandom()).randrange(self.size)
+        self.in_use: set[int] = set()
+
+    def candidates(self, limit: int) -> Iterator[int]:
+        """Up to `limit` free ports to try binding, in turn."""
+        tried = 0
+        for _ in range(self.size):
+            port = self.low + 2 * self._next
+            self._next = (self._next + 1) % self.size
+            if port in self.in_use:
+                continue
+            yield port
+            tried += 1
+            if tried >= limit:
+                return
+
+
+class _Poller(Protocol):
+    def register(self, fd: int, eventmask: int = ...) -> None: ...
+    def unregister(self, fd: int) -> None: ...
+    def poll(self, timeout: float | None = ...) -> list[tuple[int, int]]: ...
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Stream:
+    session_id: str
+    sock: socket.socket
+    port: int
+    session: RtpSession | None = None
+    frame: bytes | None = None
+    sending: bool = False
+    remote: tuple[str, int] | None = None
+    closed: bool = False
+
+
+class MediaPlane:
+    def __init__(
+        self,
+        settings: SipTrunkSettings,
+        clock: Clock,
+        ticker: MediaTicker,
+        emit: Callable[[TrunkEvent], None],
+        on_dead: Callable[[str, int], None],
+    ) -> None:
+        self._clock = clock
+        self._ticker = ticker
+        self._emit = emit
+        self._on_dead = on_dead
+        self._bind_host = settings.rtp_bind_host or settings.bind_host
+        self._family = socket.AF_INET6 if ":" in self._bind_host else socket.AF_INET
+        self._ports = PortRange(settings.rtp_port_min, settings.rtp_port_max)
+        self._timeout_s = settings.rtp_timeout_s
+        timeout = self._timeout_s or 3600.0  # 0: never; the session still needs a value
+        self._base = RtpConfig(
+            media_timeout_s=timeout,
+            no_media_timeout_s=timeout,
+            latch_any_source=settings.latch_any_source,
+        )
+        self._streams: dict[str, _Stream] = {}
+        self._by_fd: dict[int, _Stream] = {}
+        self._poller: _Poller | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def start(self) -> None:
+        # epoll where there is one (Linux); poll has the same register/poll interface.
+        self._poller = select.epoll() if hasattr(select, "epoll") else select.poll()
+        self._unsubscribe = self._ticker.subscribe(self._on_tick)
+        self._ticker.start()
+
+    def close(self) -> None:
+        for session_id in list(self._streams):
+            self.stop(session_id)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        close = getattr(self._poller, "close", None)  # epoll holds a descriptor; poll does not
+        if close is not None:
+            close()
+        self._poller = None
+
+    # --- per call -----------------------------------------------------------------------------
+
+    def open(self, session_id: str) -> int | None:
+        """Bind the call's RTP socket; its port, or None when no port in the range is free."""
+        poller = self._poller
+        if poller is None:
+            return None
+        existing = self._streams.get(session_id)
+        if existing is not None:
+            return existing.port
+        for port in self._ports.candidates(MAX_BIND_ATTEMPTS):
+            sock = socket.socket(self._family, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind((self._bind_host, port))
+            except OSError:
+                sock.close()  # taken by another program: try the next
+                continue
+            stream = _Stream(session_id, sock, port)
+            self._streams[session_id] = stream
+            self._ports.in_use.add(port)
+            self._by_fd[sock.fileno()] = stream
+            poller.register(sock.fileno(), select.POLLIN)
+            return port
+        log.warning("no free RTP port in %d-%d", self._ports.low, self._ports.high)
+        return None
+
+    def apply(self, order: MediaStart) -> None:
+        """Start or update the call's RTP as negotiated (answer, early media, re-INVITE)."""
+        stream = self._streams.get(order.session_id)
+        if stream is None:
+            return
+        audio = order.audio
+        now = self._clock.monotonic()
+        remote = _remote_of(audio)
+        te = audio.telephone_event_pt
+        config = dataclasses.replace(
+            self._base,
+            payload_type=audio.codec.payload_type,
+            telephone_event_pt=te if te is not None and 96 <= te <= 127 else None,
+        )
+        session = stream.session
+        if session is None or session.config != config:
+            session = stream.session = RtpSession(config, remote, now)
+        elif remote != stream.remote:
+            session.set_remote(remote, now)
+        stream.remote = remote
+        stream.sending = audio.send
+        timeout = order.answered and self._timeout_s > 0 and not audio.on_hold
+        session.set_timeout_enabled(timeout, now)
+
+    def stop(self, session_id: str) -> None:
+        stream = self._streams.pop(session_id, None)
+        if stream is None:
+            return
+        stream.closed = True
+        self._ports.in_use.discard(stream.port)
+        fd = stream.sock.fileno()
+        self._by_fd.pop(fd, None)
+        if self._poller is not None:
+            with contextlib.suppress(OSError, KeyError):
+                self._poller.unregister(fd)
+        stream.sock.close()
+
+    def stats(self, session_id: str) -> RtpStats | None:
+        stream = self._streams.get(session_id)
+        return None if stream is None or stream.session is None else stream.session.stats()
+
+    def send_audio(self, session_id: str, frame: bytes) -> None:
+        stream = self._streams.get(session_id)
+        if stream is not None:
+            stream.frame = frame
+
+    def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
+        stream = self._streams.get(session_id)
+        if stream is None or stream.session is None:
+            return
+        try:
+            stream.session.send_dtmf(digit, duration_ms)
+        except ValueError as exc:
+            log.info("call %s: DTMF not sent: %s", session_id, exc)
+
+    # --- the loop's callbacks -----------------------------------------------------------------
+
+    def _drain(self, now: float) -> None:
+        """Read every datagram waiting on any call's socket (one per socket per round)."""
+        if self._poller is None:
+            return
+        poll = self._poller.poll
+        by_fd = self._by_fd
+        emit = self._emit
+        for _ in range(MAX_READS_PER_TICK):
+            ready = poll(0)
+            if not ready:
+                return
+            for fd, _mask in ready:
+                stream = by_fd.get(fd)
+                if stream is None or stream.closed:
+                    continue
+                try:
+                    data, source = stream.sock.recvfrom(_DATAGRAM_BYTES)
+                except OSError:
+                    continue
+                session = stream.session
+                if session is None:
+                    continue
+                for event in session.on_datagram(data, source, now):
+                    if isinstance(event, DtmfIn):
+                        emit(TrunkDtmf(stream.session_id, event.digit))
+
+    def _on_tick(self, tick_no: int) -> None:
+        now = self._clock.monotonic()
+        try:
+            self._drain(now)
+        except Exception:  # whatever went wrong, this tick's packets still go out
+            log.exception("RTP receive failed")
+        emit = self._emit
+        for stream in tuple(self._streams.values()):
+            session = stream.session
+            if session is None or stream.closed:
+                continue
+            frame, stream.frame = stream.frame, None
+            datagrams, audio = session.on_tick(now, frame)
+            if stream.sending:
+                sock = stream.sock
+                for data, address in datagrams:
+                    # try/except, not contextlib.suppress: this runs 50 times a second per call.
+                    try:  # noqa: SIM105
+                        sock.sendto(data, address)
+                    except OSError:
+                        pass  # RTP is lossy by design; the timeout deals with a dead path
+            if audio is not None:
+                emit(TrunkAudio(stream.session_id, audio.pcm16))
+        if tick_no % TIMEOUT_CHECK_TICKS == 0:
+            self._check_timeouts(now)
+
+    def _check_timeouts(self, now: float) -> None:
+        dead = []
+        for stream in self._streams.values():
+            session = stream.session
+            reason = None if session is None else session.timeout(now)
+            if session is not None and reason is not None:
+                session.set_timeout_enabled(False, now)  # reported once
+                dead.append((stream.session_id, _CAUSES[reason]))
+        for session_id, cause in dead:
+            self._on_dead(session_id, cause)
+
+
+def _remote_of(audio: NegotiatedAudio) -> tuple[str, int] | None:
+    """Where the SDP says to send; None for a name (never resolved on the media path) or port 0."""
+    if audio.remote_port == 0:
+        return None
+    try:
+        ipaddress.ip_address(audio.remote_address)
+    except ValueError:
+        return None
+    return (audio.remote_address, audio.remote_port)

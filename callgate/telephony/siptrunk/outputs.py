@@ -1,0 +1,36 @@
+"""What the call-control engine hands back besides SIP datagrams: media orders and trunk events.
+
+The engine returns one ordered `list[Output]` from every entry point. The asyncio shell carries them
+out in order: `Send` to the SIP transport, `MediaStart` / `MediaStop` to the RTP plane, trunk
+events to the domain's listener.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callgate.calls.trunk import TrunkEvent
+from callgate.telephony.sip import NegotiatedAudio, Send
+
+__all__ = ["MediaStart", "MediaStop", "Output"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStart:
+    """Send and receive RTP for `session_id` as `audio` says (also sent again when a re-INVITE or
+    the answer after early media changes it). `answered`: the call is connected, so the RTP
+    timeout applies (unless the peer holds the call)."""
+
+    session_id: str
+    audio: NegotiatedAudio
+    answered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStop:
+    """The call's media is over: close its RTP socket and forget its frames."""
+
+    session_id: str
+
+
+Output = Send | MediaStart | MediaStop | TrunkEvent

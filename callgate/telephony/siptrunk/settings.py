@@ -1,0 +1,251 @@
+"""The SIP trunk's settings: one frozen dataclass, and `from_uri` for the one-variable form.
+
+    CALLGATE_TRUNK=sip:user:secret@carrier.example:5060;transport=udp;register=yes
+
+`from_uri` reads `sip:[user[:password]@]host[:port]` and a few URI parameters (below); everything
+else has a default here and can be set from the TOML `[sip]` table. Every check raises `ValueError`
+with a message that names the setting, so a bad configuration stops start-up with a clear reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from callgate.telephony.sip import SipUri, parse_uri
+from callgate.telephony.sip.grammar import GrammarError, check_host
+
+TRANSPORTS: Final = ("udp", "tcp")
+CODECS: Final = ("PCMU", "PCMA")
+
+_TRUE = frozenset({"1", "yes", "true", "on"})
+_FALSE = frozenset({"0", "no", "false", "off"})
+
+
+def _flag(name: str, text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{name}: expected yes or no, got {text!r}")
+
+
+def _whole(name: str, text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise ValueError(f"{name}: expected a whole number, got {text!r}")
+    return int(text)
+
+
+def _text(name: str, text: str) -> str:
+    return text
+
+
+def _lower(name: str, text: str) -> str:
+    return text.lower()
+
+
+# URI parameter -> (field, converter) for `from_uri`.
+_URI_PARAMS: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
+    "transport": ("transport", _lower),
+    "register": ("register", _flag),
+    "expires": ("register_expires_s", _whole),
+    "proxy": ("outbound_proxy", _text),
+    "realm": ("realm", _text),
+    "callerid": ("caller_id", _text),
+    "domain": ("from_domain", _text),
+    "authuser": ("auth_username", _text),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SipTrunkSettings:
+    """Where the carrier or PBX is, who we are to it, and how our side listens and sends media."""
+
+    host: str
+    """The trunk: carrier or PBX host name or IP. Out-of-dialog requests go here (or to the proxy)."""
+    port: int = 5060
+    transport: str = "udp"
+    """udp or tcp, for requests we send; UDP is always listened on, TCP when this is tcp."""
+    username: str | None = None
+    """Digest user, the REGISTER address-of-record user and our Contact user."""
+    password: str | None = None
+    auth_username: str | None = None
+    """Digest user when the carrier's differs from `username`."""
+    realm: str | None = None
+    """Answer challenges of this realm only; None answers any."""
+    caller_id: str | None = None
+    """From user when the domain gives no caller id; then `username`, then "callgate"."""
+    from_domain: str | None = None
+    """Host part of From, To and the Request-URI; default `host`."""
+    outbound_proxy: str | None = None
+    """host[:port]: requests are sent there with a loose Route, to `host`'s address in the URI."""
+    register: bool = False
+    register_expires_s: int = 3600
+    register_retry_s: float = 30.0
+    """Wait after a failed REGISTER before trying again."""
+
+    bind_host: str = "0.0.0.0"
+    bind_port: int = 5060
+    """UDP (and TCP) port we listen on; 0 picks a free one."""
+    public_host: str | None = None
+    """Address written in Via, Contact and SDP; default: `bind_host`, or when that is a wildcard,
+    the local address the system routes to the trunk from."""
+    trusted_sources: tuple[str, ...] = ()
+    """IPs and CIDRs allowed to send INVITEs, besides the trunk host and the proxy."""
+
+    rtp_bind_host: str | None = None
+    """Where RTP sockets bind; default `bind_host`."""
+    rtp_port_min: int = 16384
+    rtp_port_max: int = 32766
+    """Even ports in [min, max] carry RTP, one per call (RTCP's odd neighbour is left free)."""
+    codecs: tuple[str, ...] = CODECS
+    telephone_event_pt: int = 101
+    rtp_timeout_s: float = 30.0
+    """No RTP this long on a connected call (not on hold) ends it; 0 never does."""
+    latch_any_source: bool = False
+    """Accept RTP from any address, not only the one the peer's SDP names (peers behind NAT
+    whose SDP holds a private address)."""
+
+    t1_s: float = 0.5
+    t2_s: float = 4.0
+    t4_s: float = 5.0
+    max_calls: int = 2000
+    """Calls at once, both directions; above it dials fail (cause 34) and INVITEs get 503."""
+    user_agent: str = "callgate"
+
+    def __post_init__(self) -> None:
+        _host("host", self.host)
+        _port("port", self.port, allow_zero=False)
+        _port("bind_port", self.bind_port, allow_zero=True)
+        if self.transport not in TRANSPORTS:
+            hint = " (TLS is not supported yet)" if self.transport in ("tls", "sips") else ""
+            raise ValueError(f"transport: expected udp or tcp, got {self.transport!r}{hint}")
+        if self.password is not None and not (self.username or self.auth_username):
+            raise ValueError("password: a password needs a username")
+        if self.register and not self.username:
+            raise ValueError("register: registering needs a username")
+        if not 60 <= self.register_expires_s <= 86_400 * 7:
+            raise ValueError(
+                f"register_expires_s: expected 60 to 604800 s, got {self.register_expires_s}"
+            )
+        if not self.register_retry_s > 0:
+            raise ValueError(f"register_retry_s: must be positive, got {self.register_retry_s}")
+        if self.outbound_proxy is not None:
+            split_hostport("outbound_proxy", self.outbound_proxy)
+        for source in self.trusted_sources:
+            try:
+                ipaddress.ip_network(source, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_sources: {source!r} is not an IP address or CIDR network"
+                ) from None
+        low, high = self.rtp_port_min, self.rtp_port_max
+        if not (1024 <= low < high <= 65534):
+            raise ValueError(f"rtp_port_min/max: need 1024 <= min < max <= 65534, got {low}-{high}")
+        if (high - low) // 2 < 1:
+            raise ValueError("rtp_port_min/max: the range holds no pair of ports")
+        if not self.codecs or any(codec not in CODECS for codec in self.codecs):
+            raise ValueError(f"codecs: expected a choice of PCMU, PCMA, got {self.codecs}")
+        if not 96 <= self.telephone_event_pt <= 127:
+            raise ValueError(
+                f"telephone_event_pt: expected 96-127 (dynamic), got {self.telephone_event_pt}"
+            )
+        if self.rtp_timeout_s < 0:
+            raise ValueError(f"rtp_timeout_s: must be 0 or more, got {self.rtp_timeout_s}")
+        if not 0 < self.t1_s <= self.t2_s or self.t4_s <= 0:
+            raise ValueError(f"t1_s/t2_s/t4_s: need 0 < T1 <= T2 and T4 > 0, got {self.t1_s}")
+        if self.max_calls < 1:
+            raise ValueError(f"max_calls: must be at least 1, got {self.max_calls}")
+
+    @property
+    def domain(self) -> str:
+        return self.from_domain or self.host
+
+    @property
+    def digest_username(self) -> str | None:
+        return self.auth_username or self.username
+
+    @classmethod
+    def from_uri(cls, text: str, **overrides: Any) -> SipTrunkSettings:
+        """Settings from `sip:user:secret@host:port;transport=udp` (see the module docstring).
+
+        Parameters: transport (udp, tcp), register (yes/no), expires (REGISTER seconds), proxy
+        (host[:port]), realm, callerid, domain, authuser. Reserved characters in the user or the
+        password are written %-escaped (an "@" in a password is %40). `overrides` set any other
+        field, e.g. bind_port=5080.
+        """
+        text = text.strip()
+        if not text.lower().startswith(("sip:", "sips:")):
+            raise ValueError(
+                f"trunk URI must start with sip: (e.g. sip:user:secret@host), got {text!r}"
+            )
+        if text.lower().startswith("sips:"):
+            raise ValueError("trunk URI: sips: (TLS) is not supported yet; use sip:")
+        try:
+            uri = parse_uri(text)
+        except GrammarError as exc:
+            raise ValueError(f"trunk URI {text!r} is malformed: {exc}") from None
+        if not isinstance(uri, SipUri):  # pragma: no cover - the prefix was checked
+            raise ValueError(f"trunk URI {text!r} is not a sip: URI")
+        if uri.headers:
+            raise ValueError("trunk URI: headers (?...) are not allowed")
+        values: dict[str, Any] = {"host": uri.host.strip("[]")}
+        if uri.port is not None:
+            values["port"] = uri.port
+        if uri.user is not None:
+            values["username"] = uri.user_text
+        if uri.password is not None:
+            values["password"] = uri.password_text
+        for raw_name, raw_value in uri.params:
+            name = raw_name.lower()
+            known = _URI_PARAMS.get(name)
+            if known is None:
+                allowed = ", ".join(sorted(_URI_PARAMS))
+                raise ValueError(f"trunk URI: unknown parameter {name!r}; known: {allowed}")
+            if raw_value is None:
+                raise ValueError(f"trunk URI: parameter {name} needs a value ({name}=...)")
+            field_name, convert = known
+            values[field_name] = convert(name, uri.param(name) or "")
+        values.update(overrides)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown SIP trunk setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def _host(name: str, text: str) -> None:
+    if not text:
+        raise ValueError(f"{name}: empty host")
+    try:
+        check_host(f"[{text}]" if ":" in text and not text.startswith("[") else text)
+    except GrammarError:
+        raise ValueError(f"{name}: {text!r} is not a host name or IP address") from None
+
+
+def _port(name: str, value: int, *, allow_zero: bool) -> None:
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
+        raise ValueError(f"{name}: expected a port {low}-65535, got {value!r}")
+
+
+def split_hostport(name: str, text: str, default_port: int = 5060) -> tuple[str, int]:
+    """`host[:port]` (IPv6 in brackets) -> (host, port); ValueError naming the setting."""
+    host, port = text, default_port
+    if text.startswith("["):
+        end = text.find("]")
+        host, rest = text[1:end], text[end + 1 :]
+        if end < 0 or (rest and not rest.startswith(":")):
+            raise ValueError(f"{name}: {text!r} is not host[:port]")
+        if rest:
+            port = _whole(name, rest[1:])
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _whole(name, port_text)
+    _host(name, host)
+    _port(name, port, allow_zero=False)
+    return host, port

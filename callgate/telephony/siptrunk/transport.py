@@ -1,0 +1,324 @@
+"""The SIP transport: one UDP socket (4 MB receive buffer) and TCP connections, as thin asyncio glue.
+
+What arrives goes to `on_message(data, source)`: one UDP datagram, or one message framed off a TCP
+stream by `message_length`. What the engine sends goes through `send`, the one chokepoint. No
+exception ever leaves a receive callback: a failure is logged and that datagram (or connection)
+dropped, and the socket keeps serving.
+
+UDP: a burst of 100+ INVITEs overflows Linux's default 208 KB receive buffer, so the socket asks
+for 4 MB (granted up to net.core.rmem_max; a smaller grant is logged). A name (not an IP) as a
+destination is resolved off the loop once and cached, bounded.
+
+TCP (RFC 3261 §18): a listener when configured, and client connections opened on demand. A request
+goes over the connection to its exact destination, opened if needed (its messages queue meanwhile,
+bounded); a response goes back over the connection its request came on, or any connection from
+that host. A stream that cannot be framed is closed (RFC 4475 §3.1.2.3). At most
+`MAX_CONNECTIONS` connections: a new inbound one past that is closed at once. Failed sends are
+reported through `on_send_failed(key)` so the transaction ends (TransportFailed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Coroutine
+from functools import lru_cache
+from typing import Any
+
+from callgate.telephony.sip import (
+    DEFAULT_LIMITS,
+    FramingError,
+    Send,
+    SipResponse,
+    Target,
+    TransactionKey,
+    message_length,
+)
+
+__all__ = ["RECEIVE_BUFFER_BYTES", "SipTransport"]
+
+log = logging.getLogger(__name__)
+
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+MAX_CONNECTIONS = 1024
+MAX_QUEUED_PER_CONNECT = 64
+"""Messages waiting for a TCP connection to open; more fail at once."""
+CONNECT_TIMEOUT_S = 5.0
+MAX_RESOLVED_NAMES = 256
+MAX_STREAM_BYTES = 2 * DEFAULT_LIMITS.max_message_bytes
+"""Unframed bytes a TCP connection may hold before it is closed."""
+
+MessageHandler = Callable[[bytes, Target], None]
+FailureHandler = Callable[[TransactionKey], None]
+
+
+@lru_cache(maxsize=4096)
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class SipTransport:
+    def __init__(self, on_message: MessageHandler, on_send_failed: FailureHandler) -> None:
+        self._on_message = on_message
+        self._on_send_failed = on_send_failed
+        self._udp: asyncio.DatagramTransport | None = None
+        self._server: asyncio.Server | None = None
+        self._streams: dict[tuple[str, int], _Stream] = {}
+        self._connecting: dict[tuple[str, int], list[Send]] = {}
+        self._resolved: dict[str, str] = {}
+        self._resolving: dict[str, list[Send]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.receive_buffer_bytes = 0
+        self.local_port = 0
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def open(self, host: str, port: int, *, tcp: bool) -> int:
+        """Bind UDP (and listen on TCP) at host:port; returns the port (useful when port is 0)."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            sock.setblocking(False)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        # Linux reports twice what it grants (the other half is its bookkeeping).
+        self.receive_buffer_bytes = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        if self.receive_buffer_bytes < RECEIVE_BUFFER_BYTES:
+            log.warning(
+                "SIP UDP receive buffer is %d bytes, not %d: raise net.core.rmem_max",
+                self.receive_buffer_bytes,
+                RECEIVE_BUFFER_BYTES,
+            )
+        self.local_port = sock.getsockname()[1]
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=sock)
+        if tcp:
+            self._server = await loop.create_server(
+                lambda: _Stream(self), host, self.local_port, reuse_address=True
+            )
+        return self.local_port
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for stream in list(self._streams.values()):
+            stream.close()
+        self._streams.clear()
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def send(self, item: Send) -> None:
+        """Put one message on the wire towards `item.target`; never raises."""
+        try:
+            if item.target.transport == "UDP":
+                self._send_udp(item)
+            elif item.target.transport == "TCP":
+                self._send_tcp(item)
+            else:
+                log.warning("no %s transport: %s dropped", item.target.transport, item.target)
+                self._failed(item)
+        except Exception:
+            log.exception("sending to %s failed", item.target)
+            self._failed(item)
+
+    def _send_udp(self, item: Send) -> None:
+        udp = self._udp
+        if udp is None:
+            return
+        host = item.target.host
+        if not _is_ip(host):
+            resolved = self._resolved.get(host)
+            if resolved is None:
+                self._resolve_then_send(host, item)
+                return
+            host = resolved
+        udp.sendto(item.data, (host, item.target.port))
+
+    def _resolve_then_send(self, name: str, item: Send) -> None:
+        waiting = self._resolving.get(name)
+        if waiting is not None:
+            if len(waiting) < MAX_QUEUED_PER_CONNECT:
+                waiting.append(item)
+            else:
+                self._failed(item)
+            return
+        if len(self._resolving) >= MAX_RESOLVED_NAMES:
+            self._failed(item)
+            return
+        self._resolving[name] = [item]
+        self._spawn(self._resolve(name, item.target.port))
+
+    async def _resolve(self, name: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(name, port, type=socket.SOCK_DGRAM)
+            address = str(infos[0][4][0])
+        except (OSError, IndexError) as exc:
+            log.warning("cannot resolve %s: %s", name, exc)
+            for item in self._resolving.pop(name, []):
+                self._failed(item)
+            return
+        if len(self._resolved) >= MAX_RESOLVED_NAMES:
+            self._resolved.pop(next(iter(self._resolved)))
+        self._resolved[name] = address
+        for item in self._resolving.pop(name, []):
+            self._send_udp(item)
+
+    def _send_tcp(self, item: Send) -> None:
+        target = item.target
+        key = (target.host, target.port)
+        stream = self._streams.get(key)
+        if stream is None and isinstance(item.message, SipResponse):
+            stream = self._any_stream_from(target.host)
+        if stream is not None:
+            stream.write(item.data)
+            return
+        waiting = self._connecting.get(key)
+        if waiting is not None:
+            if len(waiting) < MAX_QUEUED_PER_CONNECT:
+                waiting.append(item)
+            else:
+                self._failed(item)
+            return
+        if len(self._streams) + len(self._connecting) >= MAX_CONNECTIONS:
+            self._failed(item)
+            return
+        self._connecting[key] = [item]
+        self._spawn(self._connect(key))
+
+    async def _connect(self, key: tuple[str, int]) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = key
+        try:
+            _, stream = await asyncio.wait_for(
+                loop.create_connection(lambda: _Stream(self), host, port), CONNECT_TIMEOUT_S
+            )
+        except (OSError, TimeoutError) as exc:
+            log.info("TCP connection to %s:%d failed: %s", host, port, exc)
+            for item in self._connecting.pop(key, []):
+                self._failed(item)
+            return
+        self._streams.setdefault(key, stream)  # also under the name it was asked for
+        stream.aliases.append(key)
+        for item in self._connecting.pop(key, []):
+            stream.write(item.data)
+
+    def _any_stream_from(self, host: str) -> _Stream | None:
+        for (peer_host, _), stream in reversed(self._streams.items()):
+            if peer_host == host:
+                return stream
+        return None
+
+    def _failed(self, item: Send) -> None:
+        if item.key is not None:
+            self._on_send_failed(item.key)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    def deliver(self, data: bytes, source: Target) -> None:
+        try:
+            self._on_message(data, source)
+        except Exception:  # the engine is guarded too; this is the last line
+            log.exception("SIP message from %s could not be handled", source)
+
+    def _opened(self, stream: _Stream) -> bool:
+        if len(self._streams) >= MAX_CONNECTIONS:
+            return False
+        self._streams[stream.peer] = stream
+        return True
+
+    def _closed(self, stream: _Stream) -> None:
+        for key in (stream.peer, *stream.aliases):
+            if self._streams.get(key) is stream:
+                del self._streams[key]
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self._owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        try:
+            source = Target(str(addr[0]), int(addr[1]), "UDP")
+        except (ValueError, IndexError, TypeError):
+            return
+        self._owner.deliver(data, source)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the transactions' own timers deal with silence.
+        log.debug("SIP UDP socket error: %s", exc)
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP connection: frames messages off the byte stream; writes what it is given."""
+
+    def __init__(self, owner: SipTransport) -> None:
+        self._owner = owner
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self.peer: tuple[str, int] = ("", 0)
+        self.aliases: list[tuple[str, int]] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+        if not self._owner._opened(self):
+            log.warning("TCP connection from %s refused: too many connections", self.peer)
+            transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._closed(self)
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        source = Target(self.peer[0], self.peer[1] or 1, "TCP")
+        try:
+            while True:
+                length = message_length(self._buffer)
+                if length is None:
+                    if len(self._buffer) > MAX_STREAM_BYTES:
+                        raise FramingError(513, "unframed data past the stream limit")
+                    return
+                message = bytes(self._buffer[:length])
+                del self._buffer[:length]
+                self._owner.deliver(message, source)
+        except FramingError as exc:
+            log.info("TCP stream from %s cannot be framed (%s): closing it", self.peer, exc)
+            self.close()
+        except Exception:
+            log.exception("TCP stream from %s failed: closing it", self.peer)
+            self.close()
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self._buffer.clear()

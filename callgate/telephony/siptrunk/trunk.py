@@ -1,0 +1,293 @@
+"""`SipTrunk`: the domain's `Trunk` over SIP and RTP, wiring the engine, the transports and one clock.
+
+The call-control engine (engine.py) decides everything; this shell feeds it the domain's commands,
+the transport's messages and the clock, carries out what it returns in order (SIP sends, media
+orders, trunk events to the listener), and keeps ONE timer armed at the engine's next deadline.
+RTP for every call runs on the shared `MediaTicker` (media.py).
+
+Commands never raise and never block. A call that cannot get an RTP port fails with cause 34
+(no circuit available), as does a dial beyond `max_calls`; one that fails on a bug of ours, with
+127 (interworking), logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+
+from callgate.calls.causes import Cause
+from callgate.calls.trunk import TrunkEvent, TrunkHangup, TrunkListener
+from callgate.clock import Clock, MediaTicker, Timer
+from callgate.telephony.rtp import RtpStats
+from callgate.telephony.sip import Endpoint, Send, Target, TransactionKey
+
+from .call import Phase
+from .engine import NO_CIRCUIT_CAUSE, CallControl, LocalAddress
+from .media import MediaPlane
+from .outputs import MediaStart, MediaStop, Output
+from .settings import SipTrunkSettings, split_hostport
+from .transport import SipTransport
+from .trust import TrustedSources
+
+__all__ = ["STOP_GRACE_S", "SipTrunk"]
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 2.0
+"""How long `stop` waits for the BYEs, CANCELs and un-REGISTER it sent to be answered."""
+
+
+class SipTrunk:
+    """A `Trunk` whose calls go to a SIP carrier or PBX (see `SipTrunkSettings`)."""
+
+    def __init__(self, settings: SipTrunkSettings, clock: Clock, ticker: MediaTicker) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._listener: TrunkListener | None = None
+        self._engine: CallControl | None = None
+        self._transport = SipTransport(self._on_message, self._on_send_failed)
+        self._media = MediaPlane(settings, clock, ticker, self._emit, self._on_media_dead)
+        self._timer: Timer | None = None
+        self._timer_at = 0.0
+        self._idle: asyncio.Event | None = None
+
+    # --- inspection -------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> CallControl:
+        """The call-control engine (after `start`): its stats, calls and registration."""
+        if self._engine is None:
+            raise RuntimeError("the SIP trunk is not started")
+        return self._engine
+
+    @property
+    def local_port(self) -> int:
+        """The SIP port we listen on (the bound one when `bind_port` is 0)."""
+        return self._transport.local_port
+
+    @property
+    def registered(self) -> bool:
+        registration = None if self._engine is None else self._engine.registration
+        return registration is not None and registration.registered
+
+    @property
+    def media_streams(self) -> int:
+        return len(self._media)
+
+    def rtp_stats(self, session_id: str) -> RtpStats | None:
+        """The call's RTP counters (packets, loss, jitter, DTMF), or None without media."""
+        return self._media.stats(session_id)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, listener: TrunkListener) -> None:
+        """Resolve the trunk, bind the SIP socket(s), start media and REGISTER when configured.
+        Raises OSError when the trunk host does not resolve or the port cannot be bound."""
+        settings = self.settings
+        trunk_ips = await _resolve(settings.host, settings.port)
+        first_hop = Target(trunk_ips[0], settings.port, settings.transport.upper())
+        trusted = TrustedSources(settings.trusted_sources, hosts=trunk_ips)
+        if settings.outbound_proxy is not None:
+            proxy_host, proxy_port = split_hostport("outbound_proxy", settings.outbound_proxy)
+            proxy_ips = await _resolve(proxy_host, proxy_port)
+            first_hop = Target(proxy_ips[0], proxy_port, settings.transport.upper())
+            for address in proxy_ips:
+                trusted.add_host(address)
+        port = await self._transport.open(
+            settings.bind_host, settings.bind_port, tcp=settings.transport == "tcp"
+        )
+        public = settings.public_host or _local_address(settings.bind_host, first_hop.host)
+        endpoint = Endpoint(
+            public,
+            port,
+            settings.transport.upper(),
+            user=settings.username,
+            user_agent=settings.user_agent,
+        )
+        self._listener = listener
+        self._engine = CallControl(settings, LocalAddress(endpoint, public), first_hop, trusted)
+        self._media.start()
+        log.info("SIP trunk to %s via %s, listening on %s", settings.host, first_hop, endpoint)
+        self._execute(self._engine.start(self._clock.monotonic()))
+
+    async def stop(self) -> None:
+        """End every call, remove our registration, wait (bounded) for the answers, close up."""
+        engine = self._engine
+        if engine is not None:
+            self._idle = asyncio.Event()
+            self._execute(engine.stop(self._clock.monotonic()))
+            if not engine.idle:
+                try:
+                    await asyncio.wait_for(self._idle.wait(), STOP_GRACE_S)
+                except TimeoutError:
+                    log.info("SIP trunk stopped with %d calls still ending", len(engine))
+        self._media.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self._transport.close()
+        self._engine = None
+        self._listener = None
+
+    # --- Trunk commands -----------------------------------------------------------------------
+
+    def dial(self, session_id: str, destination: str, caller_id: str | None) -> None:
+        try:
+            self._dial(session_id, destination, caller_id)
+        except Exception:  # a bug of ours must not reach the domain; the call fails instead
+            log.exception("call %s could not be dialled", session_id)
+            self._media.stop(session_id)
+            self._emit(TrunkHangup(session_id, int(Cause.INTERWORKING), by_remote=False))
+
+    def _dial(self, session_id: str, destination: str, caller_id: str | None) -> None:
+        engine = self._engine
+        if engine is None:
+            log.warning("call %s not dialled: the SIP trunk is not started", session_id)
+            return
+        port = self._media.open(session_id)
+        if port is None:
+            self._emit(TrunkHangup(session_id, NO_CIRCUIT_CAUSE, by_remote=False))
+            return
+        now = self._clock.monotonic()
+        self._execute(engine.dial(session_id, destination, caller_id, port, now))
+
+    def answer(self, session_id: str) -> None:
+        try:
+            self._answer(session_id)
+        except Exception:
+            log.exception("call %s could not be answered", session_id)
+
+    def _answer(self, session_id: str) -> None:
+        engine = self._engine
+        if engine is None or engine.phase(session_id) is not Phase.OFFERED:
+            return  # not offered, or the caller gave up meanwhile
+        port = self._media.open(session_id)
+        now = self._clock.monotonic()
+        if port is None:
+            self._execute(engine.hangup(session_id, NO_CIRCUIT_CAUSE, now))
+            self._emit(TrunkHangup(session_id, NO_CIRCUIT_CAUSE, by_remote=False))
+            return
+        self._execute(engine.answer(session_id, port, now))
+
+    def hangup(self, session_id: str, cause: int) -> None:
+        engine = self._engine
+        try:
+            if engine is not None:
+                self._execute(engine.hangup(session_id, cause, self._clock.monotonic()))
+        except Exception:
+            log.exception("call %s could not be hung up cleanly", session_id)
+        self._media.stop(session_id)
+
+    def send_audio(self, session_id: str, frame: bytes) -> None:
+        self._media.send_audio(session_id, frame)
+
+    def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
+        self._media.send_dtmf(session_id, digit, duration_ms)
+
+    # --- the engine's outputs and its one timer -----------------------------------------------
+
+    def _execute(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("SIP to %s:\n%s", output.target, _head(output.data))
+                self._transport.send(output)
+            elif isinstance(output, MediaStart):
+                self._media.apply(output)
+            elif isinstance(output, MediaStop):
+                self._media.stop(output.session_id)
+            else:
+                self._emit(output)
+        engine = self._engine
+        if engine is None:
+            return
+        if self._idle is not None and engine.idle:
+            self._idle.set()
+        deadline = engine.next_deadline()
+        if deadline is None or (self._timer is not None and self._timer_at <= deadline):
+            return  # an earlier timer is armed; when it fires the deadline is read again
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._clock.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        engine = self._engine
+        if engine is None:
+            return
+        # A loop may wake a hair before the deadline (uvloop counts in milliseconds): never
+        # earlier than the deadline as far as the engine is concerned, or it would spin.
+        now = max(self._clock.monotonic(), self._timer_at)
+        try:
+            self._execute(engine.expire(now))
+        except Exception:
+            log.exception("SIP timer handling failed")
+
+    def _emit(self, event: TrunkEvent) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        try:
+            listener(event)
+        except Exception:  # the domain's problem must not break SIP or media for other calls
+            log.exception("trunk listener failed on %r", event)
+
+    # --- callbacks from the transports --------------------------------------------------------
+
+    def _on_message(self, data: bytes, source: Target) -> None:
+        engine = self._engine
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("SIP from %s:\n%s", source, _head(data))
+        if engine is not None:
+            self._execute(engine.receive(data, source, self._clock.monotonic()))
+
+    def _on_send_failed(self, key: TransactionKey) -> None:
+        engine = self._engine
+        if engine is not None:
+            self._execute(engine.transport_failed(key, self._clock.monotonic()))
+
+    def _on_media_dead(self, session_id: str, cause: int) -> None:
+        engine = self._engine
+        if engine is not None:
+            self._execute(engine.media_timeout(session_id, cause, self._clock.monotonic()))
+
+
+def _head(data: bytes) -> str:
+    """A message's header section, for the debug log."""
+    return data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    """The IP addresses of `host` (itself when it is one); OSError naming the host otherwise."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise OSError(f"SIP trunk host {host!r} does not resolve: {exc}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise OSError(f"SIP trunk host {host!r} has no address")
+    return addresses
+
+
+def _local_address(bind_host: str, toward: str) -> str:
+    """The address to advertise: the bound one, or for a wildcard bind the local address the
+    system would send from toward the trunk (a connected UDP socket sends nothing)."""
+    if bind_host not in ("0.0.0.0", "::", ""):
+        return bind_host
+    family = socket.AF_INET6 if ":" in toward else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((toward, 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1" if family == socket.AF_INET else "::1"

@@ -1,0 +1,80 @@
+"""`SipTrunkSettings`: the one-variable URI form and the checks that stop a bad configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from callgate.telephony.siptrunk import SipTrunkSettings
+
+
+def test_the_usual_uri():
+    settings = SipTrunkSettings.from_uri("sip:user:secret@carrier.example:5080;transport=udp")
+    assert (settings.host, settings.port, settings.transport) == ("carrier.example", 5080, "udp")
+    assert (settings.username, settings.password) == ("user", "secret")
+    assert not settings.register
+
+
+def test_defaults_and_parameters():
+    settings = SipTrunkSettings.from_uri(
+        "sip:gw@10.0.0.5;transport=TCP;register=yes;expires=600;proxy=10.0.0.9:5070"
+        ";callerid=%2B4155550100;domain=voip.example"
+    )
+    assert settings.port == 5060
+    assert settings.password is None
+    assert settings.transport == "tcp"
+    assert settings.register
+    assert settings.register_expires_s == 600
+    assert settings.outbound_proxy == "10.0.0.9:5070"
+    assert settings.caller_id == "+4155550100"
+    assert settings.domain == "voip.example"
+
+
+def test_escaped_reserved_characters_in_the_password():
+    settings = SipTrunkSettings.from_uri("sip:user:p%40ss%3Aword@pbx.local")
+    assert settings.password == "p@ss:word"
+
+
+def test_overrides_set_any_other_field():
+    settings = SipTrunkSettings.from_uri("sip:pbx.local", bind_port=5080, rtp_timeout_s=0)
+    assert (settings.bind_port, settings.rtp_timeout_s) == (5080, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("carrier.example", "must start with sip:"),
+        ("sips:user@carrier.example", "TLS"),
+        ("sip:user@carrier.example;transport=tls", "TLS is not supported"),
+        ("sip:user@carrier.example;transport=sctp", "transport"),
+        ("sip:user@carrier.example;colour=blue", "unknown parameter 'colour'"),
+        ("sip:user@carrier.example;register", "needs a value"),
+        ("sip:user@carrier.example;register=perhaps", "register: expected yes or no"),
+        ("sip:user@carrier.example;expires=10", "register_expires_s"),
+        ("sip:carrier.example;register=yes", "registering needs a username"),
+        ("sip:user:pw@bad host", "malformed"),
+        ("sip:user@carrier.example:99999", "malformed"),
+        ("sip:user@carrier.example;proxy=a:b:c", "outbound_proxy"),
+    ],
+)
+def test_bad_uris_say_what_is_wrong(text, message):
+    with pytest.raises(ValueError, match=message):
+        SipTrunkSettings.from_uri(text)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("trusted_sources", ("10.0.0.0/33",), "trusted_sources"),
+        ("rtp_port_min", 30001, "rtp_port_min/max"),
+        ("rtp_port_max", 70000, "rtp_port_min/max"),
+        ("codecs", ("G729",), "codecs"),
+        ("telephone_event_pt", 13, "telephone_event_pt"),
+        ("max_calls", 0, "max_calls"),
+        ("bind_port", 70000, "bind_port"),
+        ("t1_s", 5.0, "T1"),
+    ],
+)
+def test_bad_fields_are_refused(field, value, message):
+    values = {"host": "pbx.local", "rtp_port_min": 20000, "rtp_port_max": 30000, field: value}
+    with pytest.raises(ValueError, match=message):
+        SipTrunkSettings(**values)
