@@ -17,13 +17,13 @@ from typing import Any
 
 from callgate.calls.ids import ACCOUNT_RE
 from callgate.inbound.connector import InboundRoute
-from callgate.telephony.siptrunk.settings import SipTrunkSettings
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
     CalleeScript,
     ScriptError,
     scripts_from_config,
 )
+from callgate.telephony.siptrunk.settings import SipTrunkSettings
 
 ENV_PREFIX = "CALLGATE_"
 # Variables with the prefix that are not settings (read by the test suite or the launcher).

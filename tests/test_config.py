@@ -121,5 +121,5 @@ def test_sip_trunk_from_one_variable_and_the_sip_table(tmp_path: Path) -> None:
 def test_a_bad_sip_table_names_the_setting(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('trunk = "sip:pbx.example"\n[sip]\nrtp_port_min = 10\n')
-    with pytest.raises(ConfigError, match="^sip.rtp_port_min"):
+    with pytest.raises(ConfigError, match=r"^sip\.rtp_port_min"):
         load_config(path, environ={})
