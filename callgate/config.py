@@ -68,7 +68,9 @@ class Config:
     @property
     def sip(self) -> SipTrunkSettings | None:
         """The SIP trunk's settings, or None on the simulated carrier."""
-        return _sip_settings(self.trunk, dict(self.sip_table)) if self.trunk != "simulated" else None
+        if self.trunk == "simulated":
+            return None
+        return _sip_settings(self.trunk, dict(self.sip_table))
 
     @property
     def all_inbound_routes(self) -> tuple[InboundRoute, ...]:
@@ -225,7 +227,8 @@ SETTINGS: dict[str, Parser] = {
     "inbound_connect_timeout_s": _positive_float,
     "inbound_answer_timeout_s": _positive_float,
 }
-TABLES = {"simulator_scripts", "inbound_routes", "sip_table"}  # set only from the TOML file's tables
+# Set only from the TOML file's tables.
+TABLES = {"simulator_scripts", "inbound_routes", "sip_table"}
 assert set(SETTINGS) | TABLES == {f.name for f in fields(Config)}
 
 
