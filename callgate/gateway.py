@@ -47,11 +47,13 @@ class Gateway:
         config: Config,
         *,
         clock: Clock | None = None,
+        ticker: MediaTicker | None = None,
         store: RecordStore | None = None,
         trunk: Trunk | None = None,
     ) -> Gateway:
+        """Wire a gateway; a `trunk` passed in must run on the same `clock` and `ticker`."""
         clock = clock or LoopClock()
-        ticker = MediaTicker(clock)
+        ticker = ticker or MediaTicker(clock)
         ticker.on_error = lambda exc: log.error("media tick listener failed: %r", exc)
         store = store or SqlRecordStore(config.effective_database_url)
         recorder = Recorder(store, clock, node=config.node_id)

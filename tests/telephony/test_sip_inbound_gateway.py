@@ -1,0 +1,87 @@
+"""A SIP call from a sipp UAC, through the whole gateway (SIP trunk → inbound connector) to the echo app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from callgate.calls.recordstore import CdrQuery
+from callgate.clock import LoopClock, MediaTicker
+from callgate.config import load_config
+from callgate.gateway import Gateway
+from callgate.inbound.connector import InboundRoute
+from callgate.inbound.echo import EchoTimings, run_echo_app
+from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
+from tests.peers.sipp import errors, running_sipp
+from tests.support import free_port
+from tests.telephony.siptrunk.harness import rtp_range
+
+pytestmark = pytest.mark.peers
+
+
+async def test_an_inbound_sip_call_reaches_the_echo_app_and_has_its_cdr(tmp_path: Path) -> None:
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    timings = EchoTimings(dtmf_after_s=0.3, hangup_after_dtmf_s=60.0)
+    app = asyncio.create_task(run_echo_app("127.0.0.1", 0, timings=timings, ready=ready))
+    app_port = await asyncio.wait_for(ready, 5)
+    low, high = rtp_range()
+    sip_port = free_port()
+    settings = SipTrunkSettings(
+        host="127.0.0.1",
+        port=free_port(),
+        bind_host="127.0.0.1",
+        bind_port=sip_port,
+        rtp_port_min=low,
+        rtp_port_max=high,
+    )
+    config = load_config(
+        environ={},
+        data_dir=str(tmp_path),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}",
+        jwt_secret="sip-inbound-gateway-" + "g" * 40,
+    )
+    config = dataclasses.replace(
+        config, inbound_routes=(InboundRoute(r"4143", f"ws://127.0.0.1:{app_port}", "acme"),)
+    )
+    clock = LoopClock()
+    ticker = MediaTicker(clock)
+    gateway = Gateway.build(
+        config, clock=clock, ticker=ticker, trunk=SipTrunk(settings, clock, ticker)
+    )
+    await gateway.start()
+    try:
+        caller = running_sipp(
+            tmp_path,
+            builtin="uac",
+            remote=f"127.0.0.1:{sip_port}",
+            extra=("-s", "4143", "-d", "1500"),
+        )
+        async with caller as (sipp, _):
+            assert await sipp.wait(15) == 0, errors(tmp_path)
+        for _ in range(200):
+            await gateway.recorder.flush()
+            page = await gateway.store.query(CdrQuery(account="acme"))
+            if page.total and page.records[0].end_time is not None:
+                break
+            await asyncio.sleep(0.05)
+        record = page.records[0]
+        assert (record.direction, record.destination, record.caller_id) == (
+            "inbound",
+            "4143",
+            "sipp",
+        )
+        assert (record.disposition, record.hangup_by, record.hangup_cause_code) == (
+            "ANSWERED",
+            "CALLER",
+            16,
+        )
+        assert 1 <= record.billable_seconds <= 2
+    finally:
+        await gateway.stop()
+        app.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app
