@@ -125,8 +125,8 @@ class Bench:
         if waiter is not None and not waiter.done():
             waiter.set_result(answered)
 
-    async def dial(self, number: str, timeout_s: float = 40.0) -> str | None:
-        """Dial; the session id once answered, None if it failed."""
+    async def dial(self, number: str, timeout_s: float = 40.0) -> tuple[str, bool]:
+        """Dial; the session id, and whether it was answered (else `hangups` says why)."""
         session_id = new_session_id()
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters[session_id] = waiter
@@ -137,8 +137,8 @@ class Bench:
         except TimeoutError:
             self._waiters.pop(session_id, None)
             self.trunk.hangup(session_id, 16)
-            return None
-        return session_id if answered else None
+            return session_id, False
+        return session_id, answered
 
     def hangup(self, session_id: str) -> None:
         self.live.discard(session_id)
@@ -184,6 +184,7 @@ async def sipp_echo(workdir: Path, calls: int) -> Any:
     argv = [
         program, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(port),
         "-mp", str(media_port), "-m", str(calls), "-nostdin", "-max_socket", "4096",
+        "-trace_err",
     ]  # fmt: skip
     with (workdir / f"sipp-{port}.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
@@ -255,7 +256,7 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         for index in range(calls):
             pending.append(asyncio.create_task(bench.dial(f"{1000 + index}")))
             await asyncio.sleep(1.0 / args.ramp_cps)
-        sessions = [s for s in await asyncio.gather(*pending) if s is not None]
+        sessions = [s for s, answered in await asyncio.gather(*pending) if answered]
         ramp_s = time.monotonic() - started
         await asyncio.sleep(1.0)  # let every jitter buffer fill before measuring
 
@@ -308,6 +309,7 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         "rtp_packets_out_per_s": round(packets_out / wall),
         "rtp_packets_in_per_s": round(packets_in / wall),
         "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
+        "cpu_percent_per_call": round(100.0 * cpu / wall / max(answered, 1), 4),
         "sipp_cpu_percent_of_one_core": round(100.0 * sipp_cpu / wall, 1),
         "rss_mb": round(rss_during / 2**20, 1),
         "rss_per_call_kb": round((rss_during - rss_before) / max(answered, 1) / 1024, 1),
@@ -344,16 +346,23 @@ async def rate_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         outcomes: list[bool] = []
         setup_ms: list[float] = []
 
+        failures: dict[str, int] = defaultdict(int)
+
         async def one_call(index: int) -> None:
-            session_id = await bench.dial(f"{5000 + index}")
-            if session_id is None:
+            session_id, answered = await bench.dial(f"{5000 + index}")
+            if not answered:
+                refusal = bench.hangups.get(session_id)
+                why = "no answer in 40 s" if refusal is None else f"refused, cause {refusal.cause}"
+                failures[why] += 1
                 outcomes.append(False)
                 return
             setup_ms.append(1000.0 * (bench.answered_at[session_id] - bench.dialled_at[session_id]))
             await asyncio.sleep(args.cps_hold_s)
-            failed = session_id in bench.hangups  # ended before our BYE
+            early = bench.hangups.get(session_id)  # ended before our BYE
+            if early is not None:
+                failures[f"ended early, cause {early.cause}"] += 1
             bench.hangup(session_id)
-            outcomes.append(not failed)
+            outcomes.append(early is None)
 
         started = time.monotonic()
         cpu_before = own_cpu_s()
@@ -383,7 +392,17 @@ async def rate_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "setup_ms_p99": round(percentile(setup_ms, 0.99), 2),
         "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
         "calls_still_ending_after": leftover,
+        "failures": dict(failures),
+        "sipp_aborted_calls": aborted_calls(workdir),
     }
+
+
+def aborted_calls(workdir: Path) -> int:
+    """Calls sipp aborted on a message its scenario did not expect (its -trace_err log)."""
+    return sum(
+        path.read_text(errors="replace").count("Aborting call")
+        for path in workdir.glob("*_errors.log")
+    )
 
 
 async def wait_until(predicate: Any, timeout_s: float) -> None:

@@ -3,9 +3,11 @@
     settings = SipTrunkSettings.from_uri("sip:user:secret@carrier.example:5060;transport=udp")
     trunk = SipTrunk(settings, clock, ticker)
 
-`engine.py` is the sans-I/O call control (the user agent over the transaction layer), `register.py`
-its REGISTER refresh, `call.py` a call's phases; `transport.py` (SIP over UDP and TCP), `media.py`
-(one RTP socket per call, all on the shared media tick) and `trunk.py` are the thin asyncio shell.
+Sans-I/O call control (the user agent over the transaction layer): `engine.py` (the public API and
+what both directions share in a dialog) on `core.py`, `uac.py` (calls we place), `uas.py` (calls we
+receive), with `call.py` (a call's phases), `register.py` (REGISTER refresh), `messages.py`,
+`trust.py`, `settings.py`. The thin asyncio shell: `transport.py` (SIP over UDP and TCP), `media.py`
+(one RTP socket per call, all on the shared media tick) and `trunk.py`, which wires them.
 """
 
 from .engine import CallControl, LocalAddress

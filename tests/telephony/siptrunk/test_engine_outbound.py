@@ -313,3 +313,22 @@ def test_a_full_sip_uri_destination_is_used_as_given():
     run.step(run.engine.dial(CALL, "sip:alice@pbx.example.com", None, RTP_PORT, run.now))
     (invite,) = requests(run.outputs, "INVITE")
     assert str(invite.uri) == "sip:alice@pbx.example.com"
+
+
+def test_a_sustained_call_rate_outlives_the_transactions_it_leaves_behind():
+    # Each answered INVITE's transaction stays 32 s (Timer M) after the call, so the table must
+    # hold rate x 32 s of them: 100 calls/s for 34 s, each answered and ended, must all connect.
+    run = Run(engine(max_calls=50))
+    connected = 0
+    for index in range(3400):
+        call = f"c{index}"
+        placed = run.step(run.engine.dial(call, f"{index}", None, RTP_PORT, run.now))
+        (invite,) = requests(placed, "INVITE")
+        ok = reply(invite, 200, sdp=peer_sdp())
+        connected += TrunkAnswered(call) in events(run.feed(ok))
+        (bye,) = requests(run.step(run.engine.hangup(call, 16, run.now)), "BYE")
+        run.feed(reply(bye, 200))
+        run.outputs.clear()
+        run.advance(0.01)
+    assert connected == 3400
+    assert len(run.engine) == 0

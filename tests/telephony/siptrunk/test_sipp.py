@@ -214,3 +214,17 @@ async def test_no_rtp_at_all_ends_the_call_with_bye_and_cause_38(tmp_path):
         await t.answered(call)
         assert await t.hangup(call) == TrunkHangup(call, NO_MEDIA_CAUSE, by_remote=False)
         assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+
+
+async def test_register_answers_the_registrars_digest_challenge(tmp_path):
+    plan = scenario("uas_registrar", tmp_path, USER="gw", PASSWORD="s3cret", EXPIRES="300")
+    async with (
+        running_sipp(tmp_path, scenario_file=plan) as (sipp, port),
+        running_trunk(port, username="gw", password="s3cret", register=True) as t,
+    ):
+        await t.wait_for(lambda: t.trunk.registered, "registered")
+        registration = t.trunk.engine.registration
+        assert registration is not None
+        assert registration.registered_until is not None
+        assert registration.registered_until - t.clock.monotonic() == pytest.approx(300, abs=2)
+        assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)

@@ -1,0 +1,280 @@
+"""The user agent's shared ground: its tables of calls, the transaction layer, and common moves.
+
+`UserAgentCore` holds the state every part of call control reads (calls by session, by dialog, by
+INVITE transaction; who owns each client transaction; the outputs gathered for the caller) and the
+moves both directions make: answer a request, send a BYE, tell the domain a call ended, forget it.
+`uac.py` (calls we place) and `uas.py` (calls we receive) build on it; `engine.py` puts them
+together behind the public API. The constants name the Q.850 causes the trunk chooses itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from callgate.calls.causes import Cause
+from callgate.calls.trunk import TrunkHangup
+from callgate.telephony.sip import (
+    Action,
+    Dialog,
+    DigestClient,
+    Endpoint,
+    LayerConfig,
+    MediaConfig,
+    NameAddr,
+    RequestReceived,
+    Send,
+    SipError,
+    SipRequest,
+    SipResponse,
+    SipTimers,
+    SipUri,
+    Target,
+    TransactionKey,
+    TransactionLayer,
+    TransactionTableFull,
+    new_tag,
+    q850_reason,
+    response_for,
+)
+from callgate.telephony.sip.transactions.matching import TokenSource, random_token
+
+from .call import Phase, SipCall
+from .messages import bracketed
+from .outputs import MediaStop, Output
+from .register import Registration
+from .settings import SipTrunkSettings, split_hostport
+from .trust import TrustedSources
+
+__all__ = ["ALLOW", "AUTH_HEADERS", "LocalAddress", "Purpose", "UserAgentCore"]
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+SDP_TYPE = "application/sdp"
+AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
+
+
+class Purpose(StrEnum):
+    """What a client transaction of ours is for, so its response finds its handler."""
+
+    INVITE = "INVITE"
+    BYE = "BYE"
+    REGISTER = "REGISTER"
+    CLEANUP = "cleanup"  # the BYE ending an answer we did not want: its response is ignored
+
+
+MIN_TRANSACTIONS = 20_000
+"""Transaction table size at least: about 500 new calls a second, with their BYEs."""
+NO_ACK_CAUSE = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
+"""Our 2xx was never ACKed (Timer L): the peer is gone, as for any timer expiry."""
+NO_ANSWER_CAUSE = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
+"""No final response to our INVITE (Timer B): a 408, which RFC 3398 maps to 102."""
+TRANSPORT_CAUSE = int(Cause.NETWORK_OUT_OF_ORDER)
+"""A send failed (connection refused, unreachable): the network, not the party."""
+NO_CIRCUIT_CAUSE = int(Cause.NO_CIRCUIT_AVAILABLE)
+"""Out of capacity: `max_calls`, the transaction table, or no free RTP port."""
+MEDIA_MISMATCH_CAUSE = int(Cause.BEARER_NOT_IMPLEMENTED)
+"""The peer's SDP answer has no codec or address we can use."""
+UNFOLLOWED_CAUSE = int(Cause.INTERWORKING)
+"""A 3xx (we do not follow redirects) or a 487 we did not ask for."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalAddress:
+    """How we appear: Via and Contact (`endpoint`) and the address in our SDP."""
+
+    endpoint: Endpoint
+    media_host: str
+
+
+class UserAgentCore:
+    """State and moves shared by both directions of call control (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: SipTrunkSettings,
+        local: LocalAddress,
+        trunk: Target,
+        trusted: TrustedSources,
+        *,
+        token: TokenSource = random_token,
+    ) -> None:
+        self.settings = settings
+        self.local = local
+        self.trunk = trunk
+        self.trusted = trusted
+        self._token = token
+        timers = SipTimers(t1_s=settings.t1_s, t2_s=settings.t2_s, t4_s=settings.t4_s)
+        # Transactions outlive their calls: an answered INVITE's stays 64*T1 (Timer M, 32 s) to
+        # absorb 2xx retransmissions, so the table must hold the call *rate* times 32 s, not
+        # just the calls alive (100 calls/s keep 3,200 INVITE transactions around).
+        max_transactions = max(MIN_TRANSACTIONS, 10 * settings.max_calls)
+        self.layer = TransactionLayer(
+            LayerConfig(timers=timers, max_transactions=max_transactions), token=token
+        )
+        self._route: tuple[NameAddr, ...] = ()
+        if settings.outbound_proxy is not None:
+            host, port = split_hostport("outbound_proxy", settings.outbound_proxy)
+            proxy = SipUri.build(bracketed(host), port=port, params=(("lr", None),))
+            self._route = (NameAddr(proxy),)
+        self._uri_params: tuple[tuple[str, str | None], ...] = ()
+        if settings.transport != "udp":
+            self._uri_params = (("transport", settings.transport),)
+        self._digest: DigestClient | None = None
+        user = settings.digest_username
+        if user and settings.password is not None:
+            self._digest = DigestClient(user, settings.password, realm=settings.realm)
+        self._calls: dict[str, SipCall] = {}
+        self._by_dialog: dict[tuple[str, str], SipCall] = {}  # (Call-ID, our tag)
+        self._by_invite: dict[TransactionKey, SipCall] = {}  # inbound INVITE server transactions
+        self._inbound_ids: dict[tuple[str, str], SipCall] = {}  # (Call-ID, From tag) of INVITEs
+        self._client: dict[TransactionKey, tuple[SipCall | None, Purpose]] = {}
+        self.registration: Registration | None = None
+        self._register_request: SipRequest | None = None
+        self._register_key: TransactionKey | None = None  # the REGISTER awaiting its answer
+        if settings.register:
+            registrar = SipUri.build(
+                bracketed(settings.domain), port=self._trunk_port(), params=self._uri_params
+            )
+            aor = SipUri.build(bracketed(settings.domain), user=settings.username)
+            self.registration = Registration(
+                registrar=registrar,
+                aor=aor,
+                endpoint=local.endpoint,
+                expires_s=settings.register_expires_s,
+                retry_s=settings.register_retry_s,
+                route=self._route,
+            )
+        self.stats: Counter[str] = Counter()
+        self._out: list[Output] = []
+
+    def __len__(self) -> int:
+        """Calls in the tables, the ones still ending included."""
+        return len(self._calls)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._calls
+
+    def phase(self, session_id: str) -> Phase | None:
+        call = self._calls.get(session_id)
+        return None if call is None else call.phase
+
+    @property
+    def idle(self) -> bool:
+        """No call and no REGISTER in progress: stopping loses nothing."""
+        return not self._calls and self._register_key is None
+
+    def next_deadline(self) -> float | None:
+        deadlines = [self.layer.next_deadline()]
+        if self.registration is not None:
+            deadlines.append(self.registration.deadline)
+        present = [d for d in deadlines if d is not None]
+        return min(present) if present else None
+
+    def _flush(self) -> list[Output]:
+        out, self._out = self._out, []
+        return out
+
+    def _run(self, actions: Iterable[Action], now: float) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self._out.append(action)
+                continue
+            try:
+                self._dispatch(action, now)
+            except Exception:  # a bug must cost one message, never the trunk
+                self.stats["internal_error"] += 1
+                log.exception("SIP call control failed on %r", type(action).__name__)
+
+    def _dispatch(self, action: Action, now: float) -> None:
+        raise NotImplementedError  # CallControl routes each layer event to its handler
+
+    def _hangup(self, call: SipCall, cause: int, now: float) -> None:
+        raise NotImplementedError  # CallControl: CANCEL, reject or BYE as the phase requires
+
+    def _respond(self, key: TransactionKey, response: SipResponse, now: float) -> None:
+        self._run(self.layer.respond(key, response, now), now)
+
+    def _reply(
+        self,
+        event: RequestReceived,
+        status: int,
+        now: float,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        response = response_for(event.request, status, to_tag=new_tag(), headers=headers)
+        self._respond(event.key, response, now)
+
+    def _end(self, call: SipCall, cause: int, *, by_remote: bool) -> None:
+        """Tell the domain the call is over (for a call it still believes live)."""
+        self._out.append(MediaStop(call.session_id))
+        self._out.append(TrunkHangup(call.session_id, cause, by_remote=by_remote))
+
+    def _fail_dial(self, session_id: str, cause: int) -> list[Output]:
+        self._out.append(MediaStop(session_id))
+        self._out.append(TrunkHangup(session_id, cause, by_remote=False))
+        return self._flush()
+
+    def _forget(self, call: SipCall) -> None:
+        if self._calls.get(call.session_id) is call:
+            del self._calls[call.session_id]
+        self._by_dialog.pop((call.call_id, call.local_tag), None)
+        self._by_invite.pop(call.invite_key, None)
+        if not call.outbound:
+            self._inbound_ids.pop((call.call_id, call.invite.from_tag or ""), None)
+
+    def _in_dialog(self, request: SipRequest) -> SipCall | None:
+        return self._by_dialog.get((request.call_id or "", request.to_tag or ""))
+
+    def _target_of(self, dialog: Dialog) -> Target:
+        try:
+            return dialog.target()
+        except SipError:  # a tel: or other non-SIP Contact: fall back to the trunk
+            return self.trunk
+
+    def _media_config(self, port: int) -> MediaConfig:
+        return MediaConfig(
+            address=self.local.media_host,
+            port=port,
+            codecs=self.settings.codecs,
+            telephone_event_pt=self.settings.telephone_event_pt,
+        )
+
+    def _trunk_port(self) -> int | None:
+        settings = self.settings
+        if settings.from_domain is not None or settings.port == 5060:
+            return None
+        return settings.port
+
+    @property
+    def _agent(self) -> str:
+        return self.local.endpoint.hostport
+
+    def _send_bye(self, call: SipCall, now: float) -> None:
+        if call.dialog is None:
+            self._forget(call)
+            return
+        bye = call.dialog.request(
+            "BYE",
+            branch=self.layer.new_branch(),
+            headers=(("Reason", q850_reason(call.cause)),),
+        )
+        call.bye = bye
+        self._send_in_dialog(call, bye, Purpose.BYE, now)
+
+    def _send_in_dialog(
+        self, call: SipCall, request: SipRequest, purpose: Purpose, now: float
+    ) -> None:
+        assert call.dialog is not None
+        try:
+            key, actions = self.layer.send_request(request, self._target_of(call.dialog), now)
+        except TransactionTableFull:
+            self._forget(call)
+            return
+        self._client[key] = (call, purpose)
+        self._run(actions, now)

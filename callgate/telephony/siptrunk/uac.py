@@ -1,0 +1,273 @@
+"""Calls we place (the UAC side, RFC 3261 §13.2): INVITE, its responses, ACK, digest, forks.
+
+`dial` sends the INVITE with our SDP offer to the trunk (or the outbound proxy, with a loose
+Route). The first provisional response reports `TrunkRinging`; one with SDP (183) starts early
+media and says so. A 2xx is ACKed at once (with the INVITE's credentials) and connects the call;
+one that arrives after we gave up, or from a second fork, is ACKed and ended with BYE. A 401/407
+gets one retry with credentials; any other final response ends the call with its Q.850 cause.
+A 2xx retransmitted after its transaction ended gets our ACK again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from callgate.calls.causes import Cause
+from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkRinging
+from callgate.telephony.sip import (
+    AbsoluteUri,
+    Dialog,
+    NameAddr,
+    SdpError,
+    SdpSession,
+    Send,
+    SipError,
+    SipResponse,
+    SipUri,
+    TransactionKey,
+    TransactionTableFull,
+    cause_for_response,
+    make_request,
+    new_tag,
+    parse_uri,
+    q850_reason,
+)
+from callgate.telephony.sip.grammar import GrammarError
+
+from .call import Phase, SipCall
+from .core import (
+    ALLOW,
+    AUTH_HEADERS,
+    MEDIA_MISMATCH_CAUSE,
+    NO_CIRCUIT_CAUSE,
+    SDP_TYPE,
+    UNFOLLOWED_CAUSE,
+    Purpose,
+    UserAgentCore,
+)
+from .messages import bracketed, sdp_body, without_params
+from .outputs import MediaStart, MediaStop, Output
+
+__all__ = ["OutboundCalls"]
+
+log = logging.getLogger(__name__)
+
+
+class OutboundCalls(UserAgentCore):
+    """The UAC half of call control."""
+
+    def dial(
+        self,
+        session_id: str,
+        destination: str,
+        caller_id: str | None,
+        rtp_port: int,
+        now: float,
+    ) -> list[Output]:
+        if session_id in self._calls:
+            return []
+        if len(self._calls) >= self.settings.max_calls:
+            log.warning("call %s refused: %d calls, the limit", session_id, len(self._calls))
+            return self._fail_dial(session_id, NO_CIRCUIT_CAUSE)
+        try:
+            target_uri = self._request_uri(destination)
+            user = caller_id or self.settings.caller_id or self.settings.username or "callgate"
+            from_uri = SipUri.build(bracketed(self.settings.domain), user=user)
+        except (GrammarError, SipError) as exc:
+            log.warning("call %s: bad destination or caller id: %s", session_id, exc)
+            return self._fail_dial(session_id, int(Cause.INVALID_NUMBER_FORMAT))
+        local_tag = new_tag()
+        call_id = f"{self._token()}@{self.local.endpoint.host}"
+        sdp = SdpSession(self._media_config(rtp_port))
+        invite = make_request(
+            "INVITE",
+            target_uri,
+            via=self.local.endpoint.via(self.layer.new_branch()),
+            from_=NameAddr(from_uri).with_tag(local_tag),
+            to=NameAddr(without_params(target_uri)),
+            call_id=call_id,
+            cseq=1,
+            contact=self.local.endpoint.contact,
+            route=self._route,
+            headers=(("Allow", ALLOW),),
+            body=sdp.offer(),
+            content_type=SDP_TYPE,
+            user_agent=self.local.endpoint.user_agent,
+        )
+        try:
+            key, actions = self.layer.send_request(invite, self.trunk, now)
+        except TransactionTableFull:
+            return self._fail_dial(session_id, NO_CIRCUIT_CAUSE)
+        call = SipCall(
+            session_id=session_id,
+            outbound=True,
+            call_id=call_id,
+            local_tag=local_tag,
+            phase=Phase.CALLING,
+            invite=invite,
+            invite_key=key,
+            sdp=sdp,
+        )
+        self._calls[session_id] = call
+        self._by_dialog[(call_id, local_tag)] = call
+        self._client[key] = (call, Purpose.INVITE)
+        self.stats["dialled"] += 1
+        self._run(actions, now)
+        return self._flush()
+
+    def _request_uri(self, destination: str) -> SipUri | AbsoluteUri:
+        """`sip:<destination>@<domain>` for a number, or a full sip: URI as given."""
+        text = destination.strip()
+        if text.lower().startswith(("sip:", "sips:")):
+            uri = parse_uri(text)
+            if not isinstance(uri, SipUri):
+                raise GrammarError(f"{text!r} is not a SIP URI")
+            return uri
+        if not text or any(c in text for c in ' \t\r\n<>"@'):
+            raise GrammarError(f"{destination!r} is not a number or user")
+        return SipUri.build(
+            bracketed(self.settings.domain),
+            user=text,
+            port=self._trunk_port(),
+            params=self._uri_params,
+        )
+
+    def _on_invite_response(
+        self, call: SipCall, key: TransactionKey, response: SipResponse, now: float
+    ) -> None:
+        status = response.status
+        current = self._calls.get(call.session_id) is call and key == call.invite_key
+        if not current:
+            if 200 <= status < 300:  # an answer for a call given up: take it and end it
+                self._ack_and_bye(call, key, response, now)
+            return
+        if status < 200:
+            if call.phase is Phase.CALLING:
+                self._on_provisional(call, response)
+            return
+        if status < 300:
+            self._on_answered(call, key, response, now)
+            return
+        challenged = status in (401, 407) and call.phase is Phase.CALLING
+        if challenged and self._retry_invite(call, response, now):
+            return
+        was_calling = call.phase is Phase.CALLING
+        self._forget(call)
+        if was_calling:
+            cause = cause_for_response(response)
+            self._end(call, UNFOLLOWED_CAUSE if cause is None else cause, by_remote=True)
+
+    def _on_provisional(self, call: SipCall, response: SipResponse) -> None:
+        if not call.ringing_reported:
+            call.ringing_reported = True
+            self._out.append(TrunkRinging(call.session_id))
+        if response.to_tag and response.status > 100 and call.dialog is None:
+            call.dialog = Dialog.from_response(call.invite, response, self.local.endpoint)
+        sdp = sdp_body(response)
+        if sdp is None or call.sdp is None:
+            return
+        try:
+            audio = call.sdp.accept_answer(sdp)
+        except SdpError as exc:
+            log.info("call %s: early media SDP ignored: %s", call.session_id, exc)
+            return
+        call.audio = audio
+        self._out.append(MediaStart(call.session_id, audio, answered=False))
+        if not call.early_media:
+            call.early_media = True
+            self._out.append(TrunkRinging(call.session_id, early_media=True))
+
+    def _retry_invite(self, call: SipCall, response: SipResponse, now: float) -> bool:
+        if self._digest is None or call.auth_retried:
+            return False
+        retry = self._digest.authorize(call.invite, response, branch=self.layer.new_branch())
+        if retry is None:
+            return False
+        try:
+            key, actions = self.layer.send_request(retry, self.trunk, now)
+        except TransactionTableFull:
+            return False
+        call.auth_retried = True
+        call.invite, call.invite_key = retry, key
+        self._client[key] = (call, Purpose.INVITE)
+        self._run(actions, now)
+        return True
+
+    def _on_answered(
+        self, call: SipCall, key: TransactionKey, response: SipResponse, now: float
+    ) -> None:
+        tag = response.to_tag or ""
+        if call.phase is not Phase.CALLING and call.phase is not Phase.CANCELLING:
+            if call.dialog is None or call.dialog.remote_tag != tag:
+                self._ack_and_bye(call, key, response, now)  # another fork answered too
+            return
+        dialog = call.dialog
+        if dialog is None or dialog.remote_tag != tag:
+            dialog = Dialog.from_response(call.invite, response, self.local.endpoint)
+        dialog.confirm(response)
+        call.dialog = dialog
+        self._ack(call, key, dialog, now)
+        if call.phase is Phase.CANCELLING:  # the answer crossed our CANCEL
+            call.move(Phase.ENDING)
+            self._send_bye(call, now)
+            return
+        audio = call.audio
+        sdp = sdp_body(response)
+        try:
+            if sdp is not None and call.sdp is not None:
+                audio = call.sdp.accept_answer(sdp)
+            if audio is None:
+                raise SdpError("the 2xx carries no SDP answer")
+        except SdpError as exc:
+            log.info("call %s: unusable SDP answer: %s", call.session_id, exc)
+            call.cause = MEDIA_MISMATCH_CAUSE
+            call.move(Phase.ENDING)
+            self._send_bye(call, now)
+            self._out.append(MediaStop(call.session_id))
+            self._out.append(TrunkHangup(call.session_id, MEDIA_MISMATCH_CAUSE, by_remote=False))
+            return
+        call.audio = audio
+        call.move(Phase.CONFIRMED)
+        self._out.append(MediaStart(call.session_id, audio, answered=True))
+        self._out.append(TrunkAnswered(call.session_id))
+
+    def _ack(self, call: SipCall, key: TransactionKey, dialog: Dialog, now: float) -> None:
+        cseq = call.invite.cseq
+        assert cseq is not None  # we built it
+        credentials = tuple((n, v) for n, v in call.invite.headers if n in AUTH_HEADERS)
+        ack = dialog.ack(cseq.number, branch=self.layer.new_branch(), headers=credentials)
+        actions = self.layer.ack_2xx(key, ack, self._target_of(dialog), now)
+        sends = [a for a in actions if isinstance(a, Send)]
+        call.last_ack = sends[0] if sends else None
+        self._run(actions, now)
+
+    def _ack_and_bye(
+        self, call: SipCall, key: TransactionKey, response: SipResponse, now: float
+    ) -> None:
+        """ACK a 2xx we do not want (a fork, or a call already given up) and end it with BYE."""
+        try:
+            dialog = Dialog.from_response(call.invite, response, self.local.endpoint)
+        except SipError:
+            return
+        cseq = call.invite.cseq
+        assert cseq is not None
+        ack = dialog.ack(cseq.number, branch=self.layer.new_branch())
+        self._run(self.layer.ack_2xx(key, ack, self._target_of(dialog), now), now)
+        bye = dialog.request(
+            "BYE", branch=self.layer.new_branch(), headers=(("Reason", q850_reason(call.cause)),)
+        )
+        try:
+            bye_key, actions = self.layer.send_request(bye, self._target_of(dialog), now)
+        except TransactionTableFull:
+            return
+        self._client[bye_key] = (None, Purpose.CLEANUP)
+        self._run(actions, now)
+
+    def _on_stray(self, response: SipResponse) -> None:
+        """A 2xx to our INVITE after its transaction ended: our ACK was lost; send it again."""
+        cseq = response.cseq
+        if cseq is None or cseq.method != "INVITE" or not 200 <= response.status < 300:
+            return
+        call = self._by_dialog.get((response.call_id or "", response.from_tag or ""))
+        if call is not None and call.last_ack is not None:
+            self._out.append(call.last_ack)
