@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -180,8 +179,3 @@ class MediaTicker:
                     if self.on_error is not None:
                         self.on_error(exc)
         self._arm()
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the epoch, for logs and benchmarks only."""
-    return time.time_ns() // 1_000_000

@@ -59,6 +59,7 @@ class Client:
     outbox: Outbox
     joined: set[str] = field(default_factory=set)
     sender: asyncio.Task[None] | None = None
+    engine_queue: asyncio.Queue[Any] | None = None  # python-engineio's, found once per client
 
 
 class Realtime:
@@ -139,7 +140,9 @@ class Realtime:
                 log.warning("client %s stopped reading; disconnecting it", client.sid)
                 await self.sio.disconnect(client.sid)
                 return
-            engine_queue = self._engine_queue(client.sid)
+            if client.engine_queue is None:
+                client.engine_queue = self._engine_queue(client.sid)
+            engine_queue = client.engine_queue
             if engine_queue is not None and engine_queue.qsize() > ENGINE_BACKLOG_LIMIT:
                 # Congested: wait until the socket has taken everything; meanwhile audio piles up
                 # in the bounded outbox, which drops its oldest frames.
@@ -288,9 +291,11 @@ class Realtime:
     def _on_call_event(self, event: CallEvent) -> None:
         match event:
             case AudioReceived(session_id=sid, frame=frame):
-                payload = {"sessionId": sid, "audioData": frame, "audioFormat": "pcm16"}
-                for client in self._rooms.get(sid, ()):
-                    client.outbox.put("audio", payload, audio=True, session_id=sid)
+                members = self._rooms.get(sid)
+                if members:  # most frames of most calls have nobody listening on Socket.IO
+                    payload = {"sessionId": sid, "audioData": frame, "audioFormat": "pcm16"}
+                    for client in members:
+                        client.outbox.put("audio", payload, audio=True, session_id=sid)
             case CallCreated(session_id=sid, account=account, direction=direction):
                 for client in self._by_account.get(account, ()):
                     client.outbox.put("newSession", {"sessionId": sid, "type": direction})

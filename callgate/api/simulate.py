@@ -14,10 +14,10 @@ from starlette.responses import JSONResponse
 
 from callgate.api.envelope import ApiError, ok
 from callgate.api.rest import PHONE_RE, Account, gateway, json_object
+from callgate.media.dtmf import DIGIT_SET
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 
 router = APIRouter()
-DIGITS = "0123456789*#ABCD"
 
 
 def _number(key: str, value: Any, low: float, high: float, unit: str) -> float:
@@ -50,11 +50,7 @@ async def simulate_inbound(request: Request, account: Account) -> JSONResponse:
         raise ApiError(400, "audio must be one of speech, tone, silence")
     presses = body.get("dtmf", [])
     if not isinstance(presses, list) or not all(
-        isinstance(p, list)
-        and len(p) == 2
-        and isinstance(p[1], str)
-        and p[1] in DIGITS
-        and len(p[1]) == 1
+        isinstance(p, list) and len(p) == 2 and isinstance(p[1], str) and p[1] in DIGIT_SET
         for p in presses
     ):
         raise ApiError(400, "dtmf must be a list of [seconds, digit] pairs, digits 0-9 * # A-D")

@@ -53,7 +53,9 @@ class Recorder:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(record.session_id, []).append(future)
         self._wake.set()
-        return future
+        # Shielded: a caller cancelled while it waits (a request dropped, a task shut down) must
+        # not cancel the writer's own future, which `flush()` still waits on.
+        return asyncio.shield(future)
 
     async def flush(self) -> None:
         """Wait until every record submitted so far is durable (later submissions are not waited for)."""

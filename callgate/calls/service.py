@@ -39,11 +39,11 @@ from callgate.calls.trunk import (
 )
 from callgate.clock import Clock, MediaTicker
 from callgate.media.decoder import AudioDecoder
+from callgate.media.dtmf import DIGIT_SET
 from callgate.media.errors import AudioFormatError
 
 log = logging.getLogger(__name__)
 
-DTMF_DIGITS = frozenset("0123456789*#ABCD")
 MAX_DTMF_MS = 1000
 
 
@@ -88,6 +88,7 @@ class CallService:
         self.recorder = recorder
         self.settings = settings
         self._calls: dict[str, Call] = {}
+        self._by_account: dict[str, dict[str, Call]] = {}  # the same calls, for per-account queries
         self._connected: dict[str, Call] = {}  # what the media tick walks
         self._playout_frames = max(1, int(settings.playout_max_s * 1000 / FRAME_MS))
         self._unsubscribe_tick: Callable[[], None] | None = None
@@ -110,7 +111,7 @@ class CallService:
     # --- queries -------------------------------------------------------------------------------
 
     def live(self, account: str) -> list[Call]:
-        return [call for call in self._calls.values() if call.account == account]
+        return list(self._by_account.get(account, {}).values())
 
     def find(self, account: str, session_id: str) -> Call:
         call = self._calls.get(session_id)
@@ -119,7 +120,7 @@ class CallService:
         return call
 
     def count_live(self, account: str) -> int:
-        return sum(1 for call in self._calls.values() if call.account == account)
+        return len(self._by_account.get(account, ()))
 
     @property
     def calls(self) -> Iterable[Call]:
@@ -133,7 +134,7 @@ class CallService:
         """Record the call durably, then dial it. Raises if the record cannot be written."""
         call = self._new_call(account, "outbound", destination, caller_id)
         await self.recorder.submit(call.record)
-        self._calls[call.session_id] = call
+        self._register(call)
         self.bus.publish(CallCreated(call.session_id, account, "outbound", destination, caller_id))
         self._publish_status(call, "Dialing")
         call.timers.append(
@@ -270,7 +271,7 @@ class CallService:
                 self._hangup_now(call)
 
     def send_dtmf(self, account: str, session_id: str, digit: str, duration_ms: int) -> None:
-        if digit not in DTMF_DIGITS:
+        if digit not in DIGIT_SET:
             raise CommandError(f"invalid DTMF digit {digit!r}: use 0-9, *, #, A-D")
         if not 0 < duration_ms <= MAX_DTMF_MS:
             raise CommandError(f"DTMF duration must be 1..{MAX_DTMF_MS} ms, got {duration_ms}")
@@ -290,7 +291,7 @@ class CallService:
             account, "inbound", event.did_number, event.caller_id, event.session_id
         )
         await self.recorder.submit(call.record)
-        self._calls[call.session_id] = call
+        self._register(call)
         self.bus.publish(
             CallCreated(call.session_id, account, "inbound", event.did_number, event.caller_id)
         )
@@ -349,6 +350,18 @@ class CallService:
         call.playout = Playout(self._playout_frames, self.settings.playout_prebuffer_ms // FRAME_MS)
         return call
 
+    def _register(self, call: Call) -> None:
+        self._calls[call.session_id] = call
+        self._by_account.setdefault(call.account, {})[call.session_id] = call
+
+    def _forget(self, call: Call) -> None:
+        self._calls.pop(call.session_id, None)
+        mine = self._by_account.get(call.account)
+        if mine is not None:
+            mine.pop(call.session_id, None)
+            if not mine:
+                del self._by_account[call.account]
+
     def _answered(self, call: Call) -> None:
         if not call.apply(CallInput.ANSWER, self.clock.utcnow()):
             return
@@ -377,7 +390,7 @@ class CallService:
     def _end(self, call: Call, cause: Cause, by: HangupBy | None, *, cancelled: bool) -> None:
         if not call.end(self.clock.utcnow(), cause, by, cancelled=cancelled):
             return
-        self._calls.pop(call.session_id, None)
+        self._forget(call)
         self._connected.pop(call.session_id, None)
         self.recorder.submit(call.record)
         if not call.answered and cause in (Cause.USER_BUSY, Cause.CALL_REJECTED):

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
 
+from callgate.media.dtmf import DIGIT_SET
+
 # --- limits ------------------------------------------------------------------------------------
 
 MAX_TEXT_BYTES: Final = 8 * 1024
@@ -54,7 +56,7 @@ MAX_MESSAGE_BYTES: Final = max(MAX_TEXT_BYTES, MAX_AUDIO_CHUNK_BYTES)
 MAX_CLOSE_REASON_BYTES: Final = 123
 """RFC 6455 §5.5: a close frame's payload is at most 125 bytes, two of which are the code."""
 
-DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
+DTMF_DIGITS: Final = DIGIT_SET
 DEFAULT_DTMF_DURATION_MS: Final = 200
 MIN_DTMF_DURATION_MS: Final = 1
 MAX_DTMF_DURATION_MS: Final = 1000

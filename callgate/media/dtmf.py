@@ -48,6 +48,8 @@ LOW_GROUP_HZ: Final = (697.0, 770.0, 852.0, 941.0)
 HIGH_GROUP_HZ: Final = (1209.0, 1336.0, 1477.0, 1633.0)
 KEYPAD: Final = ("123A", "456B", "789C", "*0#D")
 DIGITS: Final = "0123456789*#ABCD"
+# For membership tests: a set, so "" and "12" are not digits the way they are substrings of DIGITS.
+DIGIT_SET: Final = frozenset(DIGITS)
 
 LOW_LEVEL_DBFS: Final = -12.0
 HIGH_LEVEL_DBFS: Final = -10.0

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 from callgate.api.auth import create_token
 from callgate.media.signals import align, dominant_frequency_hz, sine_pcm16
-from tests.support import need
+from tests.support import need, need_program
 from tests.test_crash_recovery import SECRET, Server
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 
 
 def node_with_client() -> str:
-    node = shutil.which("node")
-    need(node is not None, "node is not installed")
+    node = need_program("node")
     need(
         (JS_DIR / "node_modules" / "socket.io-client").is_dir(),
         "socket.io-client is not installed: run `npm ci` in tests/js (make test does)",
     )
-    assert node is not None
     return node
 
 

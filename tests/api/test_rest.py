@@ -298,3 +298,45 @@ async def test_cdr_listing_reports_calls_and_rejects_bad_filters(api: Api) -> No
     assert bad.status_code == 400
     assert "colour" in bad.json()["errors"]
     assert bad.json()["data"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"callerId": "0811", "didNumber": "0215"}, None),
+        ({"callerId": "x", "didNumber": "0215"}, "callerId"),
+        ({"callerId": "0811"}, "didNumber"),
+        ({"callerId": "0811", "didNumber": "0215", "dtmf": [[1, "12"]]}, "dtmf"),
+        ({"callerId": "0811", "didNumber": "0215", "dtmf": [[1, ["2"]]]}, "dtmf"),
+        ({"callerId": "0811", "didNumber": "0215", "dtmf": [[1, ""]]}, "dtmf"),
+        ({"callerId": "0811", "didNumber": "0215", "audio": "jazz"}, "audio"),
+        ({"callerId": "0811", "didNumber": "0215", "hangupAfterS": -1}, "hangupAfterS"),
+        ({"callerId": "0811", "didNumber": "0215", "toneHz": 9000}, "toneHz"),
+    ],
+)
+async def test_simulated_inbound_requests(
+    api: Api, body: dict[str, object], message: str | None
+) -> None:
+    response = await api.client.post("/v1/simulate/inbound", json=body, headers=api.auth())
+    if message is None:
+        assert response.status_code == 200
+        assert response.json()["data"]["didNumber"] == "0215"
+        return
+    assert response.status_code == 400
+    assert message in response.json()["errors"]
+    assert response.json()["data"] is None
+
+
+async def test_live_call_counts_follow_calls_per_account(api: Api) -> None:
+    calls = api.gateway.calls
+    first = await api.call("0811234486")
+    await api.call("0811", api.token_for("globex"))
+    assert (calls.count_live("acme"), calls.count_live("globex"), calls.count_live("nobody")) == (
+        1,
+        1,
+        0,
+    )
+    await api.advance(1.0)  # the busy number ends
+    assert calls.count_live("acme") == 0
+    assert calls.live("acme") == []
+    assert first not in {c.session_id for c in calls.live("globex")}

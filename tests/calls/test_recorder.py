@@ -79,3 +79,23 @@ def test_close_orphan_never_ends_before_the_answer() -> None:
     clock.advance(5)
     rec = rec.replace(answer_time=clock.utcnow())
     assert close_orphan(rec, clock.utcnow()).end_time == rec.answer_time
+
+
+async def test_a_cancelled_waiter_does_not_break_flush() -> None:
+    clock, store = ManualClock(), MemoryStore()
+    recorder = Recorder(store, clock, node="n1")
+    future = recorder.submit(record("a", clock))
+
+    async def caller() -> None:  # e.g. the inbound connector, shut down mid-placement
+        await future
+
+    task = asyncio.ensure_future(caller())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.sleep(0)
+    flushing = asyncio.ensure_future(recorder.flush())  # while the write is still pending
+    await asyncio.sleep(0)
+    recorder.start()
+    await asyncio.wait_for(flushing, 5)  # raised CancelledError before submit() shielded its future
+    assert "a" in store.rows
+    await recorder.stop()

@@ -25,7 +25,7 @@ from callgate.inbound.echo import EchoTimings, run_echo_app
 from callgate.media.signals import align
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 from callgate.telephony.simulated.carrier import caller_speech_pcm16
-from tests.support import need
+from tests.support import need, need_program
 
 DTMF_AFTER_S = 0.3
 HANGUP_AFTER_DTMF_S = 1.0
@@ -47,12 +47,8 @@ async def python_echo_app() -> AsyncIterator[int]:
 
 @contextlib.asynccontextmanager
 async def javascript_echo_app() -> AsyncIterator[int]:
-    import shutil
-
-    node = shutil.which("node")
-    need(node is not None, "node is not installed")
+    node = need_program("node")
     need((JS_DIR / "node_modules" / "ws").is_dir(), "ws is not installed: run `npm ci` in tests/js")
-    assert node is not None
     args = [
         node,
         "inbound_app.mjs",

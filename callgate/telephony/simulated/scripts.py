@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callgate.calls.causes import CAUSE_TEXT, Cause
+from callgate.media.dtmf import DIGIT_SET
 
 AudioMode = Literal["echo", "tone", "silence", "speech"]
-DTMF_DIGITS = "0123456789*#ABCD"
 
 
 class ScriptError(ValueError):
@@ -126,7 +126,7 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
             raise ScriptError(f"{where}.dtmf: expected a list of [seconds, digit] pairs")
         for i, item in enumerate(raw["dtmf"]):
             ok = isinstance(item, list) and len(item) == 2 and isinstance(item[1], str)
-            if not ok or item[1] not in DTMF_DIGITS or len(item[1]) != 1:
+            if not ok or item[1] not in DIGIT_SET:
                 raise ScriptError(
                     f"{where}.dtmf[{i}]: expected [seconds, digit] with a digit 0-9*#A-D"
                 )
