@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -45,6 +46,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_times, usage_since
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkAnswered, TrunkAudio, TrunkEvent, TrunkHangup
 from callgate.clock import FRAME_S, LoopClock, MediaTicker
@@ -53,6 +55,7 @@ from callgate.media.signals import sine_pcm16
 from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PEER_CPUS: set[int] = set()
 
 
 def free_port() -> int:
@@ -103,6 +106,7 @@ class Bench:
     audio_frames: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     tick_first: list[tuple[int, float]] = field(default_factory=list)
     tick_last: list[tuple[int, float]] = field(default_factory=list)
+    tick_end: list[tuple[int, float]] = field(default_factory=list)
     timing: bool = False
     _tick: int = 0
     _waiters: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
@@ -155,7 +159,10 @@ class Bench:
 
     def after_trunk(self, tick_no: int) -> None:
         if self.timing:
-            self.tick_last.append((tick_no, time.perf_counter()))
+            # The trunk sends every call's packet first, then reads: its last packet left at
+            # `rtp_sent_at` (the loop clock is time.monotonic, perf_counter's clock here).
+            self.tick_last.append((tick_no, self.trunk.rtp_sent_at))
+            self.tick_end.append((tick_no, time.perf_counter()))
 
 
 def interval_deviation_ms(marks: list[tuple[int, float]]) -> list[float]:
@@ -188,7 +195,12 @@ async def sipp_echo(workdir: Path, calls: int) -> Any:
     ]  # fmt: skip
     with (workdir / f"sipp-{port}.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            *argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            *argv,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            preexec_fn=(lambda: os.sched_setaffinity(0, PEER_CPUS)) if PEER_CPUS else None,
         )
     try:
         await wait_udp_bound(port)
@@ -260,14 +272,27 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         ramp_s = time.monotonic() - started
         await asyncio.sleep(1.0)  # let every jitter buffer fill before measuring
 
+        gc_pauses_ms: list[float] = []
+        gc_started = [0.0]
+
+        def gc_timer(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                gc_pauses_ms.append((time.perf_counter() - gc_started[0]) * 1000.0)
+
+        gc.callbacks.append(gc_timer)
         frames_before = dict(bench.audio_frames)
         stats_before = {s: bench.trunk.rtp_stats(s) for s in sessions}
         cpu_before, sipp_before = own_cpu_s(), process_cpu_s(sipp.pid)
         wall_before = time.monotonic()
+        machine_before = cpu_times()
         bench.timing = True
         await asyncio.sleep(args.hold_s)
         bench.timing = False
+        gc.callbacks.remove(gc_timer)
         wall = time.monotonic() - wall_before
+        machine = usage_since(machine_before)
         cpu = own_cpu_s() - cpu_before
         sipp_cpu = process_cpu_s(sipp.pid) - sipp_before
         rss_during = rss_bytes()
@@ -311,6 +336,7 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
         "cpu_percent_per_call": round(100.0 * cpu / wall / max(answered, 1), 4),
         "sipp_cpu_percent_of_one_core": round(100.0 * sipp_cpu / wall, 1),
+        **machine,
         "rss_mb": round(rss_during / 2**20, 1),
         "rss_per_call_kb": round((rss_during - rss_before) / max(answered, 1) / 1024, 1),
         "send_jitter_ms": {
@@ -333,6 +359,9 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         },
         "p99_rtp_send_jitter_ms": round(percentile(jitter_last, 0.99), 3),
         "ticker_skipped_frames": skipped,
+        "gc_collections": len(gc_pauses_ms),
+        "gc_pause_ms_max": round(max(gc_pauses_ms, default=0.0), 3),
+        "gc_pause_ms_total": round(sum(gc_pauses_ms), 1),
     }
 
 
@@ -443,6 +472,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short durations: about 20 s")
     parser.add_argument("--skip-concurrent", action="store_true")
     parser.add_argument("--skip-rate", action="store_true")
+    parser.add_argument("--pin", action="store_true", help="gateway on CPU 0, sipp on the others")
     args = parser.parse_args()
     if args.quick:
         args.hold_s = 4.0
@@ -452,4 +482,9 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args()
+    if arguments.pin:
+        # One core for the gateway, the rest for sipp: sipp's echo runs a thread per call, and
+        # its wake-ups on the gateway's core would be counted as the gateway's jitter.
+        os.sched_setaffinity(0, {0})
+        PEER_CPUS.update(set(range(os.cpu_count() or 1)) - {0} or {0})
     print(json.dumps(uvloop.run(main(arguments)), indent=2))

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from callgate.hrtimer import periodic_timer
 
 FRAME_MS = 20
 FRAME_S = FRAME_MS / 1000
@@ -36,10 +39,17 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """Real time, with timers on the running asyncio loop."""
+    """Real time, with timers on the running asyncio loop.
+
+    `monotonic()` reads `time.monotonic()` when the loop's clock is the same one, as asyncio's is
+    and uvloop's is to the millisecond: uvloop's `loop.time()` has only millisecond resolution,
+    too coarse for media timing (RTP jitter, send times). Timers still go through the loop, which
+    may run them up to a millisecond off; everything that reads the time copes with that.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
+        self._read: Callable[[], float] | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -48,7 +58,13 @@ class LoopClock:
         return self._loop
 
     def monotonic(self) -> float:
-        return self.loop.time()
+        read = self._read
+        if read is None:
+            loop_time = self.loop.time
+            read = self._read = (
+                time.monotonic if abs(loop_time() - time.monotonic()) < 0.005 else loop_time
+            )
+        return read()
 
     def utcnow(self) -> datetime:
         return datetime.now(UTC)
@@ -58,6 +74,16 @@ class LoopClock:
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
         return self.loop.call_later(delay_s, callback)
+
+    def call_every(
+        self, first_at: float, period_s: float, callback: Callable[[], None]
+    ) -> Timer | None:
+        """A precise periodic timer (a timerfd, see `callgate.hrtimer`) when this clock reads
+        `time.monotonic()`; None otherwise, and the caller uses `call_at`."""
+        self.monotonic()  # settles which clock is read
+        if self._read is not time.monotonic:
+            return None
+        return periodic_timer(self.loop, first_at, period_s, callback)
 
 
 class _ManualTimer:
@@ -126,6 +152,8 @@ class MediaTicker:
 
     Deadlines are absolute (start + n x 20 ms), so lateness never accumulates into drift. When the
     loop falls behind by more than `max_catch_up` frames, the ticker skips ahead rather than bursting.
+    On a real-time `LoopClock` the wake-ups come from one periodic high-resolution timer
+    (`LoopClock.call_every`); otherwise, and on a `ManualClock`, each tick arms the next `call_at`.
     """
 
     def __init__(self, clock: Clock, frame_s: float = FRAME_S, max_catch_up: int = 5) -> None:
@@ -151,6 +179,11 @@ class MediaTicker:
             return
         self._start = self._clock.monotonic()
         self.tick_no = 0
+        if isinstance(self._clock, LoopClock):
+            first = self._start + self._frame_s
+            self._timer = self._clock.call_every(first, self._frame_s, self._run_due)
+            if self._timer is not None:
+                return
         self._arm()
 
     def stop(self) -> None:
@@ -164,6 +197,10 @@ class MediaTicker:
         )
 
     def _tick(self) -> None:
+        self._run_due()
+        self._arm()
+
+    def _run_due(self) -> None:
         due = int((self._clock.monotonic() - self._start) / self._frame_s + 1e-6)
         behind = due - self.tick_no
         if behind > self._max_catch_up:
@@ -178,4 +215,3 @@ class MediaTicker:
                 except Exception as exc:  # one bad listener must not stop media for every call
                     if self.on_error is not None:
                         self.on_error(exc)
-        self._arm()

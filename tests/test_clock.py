@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from callgate.clock import ManualClock, MediaTicker
+import asyncio
+import os
+import sys
+import time
+
+import pytest
+
+from callgate.clock import FRAME_S, LoopClock, ManualClock, MediaTicker
+from callgate.hrtimer import PeriodicTimer, periodic_timer
 
 
 def test_an_hour_of_ticks_is_exactly_180000_whatever_the_steps() -> None:
@@ -81,3 +89,55 @@ def test_unsubscribe() -> None:
     stop()
     clock.advance(0.04)
     assert seen == [1, 2]
+
+
+async def test_on_the_real_loop_ticks_come_from_a_timerfd_and_never_early() -> None:
+    # A real-time ticker on Linux is driven by one periodic high-resolution timer (a timerfd the
+    # loop watches): each tick runs at or after its deadline on the absolute 20 ms grid.
+    clock = LoopClock()
+    ticker = MediaTicker(clock)
+    seen: list[tuple[int, float]] = []
+    done = asyncio.get_running_loop().create_future()
+
+    def listener(tick_no: int) -> None:
+        seen.append((tick_no, clock.monotonic()))
+        if len(seen) == 10 and not done.done():
+            done.set_result(None)
+
+    ticker.subscribe(listener)
+    ticker.start()
+    try:
+        if sys.platform.startswith("linux"):
+            assert isinstance(ticker._timer, PeriodicTimer)
+        start = ticker._start
+        await asyncio.wait_for(done, 10.0)
+    finally:
+        ticker.stop()
+    assert [n for n, _ in seen] == list(range(1, 11))
+    for tick_no, at in seen:
+        assert at >= start + tick_no * FRAME_S - 1e-6
+    assert clock.monotonic() == pytest.approx(time.monotonic(), abs=0.01)
+
+
+async def test_a_cancelled_periodic_timer_closes_its_descriptor_and_stays_quiet() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("timerfd is Linux-only")
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+    fired = asyncio.Event()
+
+    def callback() -> None:
+        calls.append(1.0)
+        fired.set()
+
+    timer = periodic_timer(loop, time.monotonic() + 0.005, 0.005, callback)
+    assert timer is not None
+    fd = timer._fd
+    await asyncio.wait_for(fired.wait(), 5.0)
+    timer.cancel()
+    timer.cancel()  # twice is harmless
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)  # closed (and not reused in between: nothing else opened a file)
+    count = len(calls)
+    await asyncio.sleep(0.03)
+    assert len(calls) == count

@@ -17,7 +17,7 @@ from pathlib import Path
 from callgate.media.signals import sine_pcm16
 from tests.support import free_port, need_program
 
-from .process import Peer, tcp_listening, udp_bound
+from .process import Peer, PeerExited, tcp_listening, udp_bound
 
 TEMPLATES = Path(__file__).parent / "baresip"
 COMMAND_TIMEOUT_S = 5.0
@@ -70,17 +70,44 @@ class Baresip:
         return self.peer.log()
 
 
+START_ATTEMPTS = 3
+
+
 @contextlib.asynccontextmanager
 async def running_baresip(directory: Path, *, tone_hz: float = 440.0) -> AsyncIterator[Baresip]:
     program = need_program("baresip")
-    sip_port, ctrl_port = free_port(), free_port()
-    rtp_low = 12000 + (sip_port % 40) * 200  # its own range, below ours and the ephemeral ports
     source = directory / "source.wav"
     with wave.open(str(source), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(8000)
         out.writeframes(sine_pcm16(tone_hz, 20.0, level_dbfs=-12.0))
+    # baresip also binds TCP and TLS on the SIP port and the one above it, which free_port() does
+    # not check: when another program holds one, it exits at once, and we start it on new ports.
+    for attempt in range(1, START_ATTEMPTS + 1):
+        sip_port, ctrl_port = free_port(), free_port()
+        _write_config(directory, source, sip_port, ctrl_port)
+        peer = await Peer("baresip", [program, "-f", str(directory), "-v"], directory).start()
+        try:
+            await udp_bound(sip_port, peer=peer)
+            await tcp_listening(ctrl_port, peer=peer)
+        except PeerExited as exited:
+            await peer.stop()
+            if "Address already in use" in exited.log and attempt < START_ATTEMPTS:
+                continue
+            raise
+        except BaseException:
+            await peer.stop()
+            raise
+        break
+    try:
+        yield Baresip(peer, directory, sip_port, ctrl_port)
+    finally:
+        await peer.stop()
+
+
+def _write_config(directory: Path, source: Path, sip_port: int, ctrl_port: int) -> None:
+    rtp_low = 12000 + (sip_port % 40) * 200  # its own range, below ours and the ephemeral ports
     values = {
         "SIP_PORT": str(sip_port),
         "CTRL_PORT": str(ctrl_port),
@@ -94,10 +121,3 @@ async def running_baresip(directory: Path, *, tone_hz: float = 440.0) -> AsyncIt
         for key, value in values.items():
             text = text.replace(f"@{key}@", value)
         (directory / name).write_text(text)
-    peer = await Peer("baresip", [program, "-f", str(directory), "-v"], directory).start()
-    try:
-        await udp_bound(sip_port)
-        await tcp_listening(ctrl_port)
-        yield Baresip(peer, directory, sip_port, ctrl_port)
-    finally:
-        await peer.stop()

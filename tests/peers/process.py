@@ -87,10 +87,25 @@ def _udp_ports_bound() -> set[int]:
     return ports
 
 
-async def udp_bound(port: int, timeout_s: float = 5.0) -> None:
-    """Return once some socket is bound to UDP `port`; TimeoutError after `timeout_s`."""
+class PeerExited(RuntimeError):
+    """The peer ended while we waited for it to come up; the message holds its log's tail."""
+
+    def __init__(self, peer: Peer) -> None:
+        super().__init__(f"{peer.name} exited with {peer.returncode}:\n{peer.tail()}")
+        self.log = peer.log()
+
+
+def _check_alive(peer: Peer | None) -> None:
+    if peer is not None and peer.returncode is not None:
+        raise PeerExited(peer)
+
+
+async def udp_bound(port: int, timeout_s: float = 5.0, *, peer: Peer | None = None) -> None:
+    """Return once some socket is bound to UDP `port`; TimeoutError after `timeout_s`, or
+    PeerExited at once when `peer` (the program expected to bind it) has ended."""
     deadline = time.monotonic() + timeout_s
     while port not in _udp_ports_bound():
+        _check_alive(peer)
         if time.monotonic() > deadline:
             raise TimeoutError(f"nothing bound UDP port {port} within {timeout_s} s")
         await asyncio.sleep(0.02)
@@ -108,10 +123,11 @@ def _tcp_ports_listening() -> set[int]:
     return ports
 
 
-async def tcp_listening(port: int, timeout_s: float = 5.0) -> None:
+async def tcp_listening(port: int, timeout_s: float = 5.0, *, peer: Peer | None = None) -> None:
     """Return once some socket listens on TCP `port` (read from /proc: no test connection)."""
     deadline = time.monotonic() + timeout_s
     while port not in _tcp_ports_listening():
+        _check_alive(peer)
         if time.monotonic() > deadline:
             raise TimeoutError(f"nothing listens on TCP port {port} within {timeout_s} s")
         await asyncio.sleep(0.02)

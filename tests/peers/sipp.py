@@ -76,7 +76,11 @@ async def start_sipp(
         argv.append(remote)
     peer = await Peer("sipp", argv, directory).start()
     if transport.startswith("u"):
-        await udp_bound(port)
+        try:
+            await udp_bound(port, peer=peer)
+        except BaseException:
+            await peer.stop()
+            raise
     return peer, port
 
 

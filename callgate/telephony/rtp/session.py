@@ -11,7 +11,8 @@ scale).
   also go to the DTMF receiver, which reports a press as soon as its first packet arrives.
 - `on_tick(now, pcm16_frame)` once per tick: one outgoing packet (the frame encoded, encoded silence
   when the application has nothing, or the RFC 4733 packet of a press in progress, which replaces
-  the audio), and one frame popped from the jitter buffer for the application.
+  the audio), and one frame popped from the jitter buffer for the application. A transport with
+  many calls uses its two halves, `send_tick` and `play_tick`, in two passes.
 
 Symmetric RTP (latching, RFC 4961's idea applied to a peer behind NAT): we send to the address in the
 peer's SDP until a packet arrives, then to the address that packet came from, which is the only one
@@ -316,12 +317,24 @@ class RtpSession:
 
         `pcm16_frame` is the application's next 320-byte frame, or None when it has nothing to say.
         While a DTMF press is being sent it is discarded: RFC 4733 packets replace the audio.
+        The same as `send_tick` then `play_tick`, which a transport with many calls calls in two
+        passes (every call's packet first, so send timing does not depend on what arrived).
+        """
+        datagram = self.send_tick(pcm16_frame)
+        return _tick_output(([] if datagram is None else [datagram], self.play_tick()))
+
+    def send_tick(self, pcm16_frame: bytes | None) -> tuple[bytes, Address] | None:
+        """This tick's datagram and where to send it, or None (nowhere, or nothing to say).
+
+        The RTP clock advances whatever happens, so a gap in sending shows as a timestamp jump.
         """
         seq = self._seq
         ts = self._ts
         self._ts = (ts + SAMPLES_PER_FRAME) & _TS_MASK
         if self._dtmf_busy or pcm16_frame is None:
             data = self._packet_without_app_audio(seq, ts, pcm16_frame)
+            if data is None:
+                return None
         else:
             if len(pcm16_frame) != FRAME_BYTES:
                 raise ValueError(f"a frame is {FRAME_BYTES} bytes of PCM16, got {len(pcm16_frame)}")
@@ -330,14 +343,15 @@ class RtpSession:
             )
             self._second = self._pt
         destination = self._send_to
-        if data is None or destination is None:
-            datagrams: list[tuple[bytes, Address]] = []
-        else:
-            datagrams = [(data, destination)]
-            self._seq = (seq + 1) & 0xFFFF
-            self._packets_out += 1
-            self._bytes_out += len(data)
+        if destination is None:
+            return None
+        self._seq = (seq + 1) & 0xFFFF
+        self._packets_out += 1
+        self._bytes_out += len(data)
+        return (data, destination)
 
+    def play_tick(self) -> AudioIn | None:
+        """This tick's frame for the application from the jitter buffer (None before the first)."""
         # The common case inline: one 20 ms packet of G.711 waiting at the play-out point.
         if not self._rx_pending:
             item = self._jitter.pop()
@@ -346,11 +360,11 @@ class RtpSession:
                 if len(pcm16) == FRAME_BYTES:
                     self._rx_started = True
                     self._concealer.good(pcm16)
-                    return _tick_output((datagrams, AudioIn(pcm16)))
+                    return AudioIn(pcm16)
                 self._rx_pending += pcm16
-                return _tick_output((datagrams, self._frame_from_pending()))
-            return _tick_output((datagrams, self._frame_from(item)))
-        return _tick_output((datagrams, self._frame_from_pending()))
+                return self._frame_from_pending()
+            return self._frame_from(item)
+        return self._frame_from_pending()
 
     def _packet_without_app_audio(
         self, seq: int, ts: int, pcm16_frame: bytes | None

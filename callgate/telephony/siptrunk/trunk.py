@@ -76,6 +76,11 @@ class SipTrunk:
     def media_streams(self) -> int:
         return len(self._media)
 
+    @property
+    def rtp_sent_at(self) -> float:
+        """When the latest media tick's last RTP packet went out (monotonic s; 0.0 before)."""
+        return self._media.sent_at
+
     def rtp_stats(self, session_id: str) -> RtpStats | None:
         """The call's RTP counters (packets, loss, jitter, DTMF), or None without media."""
         return self._media.stats(session_id)

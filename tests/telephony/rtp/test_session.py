@@ -421,3 +421,28 @@ def test_config_is_validated() -> None:
         RtpConfig(payload_type=9)
     with pytest.raises(ValueError, match="dynamic"):
         RtpConfig(telephone_event_pt=64)
+
+
+def test_send_tick_then_play_tick_is_on_tick_in_two_passes() -> None:
+    # The trunk sends every call's packet first and plays every call's frame after reading: the two
+    # halves must produce exactly what on_tick does, DTMF and silence included.
+    whole, halves = session(), session()
+    whole.send_dtmf("5", 100)
+    halves.send_dtmf("5", 100)
+    for tick in range(40):
+        now = tick * FRAME_S
+        for receiver in (whole, halves):
+            receiver.on_datagram(peer_packet(tick), REMOTE, now)
+        frame = None if tick % 3 == 0 else tone(700.0, tick)
+        expected = whole.on_tick(now, frame)
+        datagram = halves.send_tick(frame)
+        audio = halves.play_tick()
+        assert ([] if datagram is None else [datagram]) == expected.datagrams
+        assert audio == expected.audio
+    assert whole.stats() == halves.stats()
+
+
+def test_send_tick_with_nowhere_to_send_returns_none_and_counts_nothing() -> None:
+    rtp = session(remote=None)
+    assert rtp.send_tick(tone()) is None
+    assert rtp.stats().packets_out == 0
