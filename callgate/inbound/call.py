@@ -16,6 +16,7 @@ from typing import Final
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from callgate.inbound.protocol import (
     MAX_AUDIO_CHUNK_BYTES,
@@ -280,8 +281,26 @@ class Call:
             await self._transmit(text)
 
     async def _transmit(self, data: str | bytes | bytearray | memoryview) -> None:
+        ws = self._ws
+        if (
+            not isinstance(data, str)
+            and ws.protocol.state is State.OPEN
+            and ws.send_in_progress is None
+            and not ws.paused
+        ):
+            # Audio, the hot path (one frame per call every 20 ms in an echo app): write at once.
+            # `send()` would do the same behind an async context manager that measured a quarter
+            # of the echo app's CPU at 300 calls; it is only needed to wait, which we do not.
+            try:
+                ws.protocol.send_binary(data)
+                ws.send_data()
+            except Exception as exc:  # the socket failed under us: the reader sees it close
+                ws.transport.abort()
+                self._mark_ended(EndReason.CONNECTION_LOST)
+                raise CallEnded(f"call {self.session_id}: writing failed ({exc!r})") from None
+            return
         try:
-            await self._ws.send(data)
+            await ws.send(data)
         except ConnectionClosed as exc:
             self._mark_ended(EndReason.CONNECTION_LOST)
             raise CallEnded(f"call {self.session_id}: the connection is closed ({exc})") from None

@@ -114,7 +114,12 @@ class UserAgentCore:
         # just the calls alive (100 calls/s keep 3,200 INVITE transactions around).
         max_transactions = max(MIN_TRANSACTIONS, 10 * settings.max_calls)
         self.layer = TransactionLayer(
-            LayerConfig(timers=timers, max_transactions=max_transactions), token=token
+            LayerConfig(
+                timers=timers,
+                max_transactions=max_transactions,
+                admit_invite=lambda source: trusted.allows(source.host),
+            ),
+            token=token,
         )
         self._route: tuple[NameAddr, ...] = ()
         if settings.outbound_proxy is not None:

@@ -152,6 +152,9 @@ class CallControl(InboundCalls, OutboundCalls):
             case TransactionTerminated(key=key):
                 self._client.pop(key, None)
                 self._by_invite.pop(key, None)
+            case RequestRefused(request=request, source=source, status=403):
+                self.stats["untrusted"] += 1
+                log.info("%s from untrusted %s refused (403)", request.method, source)
             case RequestRefused(request=request, status=status, detail=detail):
                 self.stats["refused"] += 1
                 log.debug("%s refused %d: %s", request.method, status, detail)

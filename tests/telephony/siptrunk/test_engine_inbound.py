@@ -40,6 +40,22 @@ def test_an_invite_from_an_untrusted_source_gets_403_and_makes_no_call():
     assert run.engine.stats["untrusted"] == 1
 
 
+def test_untrusted_invites_are_refused_statelessly_and_leave_no_transaction():
+    # A scanner's flood must not fill the transaction table (each 403 through a transaction would
+    # wait 32 s for its ACK) and so lock the trunk's own calls out with 503s.
+    run = Run(engine())
+    for index in range(500):
+        out = run.feed(
+            inbound_invite(call_id=f"scan-{index}@203.0.113.9", branch=f"z9hG4bK-scan-{index}"),
+            source=STRANGER,
+        )
+        assert [r.status for r in responses(out)] == [403]
+    assert len(run.engine.layer) == 0
+    assert run.engine.stats["untrusted"] == 500
+    out = run.feed(inbound_invite())  # the trunk's own call still gets through
+    assert [r.status for r in responses(out)] == [180]
+
+
 def test_configured_networks_are_trusted_too():
     run = Run(engine(trusted_sources=("198.51.100.0/24",)))
     out = run.feed(inbound_invite(), source=STRANGER)

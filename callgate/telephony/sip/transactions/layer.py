@@ -22,6 +22,8 @@ matched by §17.1.3; unmatched ones come up as `StrayResponse`.
 Bounded: at most `max_transactions` live transactions. When full, a new request is answered
 statelessly with 503 and Retry-After (an ACK is just dropped), and `send_request` raises
 `TransactionTableFull`: the TU fails that call rather than the table growing without limit.
+An INVITE from a source `admit_invite` refuses is answered 403 statelessly (§8.2.7) before any
+transaction exists.
 Deadlines sit in a heap with lazy deletion; stale entries are skipped and the heap is rebuilt
 if they ever outnumber the live ones.
 """
@@ -30,13 +32,21 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import SipLocalError, SipParseError
 from ..framing import DEFAULT_LIMITS, SipLimits
 from ..message import SipRequest, SipResponse, parse
 from ..timers import DEFAULT_TIMERS, SipTimers
-from ..validate import DEFAULT_POLICY, Policy, error_response, response_for, validate_request
+from ..validate import (
+    DEFAULT_POLICY,
+    Policy,
+    Rejection,
+    error_response,
+    response_for,
+    validate_request,
+)
 from ..validate import validate_response as check_response
 from .events import (
     AckReceived,
@@ -84,6 +94,10 @@ class LayerConfig:
     policy: Policy | None = DEFAULT_POLICY
     limits: SipLimits = DEFAULT_LIMITS
     retry_after_s: int = 5  # in the 503 sent when the table is full
+    # Who may open an INVITE server transaction (out of dialog: no To tag). An INVITE this
+    # refuses is answered 403 statelessly and leaves nothing behind, so a scanner cannot fill the
+    # table with transactions that wait 32 s for an ACK. None admits everyone.
+    admit_invite: Callable[[Target], bool] | None = None
 
 
 class TransactionLayer:
@@ -226,6 +240,27 @@ class TransactionLayer:
         via = request.top_via
         assert via is not None  # server_key found one
         target = response_target(via, source)
+        policy = self.config.policy
+        rejection = None if policy is None else validate_request(request, policy)
+        if rejection is not None and not rejection.respond:
+            return [MessageDropped(f"{request.method} dropped: {rejection.detail}", source)]
+        admit = self.config.admit_invite
+        if (
+            admit is not None
+            and request.method == "INVITE"
+            and not request.to_tag
+            and not admit(source)
+        ):
+            # Stateless (§8.2.7): a stranger's INVITE leaves nothing behind. A malformed one gets
+            # the policy's answer, a well-formed one 403.
+            if rejection is None:
+                rejection = Rejection(403, "source not trusted")
+            status, detail = rejection.status, rejection.detail
+            refusal = response_for(request, status, to_tag=self._token(), headers=rejection.headers)
+            return [
+                Send(refusal, bytes(refusal), target),
+                RequestRefused(request, source, status, detail),
+            ]
         if len(self._txs) >= self.config.max_transactions:
             refusal = response_for(
                 request,
@@ -238,10 +273,6 @@ class TransactionLayer:
                 Send(refusal, bytes(refusal), target),
                 RequestRefused(request, source, 503, detail),
             ]
-        policy = self.config.policy
-        rejection = None if policy is None else validate_request(request, policy)
-        if rejection is not None and not rejection.respond:
-            return [MessageDropped(f"{request.method} dropped: {rejection.detail}", source)]
 
         kind = Kind.INVITE_SERVER if request.method == "INVITE" else Kind.NON_INVITE_SERVER
         tx = Transaction(kind, key, request, target, self.config.timers, source=source)
