@@ -40,6 +40,7 @@ from callgate.calls.causes import Cause
 from callgate.calls.events import AudioReceived, CallEnded, CallEvent, DtmfReceived
 from callgate.calls.service import CallNotFound, CallService, CommandError
 from callgate.calls.trunk import TrunkIncomingCall
+from callgate.inbound.direct import DirectClientConnection
 from callgate.inbound.protocol import (
     MAX_MESSAGE_BYTES,
     Answer,
@@ -92,6 +93,8 @@ class _Session:
     outbox: Outbox
     ws: ClientConnection | None = None
     audio_dropped: int = 0
+    done: asyncio.Future[None] | None = None
+    """Resolved when the app hung up (or the call ended): stop reading."""
 
     def send_audio_now(self, frame: bytes) -> None:
         """Write one frame to the app's socket now (see the module docstring)."""
@@ -168,6 +171,7 @@ class InboundConnector:
                 max_size=MAX_MESSAGE_BYTES,
                 ssl=self.settings.ssl_context if route.url.startswith("wss:") else None,
                 compression=None,
+                create_connection=DirectClientConnection,
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             log.warning(
@@ -175,7 +179,10 @@ class InboundConnector:
             )
             self.calls.terminate(call, Cause.DESTINATION_OUT_OF_ORDER)
             return
+        assert isinstance(ws, DirectClientConnection)
         async with ws:
+            done = session.done = asyncio.get_running_loop().create_future()
+            ws.on_message = lambda data, text: self._on_app_message(session, data, text)
             await ws.send(encode(IncomingCall(event.caller_id, event.did_number, call.session_id)))
             session.ws = ws
             reader = asyncio.create_task(self._read(ws, session))
@@ -184,8 +191,9 @@ class InboundConnector:
                 self.settings.answer_timeout_s, lambda: self._answer_overdue(session)
             )
             try:
-                await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({reader, writer, done}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                ws.on_message = None
                 deadline.cancel()
                 for task in (reader, writer):
                     task.cancel()
@@ -215,33 +223,56 @@ class InboundConnector:
         self.calls.terminate(session.call, Cause.NO_ANSWER)
 
     async def _read(self, ws: ClientConnection, session: _Session) -> None:
-        """App to gateway, until the app hangs up or the socket closes."""
-        call = session.call
+        """App to gateway, until the socket closes. Messages are handled as they are parsed
+        (`DirectClientConnection`); only the ones that reached the library's queue first (an app that
+        spoke before `incoming_call` was sent) come through here."""
         with contextlib.suppress(ConnectionClosed):
             async for message in ws:
-                if call.ended:
+                text = isinstance(message, str)
+                data = message.encode() if isinstance(message, str) else message
+                self._on_app_message(session, data, text)
+                if session.done is not None and session.done.done():
                     return
-                if isinstance(message, bytes):
-                    self._app_audio(call, message)
-                    continue
-                try:
-                    command = decode_app_message(message)
-                except ProtocolError as exc:
-                    log.warning(
-                        "call %s: ignoring a bad message from the app: %s", call.session_id, exc
-                    )
-                    continue
-                try:
-                    match command:
-                        case Answer():
-                            self.calls.answer_inbound(call)
-                        case AppDtmf(digit=digit, duration_ms=duration_ms):
-                            self.calls.send_dtmf(call.account, call.session_id, digit, duration_ms)
-                        case AppHangup():
-                            self.calls.hangup(call.account, call.session_id)
-                            return
-                except (CommandError, CallNotFound) as exc:
-                    log.warning("call %s: app command refused: %s", call.session_id, exc)
+
+    def _on_app_message(self, session: _Session, data: bytes, text: bool) -> None:
+        """One message from the app; resolves `session.done` when reading should stop."""
+        call = session.call
+        try:
+            if call.ended:
+                self._stop_reading(session)
+            elif not text:
+                self._app_audio(call, data)
+            else:
+                self._app_command(session, data)
+        except Exception:  # called from the socket's data_received: nothing may escape
+            log.exception("call %s: handling a message from the app failed", call.session_id)
+
+    def _app_command(self, session: _Session, data: bytes) -> None:
+        call = session.call
+        try:
+            command = decode_app_message(data)
+        except ProtocolError as exc:
+            log.warning("call %s: ignoring a bad message from the app: %s", call.session_id, exc)
+            return
+        try:
+            match command:
+                case Answer():
+                    self.calls.answer_inbound(call)
+                case AppDtmf(digit=digit, duration_ms=duration_ms):
+                    self.calls.send_dtmf(call.account, call.session_id, digit, duration_ms)
+                case AppHangup():
+                    self._stop_reading(session)
+                    self.calls.hangup(call.account, call.session_id)
+        except (CommandError, CallNotFound) as exc:
+            log.warning("call %s: app command refused: %s", call.session_id, exc)
+
+    @staticmethod
+    def _stop_reading(session: _Session) -> None:
+        ws = session.ws
+        if isinstance(ws, DirectClientConnection):
+            ws.on_message = None
+        if session.done is not None and not session.done.done():
+            session.done.set_result(None)
 
     def _app_audio(self, call: Call, audio: bytes) -> None:
         try:

@@ -25,12 +25,13 @@ import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from callgate.inbound.call import DEFAULT_RECEIVE_QUEUE_EVENTS, Call, EndReason
+from callgate.inbound.direct import DirectMessages, DirectServerConnection
 from callgate.inbound.protocol import (
     MAX_MESSAGE_BYTES,
     AppHangup,
@@ -39,6 +40,7 @@ from callgate.inbound.protocol import (
     CallerHangup,
     CloseCode,
     IncomingCall,
+    ProtocolError,
     close_reason,
 )
 from callgate.inbound.session import (
@@ -114,6 +116,7 @@ class InboundServer:
             # Audio does not compress, and deflate would cost CPU on every frame.
             compression=None,
             max_size=MAX_MESSAGE_BYTES,
+            create_connection=DirectServerConnection,
         )
         logger.info("inbound call server listening on %s", self.url)
 
@@ -245,34 +248,73 @@ class InboundServer:
                     return None
 
     async def _read(self, ws: ServerConnection, session: AppSession, call: Call) -> None:
-        """Feed the gateway's messages to the call until it ends."""
+        """Feed the gateway's messages to the call until it ends.
+
+        Messages are handled as they are parsed (`DirectMessages`: no task switch per audio
+        frame); the ones already queued when the call started come through `recv()` first, so
+        order is kept. This task waits for the end and does what needs awaiting.
+        """
         loop = asyncio.get_running_loop()
         where = f"call {call.session_id}"
-        while True:
+        stop: asyncio.Future[Violation | None] = loop.create_future()
+
+        def on_message(data: bytes, text: bool) -> None:
+            if stop.done():
+                return
             try:
+                message: str | bytes = data.decode() if text else data
+            except UnicodeDecodeError:
+                stop.set_result(_NOT_UTF8)
+                return
+            try:
+                outcome = session.receive(message, loop.time())
+                if isinstance(outcome, AudioFrame | CallerDtmf):
+                    call._deliver(outcome)
+                elif isinstance(outcome, CallerHangup):
+                    call._deliver(outcome)
+                    stop.set_result(None)
+                elif isinstance(outcome, Ignored):
+                    _log_ignored(where, outcome)
+                elif isinstance(outcome, Violation):
+                    _log_violation(where, outcome)
+                    if outcome.fatal:
+                        stop.set_result(outcome)
+            except Exception:  # runs in the socket's data_received: nothing may escape
+                logger.exception("%s: handling a message from the gateway failed", where)
+
+        async def queued() -> None:
+            while True:
                 data = await ws.recv()
-            except ConnectionClosed as exc:
-                if _refused_as_too_big(exc):
-                    _log_too_big(where)
-                    call._mark_ended(EndReason.PROTOCOL_ERROR)
-                elif not call.ended:
-                    logger.warning("%s: connection lost (%s)", where, exc)
-                call._mark_ended(EndReason.CONNECTION_LOST)
-                return
-            outcome = session.receive(data, loop.time())
-            if isinstance(outcome, AudioFrame | CallerDtmf):
-                call._deliver(outcome)
-            elif isinstance(outcome, CallerHangup):
-                call._deliver(outcome)
-                return
-            elif isinstance(outcome, Ignored):
-                _log_ignored(where, outcome)
-            elif isinstance(outcome, Violation):
-                _log_violation(where, outcome)
-                if outcome.fatal:
-                    call._mark_ended(EndReason.PROTOCOL_ERROR)
-                    await ws.close(outcome.error.close_code, close_reason(outcome.error.message))
-                    return
+                on_message(data.encode() if isinstance(data, str) else data, isinstance(data, str))
+
+        if isinstance(ws, DirectMessages):
+            ws.on_message = on_message
+        reader = loop.create_task(queued())
+        try:
+            waiters: tuple[asyncio.Future[Any], ...] = (reader, stop)
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if isinstance(ws, DirectMessages):
+                ws.on_message = None
+            reader.cancel()  # safe: recv() loses nothing when cancelled
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await reader
+        if stop.done():
+            violation = stop.result()
+            if violation is not None:  # fatal
+                if violation is _NOT_UTF8:
+                    _log_violation(where, violation)
+                call._mark_ended(EndReason.PROTOCOL_ERROR)
+                await ws.close(violation.error.close_code, close_reason(violation.error.message))
+            return
+        exc = reader.exception()
+        if isinstance(exc, ConnectionClosed):
+            if _refused_as_too_big(exc):
+                _log_too_big(where)
+                call._mark_ended(EndReason.PROTOCOL_ERROR)
+            elif not call.ended:
+                logger.warning("%s: connection lost (%s)", where, exc)
+            call._mark_ended(EndReason.CONNECTION_LOST)
 
     async def _run_handler(self, call: Call) -> None:
         """The handler's task: run it, then end the call the way it finished."""
@@ -306,6 +348,11 @@ class InboundServer:
         await asyncio.wait([task], timeout=self.handler_grace_s)
         if not task.done():
             logger.error("call %s: handler ignores cancellation", call.session_id)
+
+
+_NOT_UTF8: Final = Violation(
+    ProtocolError("a text message is not valid UTF-8", CloseCode.INVALID_DATA), fatal=True
+)
 
 
 def _refused_as_too_big(exc: ConnectionClosed) -> bool:

@@ -28,6 +28,8 @@ class FrameSplitter:
     def feed(self, pcm16: bytes | bytearray | memoryview) -> list[bytes]:
         """Every whole frame that `pcm16`, appended to what was pending, completes (maybe none)."""
         size = self.frame_bytes
+        if len(pcm16) == size and not self._pending and isinstance(pcm16, bytes):
+            return [pcm16]  # one whole frame, the streaming case: no copy
         if self._pending:
             need = size - len(self._pending)
             if len(pcm16) < need:

@@ -286,3 +286,31 @@ async def test_audio_before_the_answer_plays_from_the_answer(tmp_path: Path) -> 
         await until(lambda: w.gateway.calls.find("inbound-acct", sid).answered)
         await w.step(0.3)
         assert align(tone, bytes(w.carrier.recordings[sid].audio)).peak > 0.99
+
+
+async def test_fragmented_messages_are_put_together_in_order(tmp_path: Path) -> None:
+    # RFC 6455 lets an app split any message into frames; the connector reassembles them itself
+    # (its fast path) and keeps their order with the whole messages around them.
+    async with world(tmp_path) as w:
+        sid = w.offer(record=True)
+        ws = await asyncio.wait_for(w.app.connected.get(), WAIT_S)
+        await w.app.next_json()
+        await ws.send(iter(['{"event":', ' "ans', 'wer"}']))
+        await until(lambda: w.gateway.calls.find("inbound-acct", sid).answered)
+        tone = sine_pcm16(650.0, 0.3)
+        await ws.send(iter([tone[:1000], tone[1000:3002], tone[3002:]]))
+        await ws.send(json.dumps({"event": "dtmf", "digit": "4", "duration": 100}))
+        await until(lambda: w.gateway.calls.find("inbound-acct", sid).playout.queued_ms >= 299)
+        await w.step(0.4)
+        assert align(tone, bytes(w.carrier.recordings[sid].audio)).peak > 0.99
+        await until(lambda: w.carrier.dtmf_heard.get(sid) == ["4"])
+
+
+async def test_text_that_is_not_utf8_is_a_bad_message_and_the_call_goes_on(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call()
+        # websockets checks UTF-8 when it decodes; send raw bytes in a text frame to get past it.
+        await ws.send(b'{"event": "\xff\xfe"}', text=True)
+        await ws.send(json.dumps({"event": "dtmf", "digit": "6", "duration": 100}))
+        await until(lambda: w.carrier.dtmf_heard.get(sid) == ["6"])
+        assert not w.gateway.calls.find("inbound-acct", sid).ended

@@ -510,3 +510,46 @@ async def test_wss_with_a_certificate_from_files(self_signed: tuple[Path, Path])
 def test_server_ssl_context_reports_missing_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         server_ssl_context(tmp_path / "missing.pem")
+
+
+async def test_messages_sent_with_incoming_call_and_fragmented_ones_arrive_in_order() -> None:
+    # The gateway's first messages can reach the app in one read with incoming_call (they wait in
+    # the library's queue), later ones are handled as they are parsed, and any message may come
+    # in fragments: the handler sees them all, in the order they were sent.
+    app = Recorder(echo=False)
+    tone = sine_pcm16(800.0, 0.1)
+    frames = [tone[i : i + 320] for i in range(0, len(tone), 320)]
+    async with serving(app) as server, Gateway.connect(server.url) as gateway:
+        burst = [
+            '{"event":"incoming_call","callerId":"0811","didNumber":"0215","sessionId":"s-burst"}',
+            '{"event":"dtmf","digit":"1"}',
+            frames[0],
+        ]
+        for message in burst:
+            await gateway.ws.send(message)
+        await gateway.wait_event("answer")
+        await gateway.ws.send(iter([frames[1][:100], frames[1][100:]]))
+        await gateway.ws.send(iter(['{"event":"dt', 'mf","digit":"2"}']))
+        for frame in frames[2:]:
+            await gateway.ws.send(frame)
+        await gateway.send_json({"event": "hangup"})
+        assert await gateway.closed() == 1000
+    events = app.events["s-burst"]
+    assert events == [
+        CallerDtmf("1"),
+        AudioFrame(frames[0]),
+        AudioFrame(frames[1]),
+        CallerDtmf("2"),
+        *(AudioFrame(frame) for frame in frames[2:]),
+        CallerHangup(),
+    ]
+
+
+async def test_text_that_is_not_utf8_closes_with_1007() -> None:
+    app = Recorder()
+    async with serving(app) as server, Gateway.connect(server.url) as gateway:
+        await gateway.incoming_call("s-utf8")
+        await gateway.wait_event("answer")
+        await gateway.ws.send(b'{"event": "\xff"}', text=True)
+        assert await gateway.closed() == 1007
+    assert app.call("s-utf8").end_reason is EndReason.PROTOCOL_ERROR
