@@ -18,6 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from callgate.inbound.direct import DirectMessages
 from callgate.inbound.protocol import (
     MAX_AUDIO_CHUNK_BYTES,
     Answer,
@@ -292,8 +293,11 @@ class Call:
             # `send()` would do the same behind an async context manager that measured a quarter
             # of the echo app's CPU at 300 calls; it is only needed to wait, which we do not.
             try:
-                ws.protocol.send_binary(data)
-                ws.send_data()
+                if isinstance(ws, DirectMessages):
+                    ws.write_binary(data)
+                else:
+                    ws.protocol.send_binary(data)
+                    ws.send_data()
             except Exception as exc:  # the socket failed under us: the reader sees it close
                 ws.transport.abort()
                 self._mark_ended(EndReason.CONNECTION_LOST)

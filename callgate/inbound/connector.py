@@ -91,7 +91,7 @@ class InboundSettings:
 class _Session:
     call: Call
     outbox: Outbox
-    ws: ClientConnection | None = None
+    ws: DirectClientConnection | None = None
     audio_dropped: int = 0
     done: asyncio.Future[None] | None = None
     """Resolved when the app hung up (or the call ended): stop reading."""
@@ -105,8 +105,7 @@ class _Session:
             self.audio_dropped += 1
             return
         try:
-            ws.protocol.send_binary(frame)
-            ws.send_data()
+            ws.write_binary(frame)
         except Exception as exc:  # the reader sees the socket close and ends the call
             log.debug("call %s: writing audio failed: %r", self.call.session_id, exc)
 
