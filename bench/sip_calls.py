@@ -6,12 +6,14 @@ Two runs, each against its own `sipp -sn uas -rtp_echo` on loopback:
     `--hold-s` (each call sends a tone every 20 ms and sipp echoes it back), then hung up. Reported:
     calls answered and lost (not answered, ended early, or no echo during the hold), CPU of this
     process and of sipp, RSS per call, RTP packets per second, and the send timing: on every tick
-    the trunk's listener sends one packet per call; we take the time the tick's first packet went
-    out (a listener just before the trunk's) and the last (just after). Send jitter is how far
-    the time between two consecutive packets of a call strays from 20 ms (p50/p99/max), for the
-    tick's first call and its last (the worst case); grid lateness is how far each packet is
-    behind a 20 ms grid anchored at the earliest tick (it includes the constant offset of a
-    call's place in the tick).
+    the trunk sends one packet per call before it reads anything; we take the time the tick's
+    first packet went out (a listener just before the trunk's) and the last (the trunk's
+    `rtp_sent_at`). Send jitter is how far the time between two consecutive packets of a call
+    strays from 20 ms (p50/p99/max), for the tick's first call and its last (the worst case);
+    grid lateness is how far each packet is behind a 20 ms grid anchored at the earliest tick (it
+    includes the constant offset of a call's place in the tick). Also: the whole tick's work and
+    its send phase, the share of CPU the hypervisor stole meanwhile, GC pauses. `--pin` puts this
+    process on CPU 0 and sipp on the others (sipp's echo runs a thread per call).
 (b) call rate: new calls at `--cps` for `--cps-s`, each held `--cps-hold-s` with media and then
     hung up; reported: attempts, successes (answered and ended by our BYE, no failure event),
     the success ratio, and the setup time (INVITE to 200) p50/p99.
@@ -320,7 +322,8 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
     jitter_first = interval_deviation_ms(bench.tick_first)
     jitter_last = interval_deviation_ms(bench.tick_last)
     starts = dict(bench.tick_first)
-    durations = [1000.0 * (t - starts[n]) for n, t in bench.tick_last if n in starts]
+    durations = [1000.0 * (t - starts[n]) for n, t in bench.tick_end if n in starts]
+    send_phase = [1000.0 * (t - starts[n]) for n, t in bench.tick_last if n in starts]
     answered = len(sessions)
     return {
         "calls": calls,
@@ -356,6 +359,10 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         "tick_work_ms": {
             "p50": round(percentile(durations, 0.50), 3),
             "p99": round(percentile(durations, 0.99), 3),
+        },
+        "send_phase_ms": {
+            "p50": round(percentile(send_phase, 0.50), 3),
+            "p99": round(percentile(send_phase, 0.99), 3),
         },
         "p99_rtp_send_jitter_ms": round(percentile(jitter_last, 0.99), 3),
         "ticker_skipped_frames": skipped,
