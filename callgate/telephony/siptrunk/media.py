@@ -15,6 +15,10 @@ object per call). Each tick:
 3. play: every call's jitter buffer gives its frame (`play_tick`), which comes up as `TrunkAudio`
    (from the first packet played on; early media too).
 
+G.711 is encoded and decoded for all calls at once (one table lookup per payload type per tick,
+`take_payload`/`play_decoded` and `send_tick(frame, encoded)`): about 0.4 µs a frame instead of 2,
+some 8 % of a core at 500 calls.
+
 Reading on the tick rather than on arrival (a reader callback per socket) measured about 10-20 %
 less CPU at 500 calls, one wake-up per tick instead of one per datagram, and keeps the tick on
 time, since no burst of read callbacks can stand in front of its timer. The cost: a packet waits
@@ -53,7 +57,9 @@ from typing import Final, Protocol
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import TrunkAudio, TrunkDtmf, TrunkEvent
 from callgate.clock import Clock, MediaTicker
+from callgate.media.pcm import FRAME_BYTES, SAMPLES_PER_FRAME
 from callgate.telephony.rtp import DtmfIn, RtpConfig, RtpSession, RtpStats, RtpTimeout
+from callgate.telephony.rtp.codec import BATCH_DECODERS, BATCH_ENCODERS
 from callgate.telephony.sip import NegotiatedAudio
 
 from .outputs import MediaStart
@@ -282,15 +288,20 @@ class MediaPlane:
     def _on_tick(self, tick_no: int) -> None:
         clock = self._clock
         now = clock.monotonic()
-        streams = tuple(self._streams.values())
+        streams = [
+            stream
+            for stream in self._streams.values()
+            if stream.session is not None and not stream.closed
+        ]
         # Send first, every call's packet before anything is read: how much arrived since the last
         # tick then cannot move the send times, which stay as regular as the tick itself.
-        for stream in streams:
+        frames = [stream.frame for stream in streams]
+        encoded = self._encode_all(streams, frames)
+        for stream, frame, payload in zip(streams, frames, encoded, strict=True):
+            stream.frame = None
             session = stream.session
-            if session is None or stream.closed:
-                continue
-            frame, stream.frame = stream.frame, None
-            datagram = session.send_tick(frame)
+            assert session is not None
+            datagram = session.send_tick(frame, payload)
             if datagram is not None and stream.sending:
                 # try/except, not contextlib.suppress: this runs 50 times a second per call.
                 try:  # noqa: SIM105
@@ -302,16 +313,51 @@ class MediaPlane:
             self._drain(now)
         except Exception:  # whatever went wrong, the application still gets this tick's frames
             log.exception("RTP receive failed")
+        self._play_all(streams)
+        if tick_no % TIMEOUT_CHECK_TICKS == 0:
+            self._check_timeouts(now)
+
+    @staticmethod
+    def _encode_all(streams: list[_Stream], frames: list[bytes | None]) -> list[bytes | None]:
+        """Every whole frame encoded, one table lookup per payload type (see codec.py)."""
+        encoded: list[bytes | None] = [None] * len(frames)
+        batches: dict[int, list[int]] = {}
+        for index, (stream, frame) in enumerate(zip(streams, frames, strict=True)):
+            if frame is not None and len(frame) == FRAME_BYTES:
+                assert stream.session is not None
+                batches.setdefault(stream.session.config.payload_type, []).append(index)
+        for payload_type, indexes in batches.items():
+            joined = BATCH_ENCODERS[payload_type]([frames[i] or b"" for i in indexes])
+            for n, index in enumerate(indexes):
+                encoded[index] = joined[n * SAMPLES_PER_FRAME : (n + 1) * SAMPLES_PER_FRAME]
+        return encoded
+
+    def _play_all(self, streams: list[_Stream]) -> None:
+        """Every call's frame for the application; the usual 20 ms packets decoded in one batch."""
         emit = self._emit
+        batches: dict[int, tuple[list[_Stream], list[bytes]]] = {}
         for stream in streams:
             session = stream.session
             if session is None or stream.closed:
                 continue
+            taken = session.take_payload()
+            if taken is not None:
+                batch = batches.get(taken[0])
+                if batch is None:
+                    batch = batches[taken[0]] = ([], [])
+                batch[0].append(stream)
+                batch[1].append(taken[1])
+                continue
             audio = session.play_tick()
             if audio is not None:
                 emit(TrunkAudio(stream.session_id, audio.pcm16))
-        if tick_no % TIMEOUT_CHECK_TICKS == 0:
-            self._check_timeouts(now)
+        for payload_type, (batch_streams, payloads) in batches.items():
+            pcm16 = BATCH_DECODERS[payload_type](payloads)
+            for n, stream in enumerate(batch_streams):
+                assert stream.session is not None
+                audio = stream.session.play_decoded(pcm16[n * FRAME_BYTES : (n + 1) * FRAME_BYTES])
+                if not stream.closed:  # an earlier event of this tick may have ended the call
+                    emit(TrunkAudio(stream.session_id, audio.pcm16))
 
     def _check_timeouts(self, now: float) -> None:
         dead = []

@@ -446,3 +446,33 @@ def test_send_tick_with_nowhere_to_send_returns_none_and_counts_nothing() -> Non
     rtp = session(remote=None)
     assert rtp.send_tick(tone()) is None
     assert rtp.stats().packets_out == 0
+
+
+def test_batched_decoding_and_encoding_give_what_play_tick_and_send_tick_give() -> None:
+    # The trunk takes every call's 20 ms payload, decodes them in one lookup and hands each back
+    # (take_payload / play_decoded), and encodes every frame in one lookup (send_tick(frame,
+    # encoded)); packets of other sizes, lost ones and DTMF go the ordinary way.
+    from callgate.telephony.rtp.codec import BATCH_DECODERS, BATCH_ENCODERS
+
+    plain, batched = session(), session()
+    for rtp in (plain, batched):
+        rtp.send_dtmf("9", 60)
+    odd = ulaw_encode(tone(300.0, 0))[:80]  # a 10 ms packet: not for the batch
+    for tick in range(60):
+        now = tick * FRAME_S
+        if tick % 7 != 3:  # some lost
+            payload = odd if tick % 11 == 5 else None
+            for rtp in (plain, batched):
+                rtp.on_datagram(peer_packet(tick, payload=payload), REMOTE, now)
+        frame = tone(500.0, tick) if tick % 4 else None
+        expected = plain.on_tick(now, frame)
+        encoded = None if frame is None else BATCH_ENCODERS[0]([frame])
+        datagram = batched.send_tick(frame, encoded)
+        taken = batched.take_payload()
+        if taken is None:
+            audio = batched.play_tick()
+        else:
+            audio = batched.play_decoded(BATCH_DECODERS[taken[0]]([taken[1]]))
+        assert ([] if datagram is None else [datagram]) == expected.datagrams, tick
+        assert audio == expected.audio, tick
+    assert plain.stats() == batched.stats()
