@@ -11,14 +11,17 @@ When it goes wrong (all recorded in the CDR, hangupBy null):
   the call is rejected with cause 27;
 - the app does not answer within `answer_timeout_s`: cause 19 (NO ANSWER);
 - the socket drops after the answer: the call ends with cause 38.
-Malformed or unknown messages from the app are logged and ignored; a message over the size limit makes
-the WebSocket library close the socket (1009), which ends the call as a drop.
+What the app may send when is `GatewaySession`'s table (session.py), the same rules the app framework
+applies from the other end: bad messages are logged and dropped, and after `max_violations` of them
+the socket is closed with the error's code and the call ends as a drop; a message over the size limit
+makes the WebSocket library close the socket (1009), likewise.
 
-Caller audio is the hot path (50 frames a second per call), so it does not go through `ws.send()` and a
-writer task per frame: each frame is framed by the connection's Sans-I/O protocol and written at once,
+Audio is the hot path (50 frames a second per call each way). Caller audio does not go through
+`ws.send()` and a writer task per frame: each frame is framed (`binary_frame`) and written at once,
 from the event that carries it. The transport's write buffer bounds it: past `AUDIO_BUFFER_LIMIT` bytes
-(an app that stopped reading) new frames are dropped and counted. Control messages keep the ordinary,
-ordered path through the session's outbox.
+(an app that stopped reading) new frames are dropped and counted. The app's messages are handled as
+they are parsed (`DirectMessages`), with no task switch per message. Control messages to the app keep
+the ordinary, ordered path through the session's outbox.
 """
 
 from __future__ import annotations
@@ -40,18 +43,26 @@ from callgate.calls.causes import Cause
 from callgate.calls.events import AudioReceived, CallEnded, CallEvent, DtmfReceived
 from callgate.calls.service import CallNotFound, CallService, CommandError
 from callgate.calls.trunk import TrunkIncomingCall
+from callgate.clock import Clock
 from callgate.inbound.direct import DirectClientConnection
 from callgate.inbound.protocol import (
     MAX_MESSAGE_BYTES,
     Answer,
     AppDtmf,
     AppHangup,
+    AudioFrame,
     CallerDtmf,
     CallerHangup,
+    GatewayMessage,
     IncomingCall,
-    ProtocolError,
-    decode_app_message,
-    encode,
+    close_reason,
+)
+from callgate.inbound.session import (
+    DEFAULT_MAX_VIOLATIONS,
+    CallStateError,
+    GatewaySession,
+    Ignored,
+    Violation,
 )
 from callgate.outbox import Outbox
 
@@ -78,6 +89,7 @@ class InboundSettings:
     routes: tuple[InboundRoute, ...] = (InboundRoute(".*", "ws://127.0.0.1:4143", "default"),)
     connect_timeout_s: float = 5.0
     answer_timeout_s: float = 30.0
+    max_violations: int = DEFAULT_MAX_VIOLATIONS  # bad messages from an app before it is cut off
     audio_backlog_frames: int = (
         50  # caller audio waiting for a slow app before the oldest is dropped
     )
@@ -91,16 +103,31 @@ class InboundSettings:
 class _Session:
     call: Call
     outbox: Outbox
+    protocol: GatewaySession
+    """The inbound protocol's rules for this call (shared with the app framework)."""
+    clock: Clock
     ws: DirectClientConnection | None = None
     audio_dropped: int = 0
-    done: asyncio.Future[None] | None = None
-    """Resolved when the app hung up (or the call ended): stop reading."""
+    done: asyncio.Future[Violation | None] | None = None
+    """Resolved when reading should stop: None when the app hung up or the call ended, the
+    violation when the app broke the protocol badly enough to be cut off."""
+
+    def send(self, message: GatewayMessage) -> str | None:
+        """The text to send for `message`, or None when the protocol says not to (call over)."""
+        try:
+            return self.protocol.send(message, self.clock.monotonic())
+        except CallStateError:
+            return None
 
     def send_audio_now(self, frame: bytes) -> None:
         """Write one frame to the app's socket now (see the module docstring)."""
         ws = self.ws
         if ws is None or ws.protocol.state is not State.OPEN:
             return
+        try:
+            self.protocol.send_audio(self.clock.monotonic())
+        except CallStateError:
+            return  # the call is over for the app: nothing more goes to it
         if ws.transport.get_write_buffer_size() > AUDIO_BUFFER_LIMIT:
             self.audio_dropped += 1
             return
@@ -150,7 +177,9 @@ class InboundConnector:
             log.exception("could not record inbound call %s; refusing it", event.session_id)
             self.calls.trunk.hangup(event.session_id, int(Cause.INTERWORKING))
             return
-        session = _Session(call, Outbox(self.settings.audio_backlog_frames))
+        clock = self.calls.clock
+        protocol = GatewaySession(clock.monotonic(), max_violations=self.settings.max_violations)
+        session = _Session(call, Outbox(self.settings.audio_backlog_frames), protocol, clock)
         self._sessions[call.session_id] = session
         self.calls.attach(call)
         try:
@@ -181,8 +210,10 @@ class InboundConnector:
         assert isinstance(ws, DirectClientConnection)
         async with ws:
             done = session.done = asyncio.get_running_loop().create_future()
+            offer = session.send(IncomingCall(event.caller_id, event.did_number, call.session_id))
+            assert offer is not None  # the first message of a new session is always accepted
             ws.on_message = lambda data, text: self._on_app_message(session, data, text)
-            await ws.send(encode(IncomingCall(event.caller_id, event.did_number, call.session_id)))
+            await ws.send(offer)
             session.ws = ws
             reader = asyncio.create_task(self._read(ws, session))
             writer = asyncio.create_task(self._write(ws, session))
@@ -199,6 +230,9 @@ class InboundConnector:
                 for task in (reader, writer):
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            violation = done.result() if done.done() else None
+            if violation is not None:  # the app kept breaking the protocol: cut it off
+                await ws.close(violation.error.close_code, close_reason(violation.error.message))
             session.ws = None
             if session.audio_dropped:
                 log.warning(
@@ -234,44 +268,50 @@ class InboundConnector:
                     return
 
     def _on_app_message(self, session: _Session, data: bytes, text: bool) -> None:
-        """One message from the app; resolves `session.done` when reading should stop."""
+        """One message from the app, through the protocol's rules; resolves `session.done` when
+        reading should stop."""
         call = session.call
         try:
             if call.ended:
-                self._stop_reading(session)
-            elif not text:
-                self._app_audio(call, data)
-            else:
-                self._app_command(session, data)
-        except Exception:  # called from the socket's data_received: nothing may escape
-            log.exception("call %s: handling a message from the app failed", call.session_id)
-
-    def _app_command(self, session: _Session, data: bytes) -> None:
-        call = session.call
-        try:
-            command = decode_app_message(data)
-        except ProtocolError as exc:
-            log.warning("call %s: ignoring a bad message from the app: %s", call.session_id, exc)
-            return
-        try:
-            match command:
+                self._stop_reading(session, None)
+                return
+            # Invalid UTF-8 is not worth dropping a caller over: it fails as a malformed message.
+            message = data.decode("utf-8", "replace") if text else data
+            outcome = session.protocol.receive(message, session.clock.monotonic())
+            match outcome:
+                case AudioFrame(pcm16=pcm16):
+                    self._app_audio(call, pcm16)
                 case Answer():
                     self.calls.answer_inbound(call)
                 case AppDtmf(digit=digit, duration_ms=duration_ms):
                     self.calls.send_dtmf(call.account, call.session_id, digit, duration_ms)
                 case AppHangup():
-                    self._stop_reading(session)
+                    self._stop_reading(session, None)
                     self.calls.hangup(call.account, call.session_id)
+                case Ignored(reason=reason, notable=notable):
+                    log.log(logging.WARNING if notable else logging.DEBUG, "call %s: %s",
+                            call.session_id, reason)  # fmt: skip
+                case Violation(error=error, fatal=fatal):
+                    log.warning(
+                        "call %s: bad message from the app (%s)%s",
+                        call.session_id,
+                        error.message,
+                        f"; closing with {error.close_code.value}" if fatal else ", ignored",
+                    )
+                    if fatal:
+                        self._stop_reading(session, outcome)
         except (CommandError, CallNotFound) as exc:
             log.warning("call %s: app command refused: %s", call.session_id, exc)
+        except Exception:  # called from the socket's data_received: nothing may escape
+            log.exception("call %s: handling a message from the app failed", call.session_id)
 
     @staticmethod
-    def _stop_reading(session: _Session) -> None:
+    def _stop_reading(session: _Session, violation: Violation | None) -> None:
         ws = session.ws
-        if isinstance(ws, DirectClientConnection):
+        if ws is not None:
             ws.on_message = None
         if session.done is not None and not session.done.done():
-            session.done.set_result(None)
+            session.done.set_result(violation)
 
     def _app_audio(self, call: Call, audio: bytes) -> None:
         try:
@@ -298,10 +338,13 @@ class InboundConnector:
                     session.send_audio_now(frame)
             case DtmfReceived(session_id=sid, digit=digit):
                 session = self._sessions.get(sid)
-                if session is not None:
-                    session.outbox.put("dtmf", encode(CallerDtmf(digit)))
+                text = None if session is None else session.send(CallerDtmf(digit))
+                if session is not None and text is not None:
+                    session.outbox.put("dtmf", text)
             case CallEnded(session_id=sid):
                 session = self._sessions.get(sid)
                 if session is not None:
-                    session.outbox.put("hangup", encode(CallerHangup()))
+                    text = session.send(CallerHangup())  # None when the app hung up first
+                    if text is not None:
+                        session.outbox.put("hangup", text)
                     session.outbox.put("close", None)

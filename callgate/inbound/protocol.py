@@ -303,15 +303,19 @@ def decode_app_message(text: str | bytes) -> AppMessage:
     raise UnknownEventError(event, direction)
 
 
-def check_audio(chunk: bytes | bytearray | memoryview, direction: str) -> None:
-    """Raise `ProtocolError` unless `chunk` is a valid audio message (size limit, whole samples)."""
+def check_audio(
+    chunk: bytes | bytearray | memoryview, direction: str, *, whole_samples: bool = True
+) -> None:
+    """Raise `ProtocolError` unless `chunk` is a valid audio message: within the size limit, and,
+    when `whole_samples`, whole PCM16 samples. The gateway's audio is always whole frames; an app's
+    may be cut anywhere (the gateway carries a split sample over to the next message)."""
     size = len(chunk)
     if size > MAX_AUDIO_CHUNK_BYTES:
         raise ProtocolError(
             f"audio message of {size} bytes from the {direction} exceeds {MAX_AUDIO_CHUNK_BYTES}",
             CloseCode.TOO_BIG,
         )
-    if size % 2:
+    if whole_samples and size % 2:
         raise ProtocolError(
             f"audio message of {size} bytes from the {direction} is not whole PCM16 samples",
             CloseCode.INVALID_DATA,

@@ -154,6 +154,8 @@ class _Session:
     local: Sender
     peer: Sender
     _peer_name: str
+    _whole_samples_in = True
+    """Whether received audio must be whole PCM16 samples (see `check_audio`)."""
 
     def __init__(self, now: float, max_violations: int) -> None:
         if max_violations < 1:
@@ -242,7 +244,7 @@ class _Session:
             if isinstance(data, str):
                 message = self._decode(data)
             else:
-                check_audio(data, self._peer_name)
+                check_audio(data, self._peer_name, whole_samples=self._whole_samples_in)
                 if not data:
                     return self._ignore(f"{self._peer_name} sent an empty audio message")
                 message = AudioFrame(data)
@@ -339,6 +341,7 @@ class GatewaySession(_Session):
     local: Sender = "gateway"
     peer: Sender = "app"
     _peer_name = "application"
+    _whole_samples_in = False  # an app's audio may be cut anywhere: chunks of any size
 
     def __init__(
         self,

@@ -314,3 +314,23 @@ async def test_text_that_is_not_utf8_is_a_bad_message_and_the_call_goes_on(tmp_p
         await ws.send(json.dumps({"event": "dtmf", "digit": "6", "duration": 100}))
         await until(lambda: w.carrier.dtmf_heard.get(sid) == ["6"])
         assert not w.gateway.calls.find("inbound-acct", sid).ended
+
+
+async def test_an_app_that_keeps_breaking_the_protocol_is_cut_off_as_a_drop(tmp_path: Path) -> None:
+    # One bad message is logged and ignored; the tenth (the shared GatewaySession's budget) makes
+    # the gateway close the socket with the error's code, and the call ends as a dropped socket.
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call()
+        for _ in range(9):
+            await ws.send("{not json")
+        await ws.send(json.dumps({"event": "dtmf", "digit": "2", "duration": 100}))
+        await until(lambda: w.carrier.dtmf_heard.get(sid) == ["2"])
+        assert not w.gateway.calls.find("inbound-acct", sid).ended
+        await ws.send("{not json")
+        assert await asyncio.wait_for(w.app.closes.get(), WAIT_S) == 1007
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_by, record.hangup_cause_code) == (
+            "ANSWERED",
+            None,
+            38,
+        )

@@ -239,6 +239,20 @@ def test_gateway_keeps_app_audio_before_answer_but_ignores_dtmf() -> None:
     assert session.state is CallState.RINGING
 
 
+def test_app_audio_may_be_cut_anywhere_but_gateway_audio_is_whole_samples() -> None:
+    # The README promises apps "chunks of any size": an odd byte count is fine going to the
+    # gateway (it carries the split sample over). The gateway's own audio is whole 320-byte frames,
+    # so an odd size arriving at an app means a broken gateway.
+    gateway = ringing_gateway()
+    assert gateway.receive(bytes(777), 0.1) == AudioFrame(bytes(777))
+    assert gateway.violations == 0
+    app = AppSession(0.0)
+    app.receive(INCOMING, 0.0)
+    outcome = app.receive(bytes(777), 0.1)
+    assert isinstance(outcome, Violation)
+    assert outcome.error.close_code is CloseCode.INVALID_DATA
+
+
 def test_gateway_ignores_a_second_answer() -> None:
     session = ringing_gateway()
     session.receive('{"event":"answer"}', 0.1)
