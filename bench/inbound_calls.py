@@ -172,6 +172,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         e, lo, ho = analyse(said, bytes(recording.audio)) if recording else (0, 0, 0)
         echoed, lost, holes = echoed + e, lost + lo, holes + ho
         silent_calls += e == 0
+    for _ in range(600):  # calls answered late under load end late: wait (at most 30 s)
+        if not gateway.calls.live("bench"):
+            break
+        await asyncio.sleep(0.05)
+    still_live = len(gateway.calls.live("bench"))
     await gateway.recorder.flush()
     page = await gateway.store.query(CdrQuery(account="bench", limit=1000))
     dispositions = Counter(f"{r.disposition}/{r.hangup_cause_code}" for r in page.records)
@@ -187,6 +192,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "holes": holes,
         "calls_without_echo": silent_calls,
         "cdrs": page.total,
+        "calls_still_live_after_30_s": still_live,
         "cdr_outcomes": dict(dispositions),
         "tick_interval_deviation_ms": summary(steady),
         "tick_interval_deviation_ms_with_hangups": summary(whole),
