@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Final
 
@@ -152,6 +153,7 @@ class Call:
         self._session = session
         self._queue = EventQueue(receive_queue_events)
         self._loop = asyncio.get_running_loop()
+        self._audio_handler: Callable[[bytes], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Call {self.session_id} from {self.caller_id!r} to {self.did_number!r}>"
@@ -215,6 +217,27 @@ class Call:
             self._session.send_audio(self._loop.time())
             await self._transmit(view[start : start + MAX_AUDIO_CHUNK_BYTES])
 
+    def send_audio_nowait(self, pcm16: bytes | bytearray | memoryview) -> bool:
+        """Send one chunk of audio (whole samples, at most 64 KiB) now, without waiting: True when
+        the socket took it, False when it could not (its write buffer is full: the gateway is
+        reading slowly), and then nothing was sent. Raises like `send_audio` when the call's state
+        forbids audio. For handlers that run synchronously (`on_audio`): real-time audio that
+        cannot go now is usually better dropped than queued."""
+        size = len(pcm16)
+        if size % 2 or size > MAX_AUDIO_CHUNK_BYTES:
+            raise ValueError(
+                f"one chunk is whole PCM16 samples up to {MAX_AUDIO_CHUNK_BYTES} bytes, got {size}"
+            )
+        self._session.send_audio(self._loop.time())
+        return not size or self._write_now(pcm16)
+
+    def on_audio(self, handler: Callable[[bytes], None] | None) -> None:
+        """Take the caller's audio through `handler`, called with each frame as it arrives, instead
+        of the event stream (which keeps DTMF and hangup). It runs inside the connection's read,
+        so it must be quick; an exception it raises is logged and the call goes on. None: audio
+        goes back to the event stream."""
+        self._audio_handler = handler
+
     async def send_dtmf(self, digit: str, duration_ms: int = 200) -> None:
         """Play a DTMF tone to the caller (digits 0-9 * # A-D, 1..1000 ms)."""
         await self._send_message(AppDtmf(digit, duration_ms))
@@ -248,6 +271,13 @@ class Call:
     # --- used by the server ---
 
     def _deliver(self, event: CallEvent) -> None:
+        handler = self._audio_handler
+        if handler is not None and isinstance(event, AudioFrame):
+            try:
+                handler(event.pcm16)
+            except Exception:
+                logger.exception("call %s: the audio handler failed", self.session_id)
+            return
         self._queue.put(event)
         if isinstance(event, CallerHangup):
             self._mark_ended(EndReason.CALLER_HANGUP)
@@ -282,29 +312,31 @@ class Call:
             await self._transmit(text)
 
     async def _transmit(self, data: str | bytes | bytearray | memoryview) -> None:
-        ws = self._ws
-        if (
-            not isinstance(data, str)
-            and ws.protocol.state is State.OPEN
-            and ws.send_in_progress is None
-            and not ws.paused
-        ):
-            # Audio, the hot path (one frame per call every 20 ms in an echo app): write at once.
-            # `send()` would do the same behind an async context manager that measured a quarter
-            # of the echo app's CPU at 300 calls; it is only needed to wait, which we do not.
-            try:
-                if isinstance(ws, DirectMessages):
-                    ws.write_binary(data)
-                else:
-                    ws.protocol.send_binary(data)
-                    ws.send_data()
-            except Exception as exc:  # the socket failed under us: the reader sees it close
-                ws.transport.abort()
-                self._mark_ended(EndReason.CONNECTION_LOST)
-                raise CallEnded(f"call {self.session_id}: writing failed ({exc!r})") from None
+        if not isinstance(data, str) and self._write_now(data):
             return
         try:
-            await ws.send(data)
+            await self._ws.send(data)
         except ConnectionClosed as exc:
             self._mark_ended(EndReason.CONNECTION_LOST)
             raise CallEnded(f"call {self.session_id}: the connection is closed ({exc})") from None
+
+    def _write_now(self, data: bytes | bytearray | memoryview) -> bool:
+        """Write one binary message at once when the socket can take it; False when it cannot
+        (a full write buffer or a fragmented send under way), and then nothing was written."""
+        ws = self._ws
+        if ws.protocol.state is not State.OPEN or ws.send_in_progress is not None or ws.paused:
+            return False
+        # Audio, the hot path (one frame per call every 20 ms in an echo app): `send()` would do
+        # the same behind an async context manager that measured a quarter of the echo app's CPU
+        # at 300 calls; it is only needed to wait, which we do not.
+        try:
+            if isinstance(ws, DirectMessages):
+                ws.write_binary(data)
+            else:
+                ws.protocol.send_binary(data)
+                ws.send_data()
+        except Exception as exc:  # the socket failed under us: the reader sees it close
+            ws.transport.abort()
+            self._mark_ended(EndReason.CONNECTION_LOST)
+            raise CallEnded(f"call {self.session_id}: writing failed ({exc!r})") from None
+        return True

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from callgate.inbound.call import Call
-from callgate.inbound.protocol import AudioFrame, CallerDtmf, CallerHangup
+from callgate.inbound.protocol import CallerDtmf, CallerHangup
 from callgate.inbound.server import DEFAULT_PORT, InboundServer, server_ssl_context
-from callgate.inbound.session import CallEnded
+from callgate.inbound.session import CallEnded, CallStateError
 
 logger = logging.getLogger("callgate.inbound.echo")
 
@@ -49,18 +49,31 @@ class EchoApp:
         self.timings = timings or EchoTimings()
         self.calls_handled = 0
         self.frames_echoed = 0
+        self.frames_not_echoed = 0
+        """Frames that arrived while the gateway was not reading (its socket buffer full)."""
 
     async def __call__(self, call: Call) -> None:
         self.calls_handled += 1
         script = asyncio.create_task(self._script(call), name=f"echo-script-{call.session_id}")
+
+        def echo(pcm16: bytes) -> None:
+            # Each frame goes straight back as it arrives (the framework's handler style: no task
+            # switch per frame); a frame that cannot go now would be late anyway, so it is dropped.
+            if not call.answered:
+                return  # not answered yet: nothing to echo into
+            try:
+                sent = call.send_audio_nowait(pcm16)
+            except CallStateError:
+                return  # the call is ending
+            if sent:
+                self.frames_echoed += 1
+            else:
+                self.frames_not_echoed += 1
+
+        call.on_audio(echo)
         try:
-            async for event in call:
+            async for event in call:  # DTMF and hangup; the audio went to `echo`
                 match event:
-                    case AudioFrame(pcm16) if call.answered:
-                        await call.send_audio(pcm16)
-                        self.frames_echoed += 1
-                    case AudioFrame():
-                        pass  # not answered yet: nothing to echo into
                     case CallerDtmf(digit):
                         logger.info("call %s: caller pressed %s", call.session_id, digit)
                     case CallerHangup():

@@ -553,3 +553,80 @@ async def test_text_that_is_not_utf8_closes_with_1007() -> None:
         await gateway.ws.send(b'{"event": "\xff"}', text=True)
         assert await gateway.closed() == 1007
     assert app.call("s-utf8").end_reason is EndReason.PROTOCOL_ERROR
+
+
+async def test_an_audio_handler_takes_the_audio_and_the_stream_keeps_dtmf_and_hangup(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The handler style: on_audio gets every frame as it arrives (no task switch), and
+    # send_audio_nowait echoes it at once; a handler that raises is logged, the call goes on.
+    seen: list[CallEvent] = []
+    frames: list[bytes] = []
+
+    async def app(call: Call) -> None:
+        def echo(pcm16: bytes) -> None:
+            frames.append(pcm16)
+            if len(frames) == 3:
+                raise RuntimeError("a bug in the handler")
+            assert call.send_audio_nowait(pcm16)
+
+        call.on_audio(echo)
+        await call.answer()
+        async for event in call:
+            seen.append(event)
+
+    speech = speech_like_pcm16(0.4, seed=9)
+    async with serving(app) as server, Gateway.connect(server.url) as gateway:
+        await gateway.incoming_call("s-handler")
+        await gateway.wait_event("answer")
+        await gateway.stream(speech)
+        await gateway.send_json({"event": "dtmf", "digit": "5"})
+        await gateway.wait_audio(len(speech) - 320)  # all but the frame the bug swallowed
+        await gateway.send_json({"event": "hangup"})
+        assert await gateway.closed() == 1000
+    assert b"".join(frames) == speech
+    assert seen == [CallerDtmf("5"), CallerHangup()]
+    echoed = bytes(gateway.received.audio)
+    assert echoed == speech[:640] + speech[960:]
+    assert "the audio handler failed" in caplog.text
+
+
+async def test_send_audio_nowait_refuses_bad_chunks_and_says_when_the_socket_is_full() -> None:
+    outcomes: list[object] = []
+    resumed = asyncio.Event()
+
+    async def app(call: Call) -> None:
+        for bad in (b"\x00\x01\x02", bytes(MAX_AUDIO_CHUNK_BYTES + 2)):
+            try:
+                call.send_audio_nowait(bad)
+            except ValueError as exc:
+                outcomes.append(str(exc))
+        await call.answer()
+        # The gateway stopped reading: the kernel's buffers fill, then the socket's, and then
+        # the call says False instead of queueing without bound.
+        chunk = bytes(MAX_AUDIO_CHUNK_BYTES)
+        for sent in range(1, 5000):
+            if not call.send_audio_nowait(chunk):
+                outcomes.append(("full after", sent > 1))
+                break
+            await asyncio.sleep(0)
+        await resumed.wait()  # hangup itself waits for the socket, as it must
+        await call.hangup()
+        try:
+            call.send_audio_nowait(bytes(320))
+        except CallEnded:
+            outcomes.append("ended")
+
+    async with serving(app) as server, Gateway.connect(server.url) as gateway:
+        gateway.ws.transport.pause_reading()
+        await gateway.incoming_call()
+        await eventually(lambda: ("full after", True) in outcomes, timeout_s=20)
+        gateway.ws.transport.resume_reading()
+        resumed.set()
+        await eventually(lambda: "ended" in outcomes)
+    assert outcomes == [
+        "one chunk is whole PCM16 samples up to 65536 bytes, got 3",
+        "one chunk is whole PCM16 samples up to 65536 bytes, got 65538",
+        ("full after", True),
+        "ended",
+    ]
