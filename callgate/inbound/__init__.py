@@ -24,6 +24,11 @@ An application is one async function per call, served by `InboundServer`:
         async with InboundServer(handle, host="0.0.0.0", port=4143) as server:
             await server.serve_forever()
 
+For many calls per process there is a lighter style for audio: `call.on_audio(fn)` hands each caller
+frame to `fn` as it arrives (no task switch per frame; the event stream keeps DTMF and hangup), and
+`call.send_audio_nowait(pcm16)` writes at once, returning False when the gateway is not reading fast
+enough (real-time audio is then better dropped than queued). The reference echo app works this way.
+
 Incoming events wait in a bounded queue (`receive_queue_events`, 5 s of audio by default); a handler
 that falls behind loses the *oldest audio* (counted in `call.dropped_audio_frames`), never DTMF or hangup.
 Audio sent before `answer()` is kept by the gateway and plays from the answer; DTMF before `answer()`
