@@ -117,7 +117,7 @@ class UserAgentCore:
             LayerConfig(
                 timers=timers,
                 max_transactions=max_transactions,
-                admit_invite=lambda source: trusted.allows(source.host),
+                trusted=lambda source: trusted.allows(source.host),
             ),
             token=token,
         )

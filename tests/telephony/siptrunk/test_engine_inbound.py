@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from callgate.calls.trunk import TrunkHangup, TrunkIncomingCall
-from callgate.telephony.sip import build_cancel, parse_sdp
+from callgate.telephony.sip import SipRequest, build_cancel, make_request, parse_sdp, parse_uri
+from callgate.telephony.sip.address import parse_address
 from callgate.telephony.siptrunk import MediaStart, MediaStop
 from callgate.telephony.siptrunk.call import Phase
 
@@ -54,6 +55,34 @@ def test_untrusted_invites_are_refused_statelessly_and_leave_no_transaction():
     assert run.engine.stats["untrusted"] == 500
     out = run.feed(inbound_invite())  # the trunk's own call still gets through
     assert [r.status for r in responses(out)] == [180]
+
+
+def test_an_untrusted_source_holds_a_bounded_number_of_transactions():
+    # Other requests from a stranger (OPTIONS pings, a scanner's REGISTERs) get their answers
+    # through transactions that live 32 s (Timer J), so one source may hold at most 32 of them;
+    # more are dropped until old ones end. The trunk itself is not limited.
+    run = Run(engine())
+
+    def options(index: int) -> SipRequest:
+        return make_request(
+            "OPTIONS",
+            parse_uri("sip:192.0.2.10:5060"),
+            via=f"SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bK-opt-{index}",
+            from_=parse_address(f"<sip:scan@203.0.113.9>;tag=t{index}"),
+            to=parse_address("<sip:192.0.2.10>"),
+            call_id=f"opt-{index}@203.0.113.9",
+            cseq=1,
+        )
+
+    answered = [
+        len(responses(run.feed(options(index), source=STRANGER), 200)) for index in range(50)
+    ]
+    assert answered == [1] * 32 + [0] * 18
+    assert len(run.engine.layer) == 32
+    trunk_answers = [len(responses(run.feed(options(100 + i)), 200)) for i in range(40)]
+    assert trunk_answers == [1] * 40
+    run.advance(33.0)  # Timer J: the stranger's transactions end, and so does its count
+    assert len(responses(run.feed(options(200), source=STRANGER), 200)) == 1
 
 
 def test_configured_networks_are_trusted_too():

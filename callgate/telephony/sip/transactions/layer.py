@@ -22,8 +22,9 @@ matched by §17.1.3; unmatched ones come up as `StrayResponse`.
 Bounded: at most `max_transactions` live transactions. When full, a new request is answered
 statelessly with 503 and Retry-After (an ACK is just dropped), and `send_request` raises
 `TransactionTableFull`: the TU fails that call rather than the table growing without limit.
-An INVITE from a source `admit_invite` refuses is answered 403 statelessly (§8.2.7) before any
-transaction exists.
+An INVITE from a source `trusted` refuses is answered 403 statelessly (§8.2.7) before any
+transaction exists, and such a source holds at most `untrusted_transactions_per_source` server
+transactions (more requests are dropped), so memory per source is bounded.
 Deadlines sit in a heap with lazy deletion; stale entries are skipped and the heap is rebuilt
 if they ever outnumber the live ones.
 """
@@ -94,10 +95,12 @@ class LayerConfig:
     policy: Policy | None = DEFAULT_POLICY
     limits: SipLimits = DEFAULT_LIMITS
     retry_after_s: int = 5  # in the 503 sent when the table is full
-    # Who may open an INVITE server transaction (out of dialog: no To tag). An INVITE this
-    # refuses is answered 403 statelessly and leaves nothing behind, so a scanner cannot fill the
-    # table with transactions that wait 32 s for an ACK. None admits everyone.
-    admit_invite: Callable[[Target], bool] | None = None
+    # Which sources are trusted (None: all). An untrusted source's INVITE out of dialog (no To
+    # tag) is answered 403 statelessly and leaves nothing behind, so a scanner cannot fill the
+    # table with transactions that wait 32 s for an ACK; its other requests may hold at most
+    # `untrusted_transactions_per_source` live server transactions, and more are dropped.
+    trusted: Callable[[Target], bool] | None = None
+    untrusted_transactions_per_source: int = 32
 
 
 class TransactionLayer:
@@ -111,6 +114,9 @@ class TransactionLayer:
         self._order = itertools.count()
         # (Call-ID, From tag, To tag, CSeq) of each 2xx we sent -> its INVITE server transaction.
         self._accepted: dict[tuple[str, str, str, int], TransactionKey] = {}
+        # Live server transactions of untrusted sources, per host (bounded, see LayerConfig).
+        self._untrusted_live: dict[str, int] = {}
+        self._untrusted_keys: dict[TransactionKey, str] = {}
 
     # --- inspection -------------------------------------------------------------------------
 
@@ -244,13 +250,9 @@ class TransactionLayer:
         rejection = None if policy is None else validate_request(request, policy)
         if rejection is not None and not rejection.respond:
             return [MessageDropped(f"{request.method} dropped: {rejection.detail}", source)]
-        admit = self.config.admit_invite
-        if (
-            admit is not None
-            and request.method == "INVITE"
-            and not request.to_tag
-            and not admit(source)
-        ):
+        trusted = self.config.trusted
+        untrusted = trusted is not None and not trusted(source)
+        if untrusted and request.method == "INVITE" and not request.to_tag:
             # Stateless (§8.2.7): a stranger's INVITE leaves nothing behind. A malformed one gets
             # the policy's answer, a well-formed one 403.
             if rejection is None:
@@ -261,6 +263,11 @@ class TransactionLayer:
                 Send(refusal, bytes(refusal), target),
                 RequestRefused(request, source, status, detail),
             ]
+        if untrusted and self._untrusted_live.get(source.host, 0) >= (
+            self.config.untrusted_transactions_per_source
+        ):
+            detail = f"{request.method} dropped: too many transactions from untrusted {source.host}"
+            return [MessageDropped(detail, source)]
         if len(self._txs) >= self.config.max_transactions:
             refusal = response_for(
                 request,
@@ -276,6 +283,9 @@ class TransactionLayer:
 
         kind = Kind.INVITE_SERVER if request.method == "INVITE" else Kind.NON_INVITE_SERVER
         tx = Transaction(kind, key, request, target, self.config.timers, source=source)
+        if untrusted:
+            self._untrusted_live[source.host] = self._untrusted_live.get(source.host, 0) + 1
+            self._untrusted_keys[key] = source.host
         if request.method == "CANCEL":
             invite_key = cancelled_key(request)
             if invite_key is not None and invite_key in self._txs:
@@ -432,6 +442,13 @@ class TransactionLayer:
         and put its new deadline in the heap unless `scheduled` is already there."""
         if tx.terminated:
             self._txs.pop(tx.key, None)
+            host = self._untrusted_keys.pop(tx.key, None)
+            if host is not None:
+                left = self._untrusted_live[host] - 1
+                if left:
+                    self._untrusted_live[host] = left
+                else:
+                    del self._untrusted_live[host]
             if tx.accepted_id is not None and self._accepted.get(tx.accepted_id) == tx.key:
                 del self._accepted[tx.accepted_id]
             actions.append(TransactionTerminated(tx.key))
