@@ -59,6 +59,7 @@ from callgate.inbound.protocol import (
 )
 from callgate.inbound.session import (
     DEFAULT_MAX_VIOLATIONS,
+    NOT_UTF8,
     CallStateError,
     GatewaySession,
     Ignored,
@@ -211,9 +212,15 @@ class InboundConnector:
         async with ws:
             done = session.done = asyncio.get_running_loop().create_future()
             offer = session.send(IncomingCall(event.caller_id, event.did_number, call.session_id))
-            assert offer is not None  # the first message of a new session is always accepted
+            if offer is None:
+                return  # the caller gave up while we were connecting: the call is over
             ws.on_message = lambda data, text: self._on_app_message(session, data, text)
-            await ws.send(offer)
+            try:
+                await ws.send(offer)
+            except ConnectionClosed:
+                log.warning("inbound app closed the socket of call %s at once", call.session_id)
+                self.calls.terminate(call, Cause.DESTINATION_OUT_OF_ORDER)
+                return
             session.ws = ws
             reader = asyncio.create_task(self._read(ws, session))
             writer = asyncio.create_task(self._write(ws, session))
@@ -275,8 +282,12 @@ class InboundConnector:
             if call.ended:
                 self._stop_reading(session, None)
                 return
-            # Invalid UTF-8 is not worth dropping a caller over: it fails as a malformed message.
-            message = data.decode("utf-8", "replace") if text else data
+            try:
+                message: str | bytes = data.decode() if text else data
+            except UnicodeDecodeError:  # as the library does on its own path: fail with 1007
+                log.warning("call %s: the app sent text that is not UTF-8", call.session_id)
+                self._stop_reading(session, NOT_UTF8)
+                return
             outcome = session.protocol.receive(message, session.clock.monotonic())
             match outcome:
                 case AudioFrame(pcm16=pcm16):

@@ -8,7 +8,8 @@ fragmented messages back together itself. Until `on_message` is set, while frame
 the library's queue (so that order is kept), and for control frames, the library's own path runs.
 
 `on_message` must not raise. Size limits and the protocol's framing rules stay the library's: it
-parses and checks every frame before this sees it.
+parses and checks every frame before this sees it; the one limit its queue applies, the number of
+fragments in a message, is applied here too.
 
 The other way, `write_binary` frames one whole binary message and writes it at once: the library's
 `send()` spends 4-5 µs per audio frame in its frame object and, on the client, a `getrandom` call
@@ -24,8 +25,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.messages import MAX_FRAGMENTS
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import Event, Side
 
 try:
@@ -103,6 +105,13 @@ class DirectMessages(_Base):
             return
         opcode = event.opcode
         if opcode is Opcode.CONT and self._fragments is not None:
+            if len(self._fragments) >= MAX_FRAGMENTS:
+                # The library's own limit, which its queue enforces and this path must too: the
+                # protocol caps a message's bytes, not its frames (empty ones cost us memory).
+                self._fragments = None
+                self.protocol.fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+                self.send_data()
+                return
             self._fragments.append(bytes(event.data))
             if not event.fin:
                 return

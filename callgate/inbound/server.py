@@ -40,11 +40,11 @@ from callgate.inbound.protocol import (
     CallerHangup,
     CloseCode,
     IncomingCall,
-    ProtocolError,
     close_reason,
 )
 from callgate.inbound.session import (
     DEFAULT_MAX_VIOLATIONS,
+    NOT_UTF8,
     AppSession,
     CallEnded,
     Ignored,
@@ -264,7 +264,7 @@ class InboundServer:
             try:
                 message: str | bytes = data.decode() if text else data
             except UnicodeDecodeError:
-                stop.set_result(_NOT_UTF8)
+                stop.set_result(NOT_UTF8)
                 return
             try:
                 outcome = session.receive(message, loop.time())
@@ -302,7 +302,7 @@ class InboundServer:
         if stop.done():
             violation = stop.result()
             if violation is not None:  # fatal
-                if violation is _NOT_UTF8:
+                if violation is NOT_UTF8:
                     _log_violation(where, violation)
                 call._mark_ended(EndReason.PROTOCOL_ERROR)
                 await ws.close(violation.error.close_code, close_reason(violation.error.message))
@@ -348,11 +348,6 @@ class InboundServer:
         await asyncio.wait([task], timeout=self.handler_grace_s)
         if not task.done():
             logger.error("call %s: handler ignores cancellation", call.session_id)
-
-
-_NOT_UTF8: Final = Violation(
-    ProtocolError("a text message is not valid UTF-8", CloseCode.INVALID_DATA), fatal=True
-)
 
 
 def _refused_as_too_big(exc: ConnectionClosed) -> bool:

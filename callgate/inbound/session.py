@@ -134,6 +134,12 @@ class Violation:
     fatal: bool
 
 
+NOT_UTF8: Final = Violation(
+    ProtocolError("a text message is not valid UTF-8", CloseCode.INVALID_DATA), fatal=True
+)
+"""RFC 6455 §8.1: an endpoint fails the connection (1007) on a text message that is not UTF-8."""
+
+
 def _kind(message: GatewayMessage | AppMessage | AudioFrame) -> Kind:
     match message:
         case IncomingCall():

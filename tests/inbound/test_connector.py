@@ -306,14 +306,70 @@ async def test_fragmented_messages_are_put_together_in_order(tmp_path: Path) -> 
         await until(lambda: w.carrier.dtmf_heard.get(sid) == ["4"])
 
 
-async def test_text_that_is_not_utf8_is_a_bad_message_and_the_call_goes_on(tmp_path: Path) -> None:
+async def test_text_that_is_not_utf8_fails_the_connection_like_a_drop(tmp_path: Path) -> None:
+    # RFC 6455 §8.1: close with 1007, as websockets itself does on its own path.
     async with world(tmp_path) as w:
         sid, ws = await w.answered_call()
         # websockets checks UTF-8 when it decodes; send raw bytes in a text frame to get past it.
         await ws.send(b'{"event": "\xff\xfe"}', text=True)
-        await ws.send(json.dumps({"event": "dtmf", "digit": "6", "duration": 100}))
-        await until(lambda: w.carrier.dtmf_heard.get(sid) == ["6"])
-        assert not w.gateway.calls.find("inbound-acct", sid).ended
+        assert await asyncio.wait_for(w.app.closes.get(), WAIT_S) == 1007
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_cause_code) == ("ANSWERED", 38)
+
+
+async def test_the_caller_gives_up_while_the_gateway_is_still_connecting(tmp_path: Path) -> None:
+    # The app's handshake is slow; the caller hangs up meanwhile. The connector must not send
+    # incoming_call for a call that is over: it closes the socket cleanly and the CDR says CANCEL.
+    port = free_port()
+    config = load_config(
+        environ={},
+        data_dir=str(tmp_path),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}",
+        jwt_secret="inbound-test-secret-" + "w" * 40,
+    )
+    route = InboundRoute(r".*", f"ws://127.0.0.1:{port}", "inbound-acct")
+    gateway = Gateway.build(dataclasses.replace(config, inbound_routes=(route,)))
+    await gateway.start()
+    received: list[object] = []
+    closes: asyncio.Queue[int | None] = asyncio.Queue()
+
+    async def slow_handshake(connection: ServerConnection, request: object) -> None:
+        await asyncio.sleep(0.5)
+
+    async def app(ws: ServerConnection) -> None:
+        async for message in ws:
+            received.append(message)
+        await closes.put(ws.close_code)
+
+    try:
+        async with websockets.serve(app, "127.0.0.1", port, process_request=slow_handshake):
+            assert isinstance(gateway.trunk, SimulatedCarrier)
+            sid = gateway.trunk.offer_inbound("0811", "0215", CallerScript(give_up_s=0.1))
+            assert await asyncio.wait_for(closes.get(), WAIT_S) == 1000
+            for _ in range(500):
+                await gateway.recorder.flush()
+                record = await gateway.store.get("inbound-acct", sid)
+                if record is not None and record.end_time is not None:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await gateway.stop()
+    assert received == []
+    assert record is not None
+    assert (record.disposition, record.hangup_by) == ("CANCEL", "CALLER")
+
+
+async def test_an_app_that_closes_at_once_fails_the_call(tmp_path: Path) -> None:
+    async with world(tmp_path, app_up=False) as w:
+        port = int(w.gateway.config.inbound_routes[0].url.rsplit(":", 1)[1])
+
+        async def close_at_once(ws: ServerConnection) -> None:
+            await ws.close()
+
+        async with websockets.serve(close_at_once, "127.0.0.1", port):
+            sid = w.offer()
+            record = await w.record(sid)
+        assert (record.disposition, record.hangup_cause_code) == ("FAILED", 27)
 
 
 async def test_an_app_that_keeps_breaking_the_protocol_is_cut_off_as_a_drop(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import operator
 import ssl
@@ -13,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from callgate.inbound import (
     AudioFrame,
@@ -630,3 +632,15 @@ async def test_send_audio_nowait_refuses_bad_chunks_and_says_when_the_socket_is_
         ("full after", True),
         "ended",
     ]
+
+
+async def test_a_message_in_too_many_fragments_closes_with_1009() -> None:
+    # The protocol limits a message's bytes, not its frames; websockets' queue stops at 4096
+    # fragments and the direct path must too, or empty fragments would grow memory without end.
+    app = Recorder()
+    async with serving(app) as server, Gateway.connect(server.url) as gateway:
+        await gateway.incoming_call("s-frag")
+        await gateway.wait_event("answer")
+        with contextlib.suppress(ConnectionClosed):
+            await gateway.ws.send(iter([b"\x00\x00", *([b""] * 5000)]))
+        assert await gateway.closed() == 1009
