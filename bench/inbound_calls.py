@@ -37,7 +37,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_times, usage_since
+from bench.measure import cpu_times, usage_since
 from callgate.calls.recordstore import CdrQuery
 from callgate.config import load_config
 from callgate.gateway import Gateway

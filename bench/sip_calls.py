@@ -48,7 +48,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_times, usage_since
+from bench.measure import cpu_times, percentile, usage_since
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkAnswered, TrunkAudio, TrunkEvent, TrunkHangup
 from callgate.clock import FRAME_S, LoopClock, MediaTicker
@@ -84,13 +84,6 @@ def process_cpu_s(pid: int) -> float:
 def own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 @dataclass

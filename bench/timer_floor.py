@@ -25,7 +25,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_times, usage_since
+from bench.measure import cpu_times, percentile, usage_since
 from callgate.clock import FRAME_S, LoopClock, MediaTicker
 
 
@@ -34,11 +34,6 @@ class _LoopTimerClock(LoopClock):
 
     def call_every(self, first_at: float, period_s: float, callback: Any) -> None:
         return None
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
 async def one_run(clock: LoopClock, seconds: float, work_ms: float) -> dict[str, Any]:

@@ -44,57 +44,43 @@ BatchCodec = Callable[[list[bytes]], bytes]
 """Many chunks converted in one table lookup; the results joined, in order (slice them apart)."""
 
 
-def _encoder(table: npt.NDArray[np.generic]) -> Codec:
+def _lookup(table: npt.NDArray[np.generic], item: np.dtype[np.generic]) -> Codec:
+    """Each item of the input (`item`: a PCM16 sample or a G.711 code) replaced by its entry."""
     take = table.take
     frombuffer = np.frombuffer
 
-    def encode(pcm16: bytes | bytearray | memoryview) -> bytes:
-        codes: bytes = take(frombuffer(pcm16, _PCM16_AS_INDEX)).tobytes()
-        return codes
-
-    return encode
-
-
-def _decoder(table: npt.NDArray[np.generic]) -> Codec:
-    take = table.take
-    frombuffer = np.frombuffer
-
-    def decode(payload: bytes | bytearray | memoryview) -> bytes:
-        pcm16: bytes = take(frombuffer(payload, _CODE)).tobytes()
-        return pcm16
-
-    return decode
-
-
-def _batch(table: npt.NDArray[np.generic], item: np.dtype[np.generic]) -> BatchCodec:
-    take = table.take
-    frombuffer = np.frombuffer
-
-    def convert(chunks: list[bytes]) -> bytes:
-        converted: bytes = take(frombuffer(b"".join(chunks), item)).tobytes()
+    def convert(data: bytes | bytearray | memoryview) -> bytes:
+        converted: bytes = take(frombuffer(data, item)).tobytes()
         return converted
 
     return convert
 
 
+def _joined(convert: Codec) -> BatchCodec:
+    def convert_all(chunks: list[bytes]) -> bytes:
+        return convert(b"".join(chunks))
+
+    return convert_all
+
+
 ENCODERS: Final[dict[int, Codec]] = {
-    PCMU: _encoder(ULAW_ENCODE_TABLE),
-    PCMA: _encoder(ALAW_ENCODE_TABLE),
+    PCMU: _lookup(ULAW_ENCODE_TABLE, _PCM16_AS_INDEX),
+    PCMA: _lookup(ALAW_ENCODE_TABLE, _PCM16_AS_INDEX),
 }
 """PCM16 LE (even byte count) → G.711 payload, by payload type."""
 DECODERS: Final[dict[int, Codec]] = {
-    PCMU: _decoder(ULAW_DECODE_TABLE),
-    PCMA: _decoder(ALAW_DECODE_TABLE),
+    PCMU: _lookup(ULAW_DECODE_TABLE, _CODE),
+    PCMA: _lookup(ALAW_DECODE_TABLE, _CODE),
 }
 """G.711 payload → PCM16 LE, by payload type."""
 BATCH_ENCODERS: Final[dict[int, BatchCodec]] = {
-    PCMU: _batch(ULAW_ENCODE_TABLE, _PCM16_AS_INDEX),
-    PCMA: _batch(ALAW_ENCODE_TABLE, _PCM16_AS_INDEX),
+    PCMU: _joined(ENCODERS[PCMU]),
+    PCMA: _joined(ENCODERS[PCMA]),
 }
 """Many PCM16 frames → their G.711 payloads, joined (a transport with many calls: one lookup per
 tick instead of one per call, about 0.4 µs a frame instead of 2)."""
 BATCH_DECODERS: Final[dict[int, BatchCodec]] = {
-    PCMU: _batch(ULAW_DECODE_TABLE, _CODE),
-    PCMA: _batch(ALAW_DECODE_TABLE, _CODE),
+    PCMU: _joined(DECODERS[PCMU]),
+    PCMA: _joined(DECODERS[PCMA]),
 }
 """Many G.711 payloads → their PCM16, joined."""

@@ -379,19 +379,9 @@ class RtpSession:
         if self._holding:
             held, self._held, self._holding = self._held, None, False
             return self._frame_from(held)
-        # The common case inline: one 20 ms packet of G.711 waiting at the play-out point.
-        if not self._rx_pending:
-            item = self._jitter.pop()
-            if item is not None and item[1]:
-                pcm16 = DECODERS[item[0]](item[1])
-                if len(pcm16) == FRAME_BYTES:
-                    self._rx_started = True
-                    self._concealer.good(pcm16)
-                    return AudioIn(pcm16)
-                self._rx_pending += pcm16
-                return self._frame_from_pending()
-            return self._frame_from(item)
-        return self._frame_from_pending()
+        if self._rx_pending:
+            return self._frame_from_pending()
+        return self._frame_from(self._jitter.pop())
 
     def _packet_without_app_audio(
         self, seq: int, ts: int, pcm16_frame: bytes | None
@@ -441,9 +431,7 @@ class RtpSession:
         pt, payload = item
         pcm16 = DECODERS[pt](payload) if payload else SILENCE_FRAME
         if len(pcm16) == FRAME_BYTES:
-            self._rx_started = True
-            self._concealer.good(pcm16)
-            return AudioIn(pcm16)
+            return self.play_decoded(pcm16)
         self._rx_pending += pcm16
         return self._frame_from_pending()
 
@@ -462,9 +450,7 @@ class RtpSession:
             return self._conceal()
         frame = bytes(pending[:FRAME_BYTES])
         del pending[:FRAME_BYTES]
-        self._rx_started = True
-        self._concealer.good(frame)
-        return AudioIn(frame)
+        return self.play_decoded(frame)
 
     def _conceal(self) -> AudioIn | None:
         if not self._rx_started:

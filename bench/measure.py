@@ -1,4 +1,5 @@
-"""What the machine was doing during a benchmark: CPU time stolen by the hypervisor, and busy time.
+"""Shared by the benchmarks: percentiles, and what the machine was doing meanwhile (CPU time
+stolen by the hypervisor, busy time).
 
 On a virtual machine, time the hypervisor gives to other guests ("steal") stalls this one for
 milliseconds at a time, which shows up as timing jitter that no code of ours can remove. The
@@ -26,3 +27,11 @@ def usage_since(before: list[int]) -> dict[str, float]:
         "machine_busy_percent": round(100.0 * (total - idle - steal) / total, 1),
         "machine_steal_percent": round(100.0 * steal / total, 1),
     }
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` (0-1) of `values` lie; NaN for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
