@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -156,6 +157,10 @@ async def test_the_spec_flow_both_directions(tmp_path: Path) -> None:
         await w.step(0.6)
         heard = bytes(w.carrier.recordings[sid].audio)
         assert align(tone, heard).peak > 0.99
+        # The caller notes when each frame arrived: one per media tick, 20 ms apart.
+        times = w.carrier.recordings[sid].frame_times
+        assert len(times) == len(heard) // FRAME
+        assert {round(b - a, 9) for a, b in itertools.pairwise(times)} == {0.02}
         # App DTMF reaches the caller.
         await ws.send(json.dumps({"event": "dtmf", "digit": "5", "duration": 300}))
         await until(lambda: w.carrier.dtmf_heard.get(sid) == ["5"])

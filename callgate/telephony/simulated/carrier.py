@@ -71,10 +71,13 @@ def caller_speech_pcm16() -> bytes:
 
 @dataclass(slots=True)
 class Recording:
-    """What a simulated inbound caller heard: audio (PCM16, 8 kHz) and DTMF digits."""
+    """What a simulated inbound caller heard: audio (PCM16, 8 kHz) and DTMF digits, and when each
+    audio frame arrived (the clock's monotonic seconds), so frame timing can be measured where a
+    caller would notice it."""
 
     audio: bytearray = field(default_factory=bytearray)
     dtmf: list[str] = field(default_factory=list)
+    frame_times: list[float] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -171,8 +174,10 @@ class SimulatedCarrier:
         call = self._calls.get(session_id)
         if call is not None and call.connected:
             call.heard.append((self._ticker.tick_no, frame))
-            if call.recording is not None and len(call.recording.audio) < RECORD_MAX_S * 16000:
-                call.recording.audio += frame
+            recording = call.recording
+            if recording is not None and len(recording.audio) < RECORD_MAX_S * 16000:
+                recording.audio += frame
+                recording.frame_times.append(self._clock.monotonic())
             self.audio_heard_frames[session_id] = self.audio_heard_frames.get(session_id, 0) + 1
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
