@@ -4,9 +4,18 @@ stolen by the hypervisor, busy time).
 On a virtual machine, time the hypervisor gives to other guests ("steal") stalls this one for
 milliseconds at a time, which shows up as timing jitter that no code of ours can remove. The
 benchmarks report it next to their timing figures so the figures can be read for what they are.
+
+Steal is not the whole story: on this project's VM the same pure-Python loop took 244 ms and, ten
+seconds later, 366 ms with no steal counted (a busy host shares caches and memory bandwidth). So
+the benchmarks also time a fixed piece of work before and after their run (`reference_ms`): when
+it is slow, every figure of the run is too.
 """
 
 from __future__ import annotations
+
+import gc
+import time
+from typing import Any
 
 
 def cpu_times() -> list[int]:
@@ -35,3 +44,46 @@ def percentile(values: list[float], share: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def reference_ms() -> float:
+    """Fastest of three runs of a fixed pure-Python loop (about 80 ms on a quiet 2024 x86 core)."""
+
+    def once() -> float:
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        return (time.perf_counter() - start) * 1000
+
+    return round(min(once() for _ in range(3)), 1)
+
+
+class GcPauses:
+    """Times every garbage collection between `start()` and `stop()`: (monotonic start, generation,
+    pause in ms) each."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, int, float]] = []
+        self._started = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.monotonic()
+        else:
+            pause_ms = (time.monotonic() - self._started) * 1000.0
+            self.pauses.append((self._started, int(info["generation"]), pause_ms))
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def summary(self) -> dict[str, float]:
+        pauses_ms = [pause for _, _, pause in self.pauses]
+        return {
+            "gc_collections": len(pauses_ms),
+            "gc_pause_ms_max": round(max(pauses_ms, default=0.0), 3),
+            "gc_pause_ms_total": round(sum(pauses_ms), 1),
+        }

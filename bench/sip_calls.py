@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import itertools
 import json
 import os
@@ -48,7 +47,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import cpu_times, percentile, usage_since
+from bench.measure import GcPauses, cpu_times, percentile, usage_since
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkAnswered, TrunkAudio, TrunkEvent, TrunkHangup
 from callgate.clock import FRAME_S, LoopClock, MediaTicker
@@ -267,16 +266,8 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         ramp_s = time.monotonic() - started
         await asyncio.sleep(1.0)  # let every jitter buffer fill before measuring
 
-        gc_pauses_ms: list[float] = []
-        gc_started = [0.0]
-
-        def gc_timer(phase: str, info: dict[str, int]) -> None:
-            if phase == "start":
-                gc_started[0] = time.perf_counter()
-            else:
-                gc_pauses_ms.append((time.perf_counter() - gc_started[0]) * 1000.0)
-
-        gc.callbacks.append(gc_timer)
+        gc_pauses = GcPauses()
+        gc_pauses.start()
         frames_before = dict(bench.audio_frames)
         stats_before = {s: bench.trunk.rtp_stats(s) for s in sessions}
         cpu_before, sipp_before = own_cpu_s(), process_cpu_s(sipp.pid)
@@ -285,7 +276,7 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         bench.timing = True
         await asyncio.sleep(args.hold_s)
         bench.timing = False
-        gc.callbacks.remove(gc_timer)
+        gc_pauses.stop()
         wall = time.monotonic() - wall_before
         machine = usage_since(machine_before)
         cpu = own_cpu_s() - cpu_before
@@ -359,9 +350,7 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         },
         "p99_rtp_send_jitter_ms": round(percentile(jitter_last, 0.99), 3),
         "ticker_skipped_frames": skipped,
-        "gc_collections": len(gc_pauses_ms),
-        "gc_pause_ms_max": round(max(gc_pauses_ms, default=0.0), 3),
-        "gc_pause_ms_total": round(sum(gc_pauses_ms), 1),
+        **gc_pauses.summary(),
     }
 
 

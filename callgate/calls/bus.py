@@ -18,14 +18,20 @@ Listener = Callable[[CallEvent], None]
 
 class EventBus:
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        # A tuple, replaced on (un)subscribe: publishing (every audio frame) iterates it as it is,
+        # and a listener that subscribes or leaves meanwhile takes effect from the next event.
+        self._listeners: tuple[Listener, ...] = ()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            self._listeners = tuple(known for known in self._listeners if known is not listener)
+
+        return unsubscribe
 
     def publish(self, event: CallEvent) -> None:
-        for listener in tuple(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception:

@@ -301,6 +301,11 @@ class CallService:
     # --- trunk events --------------------------------------------------------------------------
 
     def handle_trunk_event(self, event: TrunkEvent) -> None:
+        if type(event) is TrunkAudio:  # 50 times a second per call: the shortest way through
+            call = self._calls.get(event.session_id)
+            if call is not None and not call.ended:
+                self.bus.publish(AudioReceived(call.session_id, call.account, event.frame))
+            return
         if isinstance(event, TrunkIncomingCall):
             if self.on_incoming is None:
                 log.warning("inbound call %s refused: no inbound route", event.session_id)

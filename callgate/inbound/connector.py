@@ -342,11 +342,12 @@ class InboundConnector:
     # --- call events ---------------------------------------------------------------------------
 
     def _on_call_event(self, event: CallEvent) -> None:
+        if type(event) is AudioReceived:  # the caller's audio, 50 times a second per call
+            session = self._sessions.get(event.session_id)
+            if session is not None:
+                session.send_audio_now(event.frame)
+            return
         match event:
-            case AudioReceived(session_id=sid, frame=frame):
-                session = self._sessions.get(sid)
-                if session is not None:
-                    session.send_audio_now(frame)
             case DtmfReceived(session_id=sid, digit=digit):
                 session = self._sessions.get(sid)
                 text = None if session is None else session.send(CallerDtmf(digit))

@@ -173,7 +173,8 @@ class SimulatedCarrier:
     def send_audio(self, session_id: str, frame: bytes) -> None:
         call = self._calls.get(session_id)
         if call is not None and call.connected:
-            call.heard.append((self._ticker.tick_no, frame))
+            if call.script.audio == "echo":
+                call.heard.append((self._ticker.tick_no, frame))
             recording = call.recording
             if recording is not None and len(recording.audio) < RECORD_MAX_S * 16000:
                 recording.audio += frame
