@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Insert
 
 from callgate.calls.records import CallRecord, truncate_ms
 from callgate.calls.recordstore import CdrPage, CdrQuery
@@ -23,6 +25,20 @@ from callgate.store.statistics import TableStatistics
 DEFAULT_URL = "sqlite+aiosqlite:///data/callgate.db"
 # Written once, when the record is first stored; an upsert never changes these.
 _INSERT_ONLY = frozenset({"id", "session_id", "account", "created_at"})
+
+
+@functools.cache
+def _upsert_statement(dialect: Dialect) -> Insert:
+    """Built once per dialect: each build makes an `excluded` alias of every column, some 170
+    objects in reference cycles that only the cyclic GC frees (it paused 15 ms when 300 calls
+    ended together), and the statement is the same every time."""
+    insert = postgresql.insert(cdr) if dialect == "postgresql" else sqlite.insert(cdr)
+    return insert.on_conflict_do_update(
+        index_elements=[cdr.c.session_id],
+        set_={c.name: insert.excluded[c.name] for c in cdr.c if c.name not in _INSERT_ONLY},
+        # A session id never moves between accounts: a record claiming so is not applied.
+        where=cdr.c.account == insert.excluded.account,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +103,8 @@ class SqlRecordStore:
         rows = unique_rows(records)
         if not rows:
             return
-        insert = postgresql.insert(cdr) if engines.dialect == "postgresql" else sqlite.insert(cdr)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[cdr.c.session_id],
-            set_={c.name: insert.excluded[c.name] for c in cdr.c if c.name not in _INSERT_ONLY},
-            # A session id never moves between accounts: a record claiming so is not applied.
-            where=cdr.c.account == insert.excluded.account,
-        )
         async with engines.writer.begin() as conn:
-            await conn.execute(stmt, rows)
+            await conn.execute(_upsert_statement(engines.dialect), rows)
         if engines.dialect == "sqlite":
             self._statistics.written(len(rows))
             if self._statistics.stale:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -116,6 +117,20 @@ async def test_a_record_never_moves_to_another_account(store: SqlRecordStore) ->
     kept = await store.get("acme", "s1")
     assert kept is not None
     assert kept.destination == "081234567890"
+
+
+async def test_writing_records_leaves_no_garbage_for_the_cycle_collector(
+    store: SqlRecordStore,
+) -> None:
+    # The CDR writer upserts all day; garbage in reference cycles is freed only by the cyclic
+    # GC, whose pauses stall every call's media (15 ms when 300 calls ended at once, from the
+    # upsert statement rebuilt on each write).
+    await store.upsert([record("warm-up")])
+    gc.collect()
+    for n in range(20):
+        await store.upsert([record(f"s{n}"), record(f"t{n}", node="node-b")])
+    found = gc.collect()
+    assert found < 100, found  # with the statement rebuilt per write: over 1000 here
 
 
 async def test_an_empty_batch_is_a_no_op(store: SqlRecordStore) -> None:
