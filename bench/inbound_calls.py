@@ -14,7 +14,9 @@ talk (a speech-like signal) for `--seconds`; the echo app sends everything back.
 - the same at the end of each media tick (`tick_end_...`): after the playout to every caller and
   the callers' audio written to the app. Earlier notes reported this one; it adds the variation of
   the tick's own work to the caller's view;
-- CPU of the gateway and of the echo app, in % of one core.
+- CPU of the gateway and of the echo app, in % of one core;
+- a canary (bench/canary.py, its own process) that only wakes every 20 ms: when it was late too,
+  the whole machine stalled, not the gateway.
 
 `--pin` puts this process on CPU 0 and the echo app on the others (on two cores both share the
 machine, and the scheduler may run the app's burst of echoes on the gateway's core just as a tick
@@ -156,6 +158,14 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         proc_cpu_s(app.pid),
         time.monotonic(),
     )
+    canary = subprocess.Popen(  # noqa: ASYNC220 - started before the calls, read after them
+        [
+            sys.executable,
+            str(Path(__file__).with_name("canary.py")),
+            str(args.ramp + args.seconds + 2),
+        ],
+        stdout=subprocess.PIPE,
+    )
     sessions = []
     skipped_before = gateway.ticker.skipped_frames
     first_offered = time.monotonic()
@@ -172,6 +182,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     machine = usage_since(machine_before)
     skipped = gateway.ticker.skipped_frames - skipped_before  # the analysis below stalls the loop
     reference_after = reference_ms()
+    canary_out, _ = canary.communicate(timeout=30)
+    canary_late = [
+        (at, ms) for at, ms in json.loads(canary_out)["late_over_3_ms"] if at > ramp_done
+    ]
     cpu1, app_cpu1, wall1 = (
         resource.getrusage(resource.RUSAGE_SELF),
         proc_cpu_s(app.pid),
@@ -236,6 +250,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "caller_intervals_off_by_over_5_ms_by_second_after_ramp": dict(
             sorted(late_by_second.items())
         ),
+        "canary_wakeups_over_3_ms_late_by_second_after_ramp": dict(
+            sorted(Counter(int(at - ramp_done) for at, _ in canary_late).items())
+        ),
+        "canary_max_late_ms": max((ms for _, ms in canary_late), default=0.0),
         **machine,
         "reference_work_ms_before_after": [reference_before, reference_after],
         **gc_pauses.summary(),
