@@ -214,6 +214,7 @@ class InboundConnector:
             offer = session.send(IncomingCall(event.caller_id, event.did_number, call.session_id))
             if offer is None:
                 return  # the caller gave up while we were connecting: the call is over
+            session.ws = ws  # first: whatever on_message does may need to stop the reading
             ws.on_message = lambda data, text: self._on_app_message(session, data, text)
             try:
                 await ws.send(offer)
@@ -221,7 +222,6 @@ class InboundConnector:
                 log.warning("inbound app closed the socket of call %s at once", call.session_id)
                 self.calls.terminate(call, Cause.DESTINATION_OUT_OF_ORDER)
                 return
-            session.ws = ws
             reader = asyncio.create_task(self._read(ws, session))
             writer = asyncio.create_task(self._write(ws, session))
             deadline = self.calls.clock.call_later(

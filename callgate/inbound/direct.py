@@ -152,7 +152,9 @@ class DirectMessages(_Base):
             waiting = waiting.gi_yieldfrom
         if not isinstance(waiting, GeneratorType) or waiting.gi_code is not _BETWEEN_FRAMES:
             return False  # mid-frame, or a websockets whose parser waits elsewhere: its path
-        limits = [n for n in (protocol.max_message_size, protocol.max_fragment_size) if n]
+        limits = [
+            n for n in (protocol.max_message_size, protocol.max_fragment_size) if n is not None
+        ]
         self._limit = min(limits, default=_NO_LIMIT)
         self._masked_in = protocol.side is Side.SERVER
         self._direct = True
@@ -170,6 +172,13 @@ class DirectMessages(_Base):
             if head > size:
                 return self._wait(data, at, head)
             first, second = data[at], data[at + 1]
+            opcode = first & 0x0F
+            if (
+                first & 0xF0 != 0x80  # not FIN, or reserved bits set
+                or not (opcode == 1 or opcode == 2)
+                or bool(second & _MASK_BIT) is not masked
+            ):
+                break  # decided on the first two bytes, as the library does
             length = second & 0x7F
             if length == 126:
                 if head + 2 > size:
@@ -181,13 +190,7 @@ class DirectMessages(_Base):
                     return self._wait(data, at, head + 8)
                 (length,) = _U64.unpack_from(data, head)
                 head += 8
-            opcode = first & 0x0F
-            if (
-                first & 0xF0 != 0x80  # not FIN, or reserved bits set
-                or not (opcode == 1 or opcode == 2)
-                or bool(second & _MASK_BIT) is not masked
-                or length > limit
-            ):
+            if length > limit:
                 break
             start = head + 4 if masked else head
             end = start + length
@@ -202,6 +205,13 @@ class DirectMessages(_Base):
         self._direct = False  # the rest is the library's: it starts at a frame boundary
         super().data_received(data[at:])
         return None
+
+    def eof_received(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:  # the library says how much of the frame was missing
+            self._direct = False
+            super().data_received(bytes(pending))
+        super().eof_received()
 
     def _wait(self, data: bytes, at: int, need: int) -> None:
         """Keep the incomplete frame from `at` until `need - at` bytes of it have arrived."""

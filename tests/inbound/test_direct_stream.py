@@ -98,7 +98,7 @@ class ServerEnd:
 
 
 @asynccontextmanager
-async def server_end() -> AsyncIterator[ServerEnd]:
+async def server_end(max_size: int = MAX_SIZE) -> AsyncIterator[ServerEnd]:
     async with asyncio.timeout(30):
         accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
 
@@ -110,7 +110,7 @@ async def server_end() -> AsyncIterator[ServerEnd]:
             handler,
             "127.0.0.1",
             0,
-            max_size=MAX_SIZE,
+            max_size=max_size,
             compression=None,
             create_connection=DirectServerConnection,
         ) as server:
@@ -209,6 +209,31 @@ async def test_bad_frames_after_good_ones_close_with_the_library_s_code(
         end.feed(frame(2, b"ok", masked=True) + bad + frame(2, b"never", masked=True))
         assert await end.close_code() == code
         assert end.messages == [(b"ok", False)]  # what came after the bad frame is not delivered
+
+
+async def test_a_bad_header_fails_on_its_first_two_bytes_as_the_library_does() -> None:
+    # Unmasked, with a 64-bit length still to come: no need to wait for more to know it is wrong.
+    async with server_end() as end:
+        end.feed(b"\x82\x7f")
+        assert await end.close_code() == 1002
+
+
+async def test_a_size_limit_of_zero_refuses_any_payload() -> None:
+    async with server_end(max_size=0) as end:
+        end.feed(frame(2, b"", masked=True) + frame(2, b"hello", masked=True))
+        assert await end.close_code() == 1009
+        assert end.messages == [(b"", False)]
+
+
+async def test_the_end_of_the_stream_inside_a_frame_is_reported_as_such() -> None:
+    async with server_end() as end:
+        whole = frame(2, b"x" * 320, masked=True)
+        end.feed(whole[:100])
+        end.writer.write_eof()
+        await end.conn.wait_closed()
+        assert end.conn.close_code == 1006
+        assert "stream ends after" in str(end.conn.protocol.parser_exc)  # not "unexpected end"
+        assert end.messages == []
 
 
 async def test_a_close_frame_is_answered_and_nothing_after_it_is_delivered() -> None:
