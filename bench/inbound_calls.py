@@ -47,7 +47,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import GcPauses, cpu_times, reference_ms, usage_since
+from bench.measure import Canary, GcPauses, cpu_times, reference_ms, usage_since
 from callgate.calls.recordstore import CdrQuery
 from callgate.config import load_config
 from callgate.gateway import Gateway
@@ -158,14 +158,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         proc_cpu_s(app.pid),
         time.monotonic(),
     )
-    canary = subprocess.Popen(  # noqa: ASYNC220 - started before the calls, read after them
-        [
-            sys.executable,
-            str(Path(__file__).with_name("canary.py")),
-            str(args.ramp + args.seconds + 2),
-        ],
-        stdout=subprocess.PIPE,
-    )
+    canary = Canary(args.ramp + args.seconds + 2)
     sessions = []
     skipped_before = gateway.ticker.skipped_frames
     first_offered = time.monotonic()
@@ -182,10 +175,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     machine = usage_since(machine_before)
     skipped = gateway.ticker.skipped_frames - skipped_before  # the analysis below stalls the loop
     reference_after = reference_ms()
-    canary_out, _ = canary.communicate(timeout=30)
-    canary_late = [
-        (at, ms) for at, ms in json.loads(canary_out)["late_over_3_ms"] if at > ramp_done
-    ]
+    canary_late = [(at, ms) for at, ms in canary.late() if at > ramp_done]
     cpu1, app_cpu1, wall1 = (
         resource.getrusage(resource.RUSAGE_SELF),
         proc_cpu_s(app.pid),

@@ -14,7 +14,11 @@ it is slow, every figure of the run is too.
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -87,3 +91,20 @@ class GcPauses:
             "gc_pause_ms_max": round(max(pauses_ms, default=0.0), 3),
             "gc_pause_ms_total": round(sum(pauses_ms), 1),
         }
+
+
+class Canary:
+    """bench/canary.py in its own process (with this process's CPU affinity) for `seconds` from
+    now: a task that only wakes every 20 ms, late only when the machine (or that core) stalls."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("canary.py")), str(seconds)],
+            stdout=subprocess.PIPE,
+        )
+
+    def late(self) -> list[tuple[float, float]]:
+        """(monotonic time, ms late) of each wake-up over 3 ms late; waits for the canary's end."""
+        out, _ = self._process.communicate(timeout=self._seconds + 30)
+        return [(float(at), float(ms)) for at, ms in json.loads(out)["late_over_3_ms"]]

@@ -12,7 +12,9 @@ Two runs, each against its own `sipp -sn uas -rtp_echo` on loopback:
     strays from 20 ms (p50/p99/max), for the tick's first call and its last (the worst case);
     grid lateness is how far each packet is behind a 20 ms grid anchored at the earliest tick (it
     includes the constant offset of a call's place in the tick). Also: the whole tick's work and
-    its send phase, the share of CPU the hypervisor stole meanwhile, GC pauses. `--pin` puts this
+    its send phase, the share of CPU the hypervisor stole meanwhile, GC pauses, a fixed piece of
+    reference work timed before and after, and a canary (bench/canary.py, on this process's CPUs)
+    that only wakes every 20 ms: late wake-ups there mean the machine or that core stalled. `--pin` puts this
     process on CPU 0 and sipp on the others (sipp's echo runs a thread per call).
 (b) call rate: new calls at `--cps` for `--cps-s`, each held `--cps-hold-s` with media and then
     hung up; reported: attempts, successes (answered and ended by our BYE, no failure event),
@@ -47,7 +49,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import GcPauses, cpu_times, percentile, usage_since
+from bench.measure import Canary, GcPauses, cpu_times, percentile, reference_ms, usage_since
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkAnswered, TrunkAudio, TrunkEvent, TrunkHangup
 from callgate.clock import FRAME_S, LoopClock, MediaTicker
@@ -256,6 +258,9 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         sipp_echo(workdir, calls) as (sipp, port),
         running_bench(port, 20000, calls) as bench,
     ):
+        reference_before = reference_ms()
+        await asyncio.sleep(0.1)  # the ticker notes the frames that stall skipped ...
+        skipped_before = bench.ticker.skipped_frames  # ... and they are not counted
         rss_before = rss_bytes()
         started = time.monotonic()
         pending = []
@@ -268,6 +273,7 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
 
         gc_pauses = GcPauses()
         gc_pauses.start()
+        canary = Canary(args.hold_s)
         frames_before = dict(bench.audio_frames)
         stats_before = {s: bench.trunk.rtp_stats(s) for s in sessions}
         cpu_before, sipp_before = own_cpu_s(), process_cpu_s(sipp.pid)
@@ -299,7 +305,9 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         for session_id in sessions:
             bench.hangup(session_id)
         await wait_until(lambda: len(bench.trunk.engine) == 0, 20.0)
-        skipped = bench.ticker.skipped_frames
+        skipped = bench.ticker.skipped_frames - skipped_before
+        canary_late = canary.late()  # both stall the loop: after the calls
+        reference_after = reference_ms()
 
     first = grid_deviation_ms(bench.tick_first)
     last = grid_deviation_ms(bench.tick_last)
@@ -324,6 +332,9 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         "cpu_percent_per_call": round(100.0 * cpu / wall / max(answered, 1), 4),
         "sipp_cpu_percent_of_one_core": round(100.0 * sipp_cpu / wall, 1),
         **machine,
+        "reference_work_ms_before_after": [reference_before, reference_after],
+        "canary_wakeups_over_3_ms_late": len(canary_late),
+        "canary_max_late_ms": max((ms for _, ms in canary_late), default=0.0),
         "rss_mb": round(rss_during / 2**20, 1),
         "rss_per_call_kb": round((rss_during - rss_before) / max(answered, 1) / 1024, 1),
         "send_jitter_ms": {
