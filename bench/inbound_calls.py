@@ -47,7 +47,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import Canary, GcPauses, cpu_times, reference_ms, usage_since
+from bench.measure import Canary, GcPauses, cpu_times, reference_ms, summary, usage_since
 from callgate.calls.recordstore import CdrQuery
 from callgate.config import load_config
 from callgate.gateway import Gateway
@@ -58,26 +58,14 @@ from callgate.telephony.simulated.carrier import caller_speech_pcm16
 FRAME = 320
 
 
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
 def deviations(ticks: list[float], start: float, end: float) -> list[float]:
     """|interval - 20 ms| between consecutive times inside [start, end], in ms."""
     inside = [t for t in ticks if start <= t <= end]
     return [abs((b - a) * 1000 - 20.0) for a, b in itertools.pairwise(inside)]
 
 
-def summary(deviation: list[float]) -> dict[str, float]:
-    return {
-        "intervals": len(deviation),
-        "p50": round(percentile(deviation, 50), 3),
-        "p99": round(percentile(deviation, 99), 3),
-        "max": round(max(deviation, default=0.0), 3),
-    }
+def counted(deviation: list[float]) -> dict[str, float]:
+    return {"intervals": len(deviation), **summary(deviation)}
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -234,9 +222,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "cdrs": page.total,
         "calls_still_live_after_30_s": still_live,
         "cdr_outcomes": dict(dispositions),
-        "frame_interval_deviation_ms": summary(steady),
-        "frame_interval_deviation_ms_with_hangups": summary(whole),
-        "tick_end_interval_deviation_ms": summary(deviations(ticks, *steady_window)),
+        "frame_interval_deviation_ms": counted(steady),
+        "frame_interval_deviation_ms_with_hangups": counted(whole),
+        "tick_end_interval_deviation_ms": counted(deviations(ticks, *steady_window)),
         "caller_intervals_off_by_over_5_ms_by_second_after_ramp": dict(
             sorted(late_by_second.items())
         ),

@@ -50,6 +50,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def summary(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max of `values`, in their unit, to three decimals (NaN for none)."""
+    return {
+        "p50": round(percentile(values, 0.50), 3),
+        "p99": round(percentile(values, 0.99), 3),
+        "max": round(max(values, default=float("nan")), 3),
+    }
+
+
 def reference_ms() -> float:
     """Fastest of three runs of a fixed pure-Python loop (about 80 ms on a quiet 2024 x86 core)."""
 

@@ -51,7 +51,15 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import Canary, GcPauses, cpu_times, percentile, reference_ms, usage_since
+from bench.measure import (
+    Canary,
+    GcPauses,
+    cpu_times,
+    percentile,
+    reference_ms,
+    summary,
+    usage_since,
+)
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkAnswered, TrunkAudio, TrunkEvent, TrunkHangup
 from callgate.clock import FRAME_S, LoopClock, MediaTicker
@@ -353,14 +361,8 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
             "last_call_p99": round(percentile(last, 0.99), 3),
             "ticks": len(last),
         },
-        "tick_work_ms": {
-            "p50": round(percentile(durations, 0.50), 3),
-            "p99": round(percentile(durations, 0.99), 3),
-        },
-        "send_phase_ms": {
-            "p50": round(percentile(send_phase, 0.50), 3),
-            "p99": round(percentile(send_phase, 0.99), 3),
-        },
+        "tick_work_ms": summary(durations),
+        "send_phase_ms": summary(send_phase),
         "p99_rtp_send_jitter_ms": round(percentile(jitter_last, 0.99), 3),
         "ticker_skipped_frames": skipped,
         **gc_pauses.summary(),

@@ -25,7 +25,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import cpu_times, percentile, usage_since
+from bench.measure import cpu_times, summary, usage_since
 from callgate.clock import FRAME_S, LoopClock, MediaTicker
 
 
@@ -60,16 +60,8 @@ async def one_run(clock: LoopClock, seconds: float, work_ms: float) -> dict[str,
     lateness = [(t - (start + n * FRAME_S)) * 1000.0 for n, t in marks]
     return {
         "ticks": len(marks),
-        "interval_deviation_ms": {
-            "p50": round(percentile(intervals, 0.5), 3),
-            "p99": round(percentile(intervals, 0.99), 3),
-            "max": round(max(intervals, default=float("nan")), 3),
-        },
-        "lateness_ms": {
-            "p50": round(percentile(lateness, 0.5), 3),
-            "p99": round(percentile(lateness, 0.99), 3),
-            "max": round(max(lateness, default=float("nan")), 3),
-        },
+        "interval_deviation_ms": summary(intervals),
+        "lateness_ms": summary(lateness),
         "skipped_frames": ticker.skipped_frames,
         **machine,
     }

@@ -268,9 +268,10 @@ class InboundConnector:
         spoke before `incoming_call` was sent) come through here."""
         with contextlib.suppress(ConnectionClosed):
             async for message in ws:
-                text = isinstance(message, str)
-                data = message.encode() if isinstance(message, str) else message
-                self._on_app_message(session, data, text)
+                if isinstance(message, str):
+                    self._on_app_message(session, message.encode(), True)
+                else:
+                    self._on_app_message(session, message, False)
                 if session.done is not None and session.done.done():
                     return
 

@@ -80,6 +80,11 @@ class World:
             await asyncio.sleep(0.01)
         raise AssertionError("the call never ended")
 
+    @property
+    def port(self) -> int:
+        """Where the gateway expects the app (for tests that run their own)."""
+        return int(self.gateway.config.inbound_routes[0].url.rsplit(":", 1)[1])
+
     def offer(self, **script: Any) -> str:
         return self.carrier.offer_inbound("081122334455", "0215551234", CallerScript(**script))
 
@@ -323,55 +328,40 @@ async def test_text_that_is_not_utf8_fails_the_connection_like_a_drop(tmp_path: 
 
 
 async def test_the_caller_gives_up_while_the_gateway_is_still_connecting(tmp_path: Path) -> None:
-    # The app's handshake is slow; the caller hangs up meanwhile. The connector must not send
+    # The app's handshake is held; the caller hangs up meanwhile. The connector must not send
     # incoming_call for a call that is over: it closes the socket cleanly and the CDR says CANCEL.
-    port = free_port()
-    config = load_config(
-        environ={},
-        data_dir=str(tmp_path),
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}",
-        jwt_secret="inbound-test-secret-" + "w" * 40,
-    )
-    route = InboundRoute(r".*", f"ws://127.0.0.1:{port}", "inbound-acct")
-    gateway = Gateway.build(dataclasses.replace(config, inbound_routes=(route,)))
-    await gateway.start()
-    received: list[object] = []
-    closes: asyncio.Queue[int | None] = asyncio.Queue()
+    async with world(tmp_path, app_up=False) as w:
+        received: list[object] = []
+        closes: asyncio.Queue[int | None] = asyncio.Queue()
+        handshake_started, release = asyncio.Event(), asyncio.Event()
 
-    async def slow_handshake(connection: ServerConnection, request: object) -> None:
-        await asyncio.sleep(0.5)
+        async def held_handshake(connection: ServerConnection, request: object) -> None:
+            handshake_started.set()
+            await release.wait()
 
-    async def app(ws: ServerConnection) -> None:
-        async for message in ws:
-            received.append(message)
-        await closes.put(ws.close_code)
+        async def app(ws: ServerConnection) -> None:
+            async for message in ws:
+                received.append(message)
+            await closes.put(ws.close_code)
 
-    try:
-        async with websockets.serve(app, "127.0.0.1", port, process_request=slow_handshake):
-            assert isinstance(gateway.trunk, SimulatedCarrier)
-            sid = gateway.trunk.offer_inbound("0811", "0215", CallerScript(give_up_s=0.1))
+        async with websockets.serve(app, "127.0.0.1", w.port, process_request=held_handshake):
+            sid = w.offer(give_up_s=0.1)
+            await asyncio.wait_for(handshake_started.wait(), WAIT_S)
+            await w.step(0.2)  # the caller gives up
+            release.set()
             assert await asyncio.wait_for(closes.get(), WAIT_S) == 1000
-            for _ in range(500):
-                await gateway.recorder.flush()
-                record = await gateway.store.get("inbound-acct", sid)
-                if record is not None and record.end_time is not None:
-                    break
-                await asyncio.sleep(0.01)
-    finally:
-        await gateway.stop()
+            record = await w.record(sid)
     assert received == []
-    assert record is not None
     assert (record.disposition, record.hangup_by) == ("CANCEL", "CALLER")
 
 
 async def test_an_app_that_closes_at_once_fails_the_call(tmp_path: Path) -> None:
     async with world(tmp_path, app_up=False) as w:
-        port = int(w.gateway.config.inbound_routes[0].url.rsplit(":", 1)[1])
 
         async def close_at_once(ws: ServerConnection) -> None:
             await ws.close()
 
-        async with websockets.serve(close_at_once, "127.0.0.1", port):
+        async with websockets.serve(close_at_once, "127.0.0.1", w.port):
             sid = w.offer()
             record = await w.record(sid)
         assert (record.disposition, record.hangup_cause_code) == ("FAILED", 27)
