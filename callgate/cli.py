@@ -121,6 +121,7 @@ def _simulate_inbound(config: Config, args: argparse.Namespace) -> int:
 def _serve(config: Config) -> int:
     import uvicorn
 
+    from callgate.api.sio_transport import uvicorn_ws_options
     from callgate.app import create_app
     from callgate.gateway import Gateway
 
@@ -151,6 +152,7 @@ def _serve(config: Config) -> int:
         http="httptools",
         log_level=config.log_level,
         access_log=False,
+        **uvicorn_ws_options(),
     )
     return 0
 

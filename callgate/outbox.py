@@ -33,6 +33,7 @@ class Outbox:
         self._audio = 0
         self._ready = asyncio.Event()
         self.dropped: dict[str, int] = {}  # session id -> audio frames dropped, not yet reported
+        self.dropped_total = 0  # the sum of `dropped`
 
     def __len__(self) -> int:
         return len(self._items)
@@ -51,6 +52,15 @@ class Outbox:
         self._items.append(Outgoing(event, data, audio, session_id))
         self._ready.set()
 
+    def pop_nowait(self) -> Outgoing | None:
+        """The next message if one waits (for an owner that writes when its socket can take it)."""
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if item.audio:
+            self._audio -= 1
+        return item
+
     async def get(self) -> Outgoing | None:
         """The next message; None once the outbox has overflowed (close the connection)."""
         while not self._items and not self.overflowed:
@@ -65,6 +75,7 @@ class Outbox:
 
     def take_dropped(self) -> dict[str, int]:
         dropped, self.dropped = self.dropped, {}
+        self.dropped_total = 0
         return dropped
 
     def _drop_oldest_audio(self) -> None:
@@ -73,4 +84,5 @@ class Outbox:
                 del self._items[index]
                 self._audio -= 1
                 self.dropped[item.session_id] = self.dropped.get(item.session_id, 0) + 1
+                self.dropped_total += 1
                 return

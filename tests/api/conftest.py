@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvloop
 
 from callgate.api.auth import create_token
 from callgate.app import create_app
@@ -17,6 +18,13 @@ from callgate.gateway import Gateway
 from tests.support import database_url
 
 __all__ = ["database_url"]
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """The API's tests run on the loop `callgate serve` runs on: uvloop, whose transports differ
+    from asyncio's (the Socket.IO direct path writes to them and takes their flow control)."""
+    return {"uvloop": uvloop.new_event_loop}
+
 
 SECRET = "test-secret-" + "x" * 40
 

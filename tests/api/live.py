@@ -16,6 +16,7 @@ import uvicorn
 
 from callgate.api.auth import create_token
 from callgate.api.realtime import Realtime
+from callgate.api.sio_transport import uvicorn_ws_options
 from callgate.app import create_app, rest_app
 from callgate.clock import ManualClock
 from callgate.config import load_config
@@ -144,6 +145,7 @@ async def live_gateway(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,
+            **uvicorn_ws_options(),
         )
     )
     task = asyncio.create_task(server.serve())

@@ -1,0 +1,149 @@
+"""uvicorn's WebSocket protocol with a direct channel for Socket.IO's media path.
+
+Everything python-socketio does (handshake, Engine.IO open and heartbeat, Socket.IO CONNECT and
+DISCONNECT, polling) still goes through ASGI as usual. What this adds is a `DirectChannel` per
+connection, put in the ASGI scope's extensions, through which the Socket.IO surface writes whole
+frames to the transport from the media tick, and takes a client's event messages as they are
+parsed, without a task switch, a queue or the ASGI send chain per frame. uvicorn's `ws` setting
+takes a protocol class for this (`uvicorn_options`); no private state of uvicorn is reached into
+beyond what its own protocol class keeps on itself.
+
+Order on the wire: frames written through the channel before python-socketio has acknowledged the
+client's CONNECT (`40…`) would reach a client that is not yet connected, so the channel opens only
+once that packet has gone out through ASGI. Backpressure comes from the transport: while its write
+buffer is over the high-water mark the channel is not `writable`, and `on_drain` runs when it
+drops again. Connections that negotiated an extension (permessage-deflate) are not `usable`: their
+frames must pass through the extension, so they keep the generic path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+if TYPE_CHECKING:
+    from websockets.http11 import Request
+
+__all__ = ["CHANNEL_EXTENSION", "DirectChannel", "DirectWebSocketProtocol", "channel_of"]
+
+CHANNEL_EXTENSION: Final = "callgate.direct_channel"
+
+MessageHandler = Callable[[bytes, bool], bool]
+"""Called with (payload, is_text) for each whole message; True if it took the message."""
+
+
+class DirectChannel:
+    """Frames to the connection's transport and messages from it, for one WebSocket connection."""
+
+    __slots__ = ("_protocol", "on_drain", "on_message", "open", "usable")
+
+    def __init__(self, protocol: DirectWebSocketProtocol) -> None:
+        self._protocol = protocol
+        self.on_message: MessageHandler | None = None
+        self.on_drain: Callable[[], None] | None = None
+        self.open = False  # the Socket.IO CONNECT has been acknowledged to the client
+        self.usable = True  # no extension sits between frames and the socket
+
+    @property
+    def writable(self) -> bool:
+        protocol = self._protocol
+        return (
+            self.open
+            and protocol.writable_now
+            and not protocol.close_sent
+            and not protocol.disconnected
+        )
+
+    def write(self, frames: bytes) -> None:
+        """Whole frames, written at once (check `writable` first)."""
+        self._protocol.transport.write(frames)
+
+    @property
+    def closed(self) -> bool:
+        """Lost, or aborted: nothing written now will be read."""
+        protocol = self._protocol
+        return protocol.disconnected or protocol.transport.is_closing()
+
+    def abort(self) -> None:
+        """Drop the connection now (a client that stopped reading): the library sees it lost."""
+        transport = self._protocol.transport
+        if not transport.is_closing():
+            transport.abort()
+
+    def detach(self) -> None:
+        self.on_message = None
+        self.on_drain = None
+
+    def _drained(self) -> None:
+        on_drain = self.on_drain
+        if on_drain is not None and self.writable:
+            on_drain()
+
+
+def channel_of(scope: Any) -> DirectChannel | None:
+    """The direct channel of an ASGI WebSocket scope, if the server runs this protocol."""
+    if not isinstance(scope, dict):
+        return None
+    channel = scope.get("extensions", {}).get(CHANNEL_EXTENSION)
+    return channel if isinstance(channel, DirectChannel) and channel.usable else None
+
+
+class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol plus a `DirectChannel` (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.channel = DirectChannel(self)
+        self.writable_now = True
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope: dict[str, Any] | None = getattr(self, "scope", None)
+        if scope is None:  # the handshake was refused
+            return
+        self.channel.usable = not self.conn.extensions
+        # The application's task starts on the next loop iteration and sees this already.
+        scope["extensions"][CHANNEL_EXTENSION] = self.channel
+
+    def send_receive_event_to_app(self) -> None:
+        handler = self.channel.on_message
+        if handler is not None and not self.close_sent:
+            frames = self.frames
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            if handler(data, self.curr_msg_data_type == "text"):
+                self.frames = []
+                return
+        super().send_receive_event_to_app()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        channel = self.channel
+        if not channel.open and message["type"] == "websocket.send":
+            text = message.get("text")
+            if text is not None and text.startswith("40"):  # Engine.IO message, Socket.IO CONNECT
+                channel.open = True
+                channel._drained()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.writable_now = False
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.writable_now = True
+        self.channel._drained()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writable_now = False
+        self.channel.detach()
+        super().connection_lost(exc)
+
+
+def uvicorn_ws_options() -> dict[str, Any]:
+    """What `uvicorn.Config` needs to serve Socket.IO with the direct channel.
+
+    permessage-deflate is off: audio does not compress, and every frame would pay for zlib.
+    """
+    return {"ws": DirectWebSocketProtocol, "ws_per_message_deflate": False}
