@@ -23,12 +23,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from callgate.wsframes import FrameCutter, library_between_frames, size_limit
+
 if TYPE_CHECKING:
     from websockets.http11 import Request
 
 __all__ = ["CHANNEL_EXTENSION", "DirectChannel", "DirectWebSocketProtocol", "channel_of"]
 
 CHANNEL_EXTENSION: Final = "callgate.direct_channel"
+DIRECT_MAX_BYTES: Final = 1 << 20
+"""Larger frames take the library's path (python-engineio refuses messages over its 1 MiB)."""
 
 MessageHandler = Callable[[bytes, bool], bool]
 """Called with (payload, is_text) for each whole message; True if it took the message."""
@@ -91,12 +95,65 @@ def channel_of(scope: Any) -> DirectChannel | None:
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol plus a `DirectChannel` (see the module docstring)."""
+    """uvicorn's sans-I/O WebSocket protocol plus a `DirectChannel` (see the module docstring).
+
+    While the channel has a message handler and the library's parser is between frames, whole data
+    frames are cut out of the stream here (`callgate.wsframes`) and handed to the handler; a message
+    it does not take goes on to the application through ASGI exactly as uvicorn would send it.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.channel = DirectChannel(self)
         self.writable_now = True
+        self._cutter: FrameCutter | None = None  # set while frames are cut here
+        self.frames_cut = 0  # a statistic: tests check that the direct path is taken
+
+    def data_received(self, data: bytes) -> None:
+        cutter = self._cutter
+        if cutter is None:
+            if not self._take_stream():
+                super().data_received(data)
+                return
+            cutter = self._cutter
+            assert cutter is not None
+        rest = cutter.cut(data, self._handler_now)
+        if rest is not None:
+            self._cutter = None  # the rest is the library's: it starts at a frame boundary
+            super().data_received(rest)
+
+    def _take_stream(self) -> bool:
+        if (
+            self.channel.on_message is None
+            or self.close_sent
+            or self.frames
+            or not library_between_frames(self.conn)
+        ):
+            return False
+        self._cutter = FrameCutter(masked=True, limit=size_limit(self.conn, DIRECT_MAX_BYTES))
+        return True
+
+    def _handler_now(self) -> Callable[[bytes, bool], None] | None:
+        if self.channel.on_message is None or self.close_sent or self.disconnected:
+            return None
+        return self._cut_message
+
+    def _cut_message(self, payload: bytes, is_text: bool) -> None:
+        self.frames_cut += 1
+        handler = self.channel.on_message
+        if handler is not None and handler(payload, is_text):
+            return
+        # Not the channel's: on to the application, as uvicorn's own parser would have sent it.
+        self.curr_msg_data_type = "text" if is_text else "bytes"
+        self.frames = [payload]
+        super().send_receive_event_to_app()
+
+    def eof_received(self) -> None:
+        cutter, self._cutter = self._cutter, None
+        pending = cutter.take_pending() if cutter is not None else None
+        if pending is not None:  # the library says how much of the frame was missing
+            super().data_received(pending)
+        super().eof_received()
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

@@ -181,7 +181,11 @@ class InboundDecoder:
                 return _PASS  # the library refuses ids this long
             ack_id = int(payload[rest:end])
         try:
-            data = json.loads(payload[end:])
+            text = payload[end:].decode()
+        except UnicodeDecodeError:
+            return _PASS  # not UTF-8: the library fails the connection (1007), as RFC 6455 asks
+        try:
+            data = json.loads(text)
         except (ValueError, RecursionError) as exc:
             self._pending = _Pending(None, ack_id, count) if count else None
             raise MalformedPacket(f"event payload is not JSON: {exc}") from None

@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from types import GeneratorType
 from typing import TYPE_CHECKING, Final
 
 from websockets.asyncio.client import ClientConnection
@@ -38,12 +37,8 @@ from websockets.asyncio.messages import MAX_FRAGMENTS
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import Event, Side, State
-from websockets.streams import StreamReader
 
-try:
-    from websockets.speedups import apply_mask
-except ImportError:  # a build without the C extension
-    from websockets.utils import apply_mask
+from callgate.wsframes import FrameCutter, apply_mask, library_between_frames, size_limit
 
 __all__ = [
     "DirectClientConnection",
@@ -62,11 +57,6 @@ _KEY_POOL_BYTES: Final = 4096
 _SHORT: Final = struct.Struct("!BB")
 _MEDIUM: Final = struct.Struct("!BBH")
 _LONG: Final = struct.Struct("!BBQ")
-_U16: Final = struct.Struct("!H")
-_U64: Final = struct.Struct("!Q")
-_BETWEEN_FRAMES: Final = StreamReader.at_eof.__code__
-"""Where the library's parser waits when it is between frames (checked before taking the stream)."""
-_NO_LIMIT: Final = 1 << 63
 
 
 class _MaskKeys:
@@ -117,106 +107,49 @@ class DirectMessages(_Base):
     _fragments_text = False
     _direct = False
     """True while this class parses the stream (the library's parser waits between frames)."""
-    _pending: bytearray | None = None
-    _pending_need = 0
-    _masked_in = False
-    _limit = _NO_LIMIT
+    _cutter: FrameCutter | None = None
 
     def data_received(self, data: bytes) -> None:
         if not self._direct and not self._take_stream():
             super().data_received(data)
             return
-        pending = self._pending
-        if pending is not None:
-            pending += data
-            if len(pending) < self._pending_need:
-                return
-            data, self._pending = bytes(pending), None
-        self._cut_frames(data)
+        assert self._cutter is not None
+        rest = self._cutter.cut(data, self._handler_now)
+        if rest is not None:
+            self._direct = False  # the rest is the library's: it starts at a frame boundary
+            super().data_received(rest)
 
     def _take_stream(self) -> bool:
         """Whether this class can parse from here on: see the module docstring."""
         protocol = self.protocol
         if (
-            protocol.state is not State.OPEN
-            or self.on_message is None
+            self.on_message is None
             or self._fragments is not None
-            or protocol.current_size is not None
-            or protocol.extensions
-            or protocol.reader.buffer
             or len(self.recv_messages.frames)
+            or not library_between_frames(protocol)
         ):
             return False
-        waiting: object = protocol.parser
-        while isinstance(waiting, GeneratorType) and waiting.gi_yieldfrom is not None:
-            waiting = waiting.gi_yieldfrom
-        if not isinstance(waiting, GeneratorType) or waiting.gi_code is not _BETWEEN_FRAMES:
-            return False  # mid-frame, or a websockets whose parser waits elsewhere: its path
-        limits = [
-            n for n in (protocol.max_message_size, protocol.max_fragment_size) if n is not None
-        ]
-        self._limit = min(limits, default=_NO_LIMIT)
-        self._masked_in = protocol.side is Side.SERVER
+        self._cutter = FrameCutter(masked=protocol.side is Side.SERVER, limit=size_limit(protocol))
         self._direct = True
         return True
 
-    def _cut_frames(self, data: bytes) -> None:
-        protocol = self.protocol
-        masked, limit = self._masked_in, self._limit
-        size, at = len(data), 0
-        while at < size:
-            handler = self.on_message
-            if handler is None or protocol.state is not State.OPEN:
-                break
-            head = at + 2
-            if head > size:
-                return self._wait(data, at, head)
-            first, second = data[at], data[at + 1]
-            opcode = first & 0x0F
-            if (
-                first & 0xF0 != 0x80  # not FIN, or reserved bits set
-                or not (opcode == 1 or opcode == 2)
-                or bool(second & _MASK_BIT) is not masked
-            ):
-                break  # decided on the first two bytes, as the library does
-            length = second & 0x7F
-            if length == 126:
-                if head + 2 > size:
-                    return self._wait(data, at, head + 2)
-                (length,) = _U16.unpack_from(data, head)
-                head += 2
-            elif length == 127:
-                if head + 8 > size:
-                    return self._wait(data, at, head + 8)
-                (length,) = _U64.unpack_from(data, head)
-                head += 8
-            if length > limit:
-                break
-            start = head + 4 if masked else head
-            end = start + length
-            if end > size:
-                return self._wait(data, at, end)
-            payload = apply_mask(data[start:end], data[head:start]) if masked else data[start:end]
-            at = end
-            self.frames_cut += 1
-            handler(payload, opcode == 1)
-        else:
+    def _handler_now(self) -> MessageHandler | None:
+        if self.on_message is None or self.protocol.state is not State.OPEN:
             return None
-        self._direct = False  # the rest is the library's: it starts at a frame boundary
-        super().data_received(data[at:])
-        return None
+        return self._deliver_cut
+
+    def _deliver_cut(self, payload: bytes, is_text: bool) -> None:
+        self.frames_cut += 1
+        handler = self.on_message
+        assert handler is not None
+        handler(payload, is_text)
 
     def eof_received(self) -> None:
-        pending, self._pending = self._pending, None
+        pending = self._cutter.take_pending() if self._cutter is not None else None
         if pending is not None:  # the library says how much of the frame was missing
             self._direct = False
-            super().data_received(bytes(pending))
+            super().data_received(pending)
         super().eof_received()
-
-    def _wait(self, data: bytes, at: int, need: int) -> None:
-        """Keep the incomplete frame from `at` until `need - at` bytes of it have arrived."""
-        self._pending = bytearray(data[at:])
-        self._pending_need = need - at
 
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame):

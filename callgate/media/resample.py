@@ -36,6 +36,10 @@ def downmix(samples: npt.NDArray[np.floating]) -> FloatArray:
         raise ValueError(f"expected (samples,) or (samples, channels), got shape {array.shape}")
     if array.shape[1] == 1:
         return array[:, 0]
+    if array.shape[1] == 2:  # stereo MP3: the same sum as mean(), a tenth of MP3's decode cost less
+        both: FloatArray = array[:, 0] + array[:, 1]
+        both *= np.float32(0.5)
+        return both
     mono: FloatArray = array.mean(axis=1, dtype=np.float32)
     return mono
 

@@ -7,10 +7,12 @@ path writes to and takes flow control from.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from callgate.api.realtime import FRAMES_PER_S, STALLED_AUDIO_S
 from tests.api.live import Live, connect, live_gateway
@@ -182,3 +184,43 @@ async def test_a_client_that_stops_reading_is_disconnected_and_its_call_goes_on(
     for _ in range(5):
         assert (await again.next("audio"))["sessionId"] == sid
     await raw.close()
+
+
+async def test_frames_are_cut_here_and_everything_else_is_the_librarys(live: Live) -> None:
+    raw = await RawClient.open(live.url, live.token())
+    (server_client,) = live.realtime.clients.values()
+    assert server_client.channel is not None
+    protocol = server_client.channel._protocol
+    sid = await answered_raw_call(live, raw)
+    cut_before = protocol.frames_cut
+    chunk = bytes(range(256)) * 10
+    data = {"sessionId": sid, "audioData": {"_placeholder": True, "num": 0}}
+    data["audioFormat"] = "pcm16"
+    await raw.ws.send('451-9["audio",' + json.dumps(data) + "]")
+    await raw.ws.send(chunk)
+    assert (await raw.ack(9))["queuedMs"] == 160
+    assert protocol.frames_cut == cut_before + 2
+    # A ping between frames is the library's, and it answers it.
+    pong = await raw.ws.ping(b"hi")
+    await asyncio.wait_for(pong, 5)
+    # A fragmented event: the library reassembles it and it still reaches the channel.
+    await raw.ws.send(iter(['420["checkPoint",', '{"sessionId":"' + sid + '","name":"end"}]']))
+    assert (await raw.ack(0))["success"] is True
+    # Back on the direct path after it.
+    await raw.ws.send('421["interruption",{"sessionId":"' + sid + '"}]')
+    assert (await raw.ack(1))["discardedMs"] >= 0
+    assert protocol.frames_cut == cut_before + 3
+    # Text that is not UTF-8 fails the connection (1007), as RFC 6455 requires.
+    raw.ws.protocol.send_text(b'42["x\xff"]')
+    raw.ws.send_data()
+
+    async def read_to_the_end() -> None:
+        while True:
+            await raw.read()
+
+    with pytest.raises(ConnectionClosed) as closed:
+        await read_to_the_end()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
+    await asyncio.wait_for(gone(live), 5)
+    assert not live.gateway.calls.find("acme", sid).ended

@@ -74,3 +74,12 @@ def test_downmix_shapes() -> None:
         downmix(np.ones((2, 2, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="positive"):
         Resampler(0)
+
+
+def test_downmix_is_the_mean_of_the_channels_to_the_bit() -> None:
+    rng = np.random.default_rng(7)
+    for channels in (2, 3, 6):
+        samples = rng.uniform(-1, 1, (4410, channels)).astype(np.float32)
+        assert np.array_equal(downmix(samples), samples.mean(axis=1, dtype=np.float32))
+    planar = rng.uniform(-1, 1, (2, 1152)).astype(np.float32)  # as a decoder's fltp frame comes
+    assert np.array_equal(downmix(planar.T), planar.T.mean(axis=1, dtype=np.float32))
