@@ -64,9 +64,10 @@ FRAMES_PER_S: Final = 50
 EFFECTS_AFTER_ACK_S: Final = 0.005
 """How long after a direct client's ack the events its command caused follow (see _on_message)."""
 REPLY_WINDOW_S: Final = 0.02
-"""A direct client's acks wait at most this long (a frame) for its next audio frame, and go out in
-the same write: a write on its own costs the server about three times one inside the tick's burst
-of audio writes, and acks are a ninth of a streaming client's writes."""
+"""A direct client's acks go out with its next audio frame, in the same write, or at the end of the
+next media tick when it has none, or after this long if no tick comes: a write on its own costs the
+server about three times one inside the tick's burst of audio writes, and acks are a ninth of a
+streaming client's writes."""
 RESERVED_EVENTS: Final = frozenset({"connect", "disconnect", "connect_error"})
 
 Ack = dict[str, Any]
@@ -126,12 +127,15 @@ class Realtime:
             "hangup": self._hangup,
         }
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
+        # After the trunk's and the calls' listeners (subscribed when the gateway was built).
+        self._unsubscribe_tick = calls.ticker.subscribe(self._on_tick)
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._generic_event)
 
     async def close(self) -> None:
         self._unsubscribe()
+        self._unsubscribe_tick()
         if self._reply_timer is not None:
             self._reply_timer.cancel()
             self._reply_timer = None
@@ -276,9 +280,15 @@ class Realtime:
                 self._reply_timer = loop.call_later(REPLY_WINDOW_S, self._flush_replies)
         client.replies.append(frames)
 
+    def _on_tick(self, tick_no: int) -> None:
+        if self._awaiting_reply:  # their clients had no audio this tick
+            self._flush_replies()
+
     def _flush_replies(self) -> None:
-        """Acks that found no audio frame to travel with in their window."""
-        self._reply_timer = None
+        """Acks that found no audio frame to travel with."""
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+            self._reply_timer = None
         waiting, self._awaiting_reply = self._awaiting_reply, set()
         for client in waiting:
             if client.replies:
