@@ -48,7 +48,7 @@ class AudioDecoder:
     def __init__(self, audio_format: str | AudioFormat) -> None:
         self.format = parse_audio_format(str(audio_format))
         self._odd_byte = b""
-        self._mp3 = Mp3Decoder() if self.format is AudioFormat.MP3 else None
+        self._mp3 = Mp3Decoder(mono=True) if self.format is AudioFormat.MP3 else None
         self._resampler: Resampler | None = None
 
     @property

@@ -130,8 +130,11 @@ _Framed = tuple[FrameHeader, bytes] | None
 class Mp3Decoder:
     """Streaming MP3 decoder: `feed()` chunks, get `DecodedAudio` blocks; see the module docstring."""
 
-    def __init__(self, *, max_junk_bytes: int = MAX_JUNK_BYTES) -> None:
+    def __init__(self, *, max_junk_bytes: int = MAX_JUNK_BYTES, mono: bool = False) -> None:
         self.max_junk_bytes = max_junk_bytes
+        # mono: channels averaged as they leave the codec (one channel out), for a caller that
+        # downmixes anyway: no interleaved copy of every frame first.
+        self.mono = mono
         self.stats = Mp3Stats()
         self._buf = bytearray()
         self._pos = 0
@@ -140,7 +143,7 @@ class Mp3Decoder:
         self._junk_run = 0
         self._sniffed = False
         self._trim = _FileTrim()
-        self._codec: Any = av.CodecContext.create(_CODEC_NAME, "r")
+        self._codec: Any = _new_codec()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[DecodedAudio]:
         """Decode whatever whole frames `data` completes; may be an empty list."""
@@ -170,7 +173,7 @@ class Mp3Decoder:
         self._junk_run = 0
         self._sniffed = False
         self._trim = _FileTrim()
-        self._codec = av.CodecContext.create(_CODEC_NAME, "r")
+        self._codec = _new_codec()
 
     # --- framing ---------------------------------------------------------------------------------
 
@@ -312,7 +315,40 @@ class Mp3Decoder:
             return [(silence, header.sample_rate_hz)]
         # The rate comes from our header: FFmpeg labels the first frame after a rate change (the next
         # file in the stream) with the previous rate.
-        return [(_to_float(f), header.sample_rate_hz) for f in decoded]
+        mono = self.mono
+        return [
+            (_to_mono(f) if mono else _to_float(f), header.sample_rate_hz) for f in decoded
+        ]
+
+
+def _new_codec() -> Any:
+    codec = av.CodecContext.create(_CODEC_NAME, "r")
+    codec.thread_count = 1  # one call's stream: FFmpeg's worker threads would only add hand-offs
+    return codec
+
+
+def _to_mono(frame: Any) -> FloatArray:
+    """An FFmpeg audio frame as float32 (samples, 1), its channels averaged.
+
+    mp3float gives planar float ("fltp"): each channel is read where it lies, with no copy into a
+    (channels, samples) array and back. Other layouts take the general way.
+    """
+    if frame.format.name != "fltp":
+        samples = _to_float(frame)
+        if samples.shape[1] == 1:
+            return samples
+        mono: FloatArray = samples.mean(axis=1, dtype=np.float32, keepdims=True)
+        return mono
+    count = frame.samples
+    planes = frame.planes
+    first = np.frombuffer(planes[0], dtype=np.float32, count=count)
+    if len(planes) == 1:
+        return first.reshape(count, 1).copy()
+    total = first + np.frombuffer(planes[1], dtype=np.float32, count=count)
+    for plane in planes[2:]:
+        total += np.frombuffer(plane, dtype=np.float32, count=count)
+    total *= np.float32(1.0 / len(planes))
+    return total.reshape(count, 1)
 
 
 def _to_float(frame: Any) -> FloatArray:

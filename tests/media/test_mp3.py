@@ -249,3 +249,12 @@ def test_id3_tag_starts_a_new_file_even_without_an_info_frame() -> None:
     assert len(out) > len(alone)
     # Only the first frame of the new file may differ (the filterbank still rings from the old one).
     assert np.array_equal(out[-len(alone) + 1152 :], alone[1152:])
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_mono_output_is_the_downmix_of_the_channels_to_the_bit(channels: int) -> None:
+    data = tone_mp3(44100, channels)
+    stereo = joined(merged(decode(chunks(data, 2560))))
+    mono = joined(merged(decode(chunks(data, 2560), Mp3Decoder(mono=True))))
+    assert mono.shape == (len(stereo), 1)
+    assert np.array_equal(mono[:, 0], stereo.mean(axis=1, dtype=np.float32))
