@@ -316,9 +316,7 @@ class Mp3Decoder:
         # The rate comes from our header: FFmpeg labels the first frame after a rate change (the next
         # file in the stream) with the previous rate.
         mono = self.mono
-        return [
-            (_to_mono(f) if mono else _to_float(f), header.sample_rate_hz) for f in decoded
-        ]
+        return [(_to_mono(f) if mono else _to_float(f), header.sample_rate_hz) for f in decoded]
 
 
 def _new_codec() -> Any:
