@@ -10,14 +10,15 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from callgate.hrtimer import periodic_timer
 
 FRAME_MS = 20
 FRAME_S = FRAME_MS / 1000
+T = TypeVar("T")
 
 
 class Timer(Protocol):
@@ -36,6 +37,29 @@ class Clock(Protocol):
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
         """Run `callback` `delay_s` seconds from now."""
+
+
+async def within(clock: Clock, delay_s: float, awaitable: Awaitable[T]) -> T:
+    """Await `awaitable` for at most `delay_s` on `clock`: past that it is cancelled and
+    TimeoutError raised (asyncio.timeout would read the loop's time, not the clock)."""
+    task = asyncio.ensure_future(awaitable)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        if not task.done():
+            expired = True
+            task.cancel()
+
+    timer = clock.call_later(max(0.0, delay_s), expire)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if expired:
+            raise TimeoutError(f"no answer within {delay_s:g} s") from None
+        raise
+    finally:
+        timer.cancel()
 
 
 class LoopClock:
