@@ -71,6 +71,11 @@ class Recorder:
         # not cancel the writer's own future, which `flush()` still waits on.
         return asyncio.shield(future)
 
+    @property
+    def queued(self) -> int:
+        """Records waiting for the next write (not counting the one being written)."""
+        return len(self._pending)
+
     async def commit_within(self, record: CallRecord, timeout_s: float) -> None:
         """Submit the record and wait until it is durable, for at most `timeout_s` on the clock.
 
@@ -142,9 +147,12 @@ class Recorder:
                     await self._store.upsert(list(batch.values()))
                 except Exception as exc:
                     self.writing = False
+                    if self._failing:  # the traceback was logged when the failures began
+                        log.warning("writing %d call records failed again: %r", len(batch), exc)
+                    else:
+                        log.exception("writing %d call records failed; retrying", len(batch))
                     self._failing = True
                     self.write_failures += 1
-                    log.exception("writing %d call records failed; retrying", len(batch))
                     for sid, record in batch.items():  # a newer version queued meanwhile wins
                         self._pending.setdefault(sid, record)
                     self._give_up_waiting(batch, exc)

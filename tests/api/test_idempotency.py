@@ -5,37 +5,10 @@ duplicates."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
-
-from callgate.api.auth import create_token
 from callgate.api.idempotency import MAX_REMEMBERED
-from callgate.app import create_app
-from callgate.clock import ManualClock
-from callgate.config import load_config
-from callgate.gateway import Gateway
-from callgate.telephony.simulated import SimulatedCarrier
-from tests.api.conftest import SECRET, Api
-
-NUMBER = "089608675796"
-
-
-def dials(api: Api) -> int:
-    trunk = api.gateway.trunk
-    assert isinstance(trunk, SimulatedCarrier)
-    return trunk.dials
-
-
-async def post_call(
-    api: Api, key: str | None, number: str = NUMBER, token: str | None = None
-) -> httpx.Response:
-    headers = api.auth(token)
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return await api.client.post("/pbx/call", json={"phoneNumber": number}, headers=headers)
+from tests.api.conftest import NUMBER, Api, dials, post_call, running
 
 
 async def jump(api: Api, seconds: float) -> None:
@@ -175,27 +148,6 @@ async def test_the_openapi_document_describes_the_key(api: Api) -> None:
         names = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
         assert "Idempotency-Key" in names
         assert {"409", "503"} <= set(operation["responses"])
-
-
-@asynccontextmanager
-async def running(database_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    """A gateway process's worth of state: its own clock, trunk, memory; the database shared."""
-    config = load_config(
-        environ={},
-        data_dir=str(data_dir),
-        database_url=database_url,
-        jwt_secret=SECRET,
-        node_id="test-node",
-    )
-    clock = ManualClock()
-    gateway = Gateway.build(config, clock=clock)
-    await gateway.start()
-    transport = httpx.ASGITransport(app=create_app(gateway, manage_lifecycle=False))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://callgate.test") as c:
-            yield Api(gateway, clock, c, create_token(SECRET, "acme"))
-    finally:
-        await gateway.stop()
 
 
 async def test_keys_survive_a_restart(database_url: str, tmp_path: Path) -> None:

@@ -83,12 +83,13 @@ class TcpProxy:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A task of our own: asyncio's streams mishandle a cancelled connection callback.
         self.connections += 1
         self._writers.add(writer)
-        task = asyncio.current_task()
-        assert task is not None
-        self._own(task)  # type: ignore[arg-type]
+        self._own(asyncio.create_task(self._session(reader, writer)))
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._flowing.wait()
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
