@@ -12,7 +12,7 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from callgate.hrtimer import periodic_timer
 
@@ -40,26 +40,35 @@ class Clock(Protocol):
 
 
 async def within(clock: Clock, delay_s: float, awaitable: Awaitable[T]) -> T:
-    """Await `awaitable` for at most `delay_s` on `clock`: past that it is cancelled and
-    TimeoutError raised (asyncio.timeout would read the loop's time, not the clock)."""
+    """Await `awaitable` for at most `delay_s` on `clock` (asyncio.timeout would read the loop's
+    time, not the clock). Past that, TimeoutError is raised at once and the work is cancelled; its
+    clean-up (a database connection being dropped, say) finishes after the caller has moved on,
+    because a connection that hangs can hang its clean-up too."""
     task = asyncio.ensure_future(awaitable)
-    expired = False
+    expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def expire() -> None:
-        nonlocal expired
         if not task.done():
-            expired = True
+            expired.set_result(None)
             task.cancel()
 
     timer = clock.call_later(max(0.0, delay_s), expire)
     try:
-        return await task
+        await asyncio.wait((task, expired), return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        if expired:
-            raise TimeoutError(f"no answer within {delay_s:g} s") from None
+        task.cancel()
         raise
     finally:
         timer.cancel()
+    if not task.done() or task.cancelled():
+        task.add_done_callback(_consume)
+        raise TimeoutError(f"no answer within {delay_s:g} s")
+    return task.result()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure after the timeout is not reported twice
 
 
 class LoopClock:

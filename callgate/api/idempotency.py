@@ -17,7 +17,9 @@ Where a key is remembered:
 
 The database is asked within the same bound as the call's record (`call_record_timeout_s`, from
 the request's arrival): whether the key is known, and then the record itself. Past the bound, or
-when the database fails, the answer is 503 with `Retry-After`, and each such refusal is counted
+when the database fails, the answer is 503 with `Retry-After`; while a write has already been
+waiting longer than the bound, a new call is refused at once without asking the database (that
+write is the probe: the moment it completes, calls are taken again). Each such refusal is counted
 (`DatabaseRefusals`, shown on `/health`) and logged. A hangup whose key cannot be checked still
 ends a live call: ending a call is never held up by the database.
 """
@@ -111,6 +113,14 @@ class CallRequests:
 
     async def place_call(self, account: str, number: str, key: RequestKey | None) -> JSONResponse:
         deadline = self._clock.monotonic() + self._bound_s
+        stalled_s = self._calls.recorder.stalled_s()
+        if stalled_s >= self._bound_s:  # this call's record could not be written in time either
+            raise self.refusals.refuse(
+                "POST /pbx/call",
+                account,
+                "The call could not be recorded, so it was not placed; retry",
+                f"a write has been waiting {stalled_s:.1f} s for the database: refused at once",
+            )
         if key is None:
             return _respond(await self._place(account, number, None, deadline), replayed=False)
 
@@ -232,7 +242,8 @@ class CallRequests:
                 "POST /pbx/call",
                 account,
                 "The call could not be recorded, so it was not placed; retry",
-                f"the call's record was {exc}; it is closed FAILED and never dialled",
+                f"the call's record was {exc} (the rest of the {self._bound_s:g} s bound);"
+                " it is closed FAILED and never dialled",
             ) from None
         return {"phoneNumber": number, "sessionId": call.session_id}
 

@@ -56,6 +56,7 @@ class Recorder:
         self._retry_now = asyncio.Event()  # set by a placement while the store is failing
         self._failing = False  # the last write attempt failed
         self.writing = False  # a batch is being written (tests wait for a write to hang on it)
+        self._write_started = 0.0  # on the clock, when `writing`
         self.write_failures = 0
         self._task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -70,6 +71,10 @@ class Recorder:
         # Shielded: a caller cancelled while it waits (a request dropped, a task shut down) must
         # not cancel the writer's own future, which `flush()` still waits on.
         return asyncio.shield(future)
+
+    def stalled_s(self) -> float:
+        """How long the write in progress has been waiting for the database (0 when none is)."""
+        return self._clock.monotonic() - self._write_started if self.writing else 0.0
 
     @property
     def queued(self) -> int:
@@ -143,6 +148,7 @@ class Recorder:
             while self._pending:
                 batch = self._take_batch()
                 self.writing = True
+                self._write_started = self._clock.monotonic()
                 try:
                     await self._store.upsert(list(batch.values()))
                 except Exception as exc:

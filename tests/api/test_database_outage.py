@@ -175,7 +175,12 @@ async def test_sqlite_locked_by_another_process_is_answered_at_the_bound(tmp_pat
             await eventually(lambda: api.gateway.recorder.queued == 1, "the keyed call queued")
             await answered_at_the_bound(api, plain, keyed)
             assert plain.result().json() == keyed.result().json() == REFUSED
-            assert (await health(api))["databaseRefusals"] == 2
+            # The write has now waited the whole bound: the next call is refused at once (the
+            # clock does not move), and nothing of it is queued.
+            third = await asyncio.wait_for(post_call(api, "sqlite-third"), 5)
+            assert third.json() == REFUSED
+            assert api.gateway.recorder.queued == 2  # the two refused calls' closing records
+            assert (await health(api))["databaseRefusals"] == 3
         finally:
             holder.stdin.write(b"release\n")
             await holder.stdin.drain()
