@@ -113,18 +113,12 @@ class CallRequests:
 
     async def place_call(self, account: str, number: str, key: RequestKey | None) -> JSONResponse:
         deadline = self._clock.monotonic() + self._bound_s
-        stalled_s = self._calls.recorder.stalled_s()
-        if stalled_s >= self._bound_s:  # this call's record could not be written in time either
-            raise self.refusals.refuse(
-                "POST /pbx/call",
-                account,
-                "The call could not be recorded, so it was not placed; retry",
-                f"a write has been waiting {stalled_s:.1f} s for the database: refused at once",
-            )
         if key is None:
+            self._refuse_if_stalled(account)
             return _respond(await self._place(account, number, None, deadline), replayed=False)
 
         async def first() -> tuple[dict[str, Any], bool]:
+            self._refuse_if_stalled(account)  # a known answer is still replayed from memory
             for record in await self._lookup("POST /pbx/call", account, key, deadline):
                 if self._calls.was_abandoned(record.session_id):
                     continue  # a refused placement's first record, landed late: not a call
@@ -152,6 +146,18 @@ class CallRequests:
             return self._hangup(account, session_id, key), False
 
         return await self._once("POST /pbx/hangup", account, key, first)
+
+    def _refuse_if_stalled(self, account: str) -> None:
+        """While a write has waited the whole bound, this call's record could not be written in
+        time either: refuse at once, and leave the database alone."""
+        stalled_s = self._calls.recorder.stalled_s()
+        if stalled_s >= self._bound_s:
+            raise self.refusals.refuse(
+                "POST /pbx/call",
+                account,
+                "The call could not be recorded, so it was not placed; retry",
+                f"a write has been waiting {stalled_s:.1f} s for the database: refused at once",
+            )
 
     # --- one answer per key --------------------------------------------------------------------
 
@@ -192,12 +198,11 @@ class CallRequests:
 
     def _trim(self) -> None:
         """Forget the oldest answers beyond MAX_REMEMBERED (requests still running are kept)."""
-        excess = len(self._entries) - MAX_REMEMBERED
-        if excess <= 0:
-            return
-        done = [slot for slot, entry in self._entries.items() if entry.data is not None]
-        for slot in done[:excess]:
-            del self._entries[slot]
+        while len(self._entries) > MAX_REMEMBERED:
+            oldest = next(iter(self._entries))  # insertion order: the oldest request first
+            if self._entries[oldest].data is None:
+                return  # still running (rare this far back): kept, and the rest with it
+            del self._entries[oldest]
 
     @staticmethod
     def _same_body(endpoint: Endpoint, key: RequestKey, stored_hash: str | None) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from callgate.api import idempotency
 from callgate.api.idempotency import MAX_REMEMBERED
 from tests.api.conftest import NUMBER, Api, dials, post_call, running
 
@@ -173,3 +176,17 @@ async def test_keys_survive_a_restart(database_url: str, tmp_path: Path) -> None
         assert bye_again.headers["idempotent-replayed"] == "true"
         assert dials(after) == 0
         assert await cdr_total(after) == 2
+
+
+async def test_memory_keeps_a_bounded_number_of_answers(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idempotency, "MAX_REMEMBERED", 3)
+    first = await post_call(api, "key-0")
+    for i in range(1, 6):
+        assert (await post_call(api, f"key-{i}")).status_code == 200
+    assert len(api.gateway.requests._entries) == 3
+    again = await post_call(api, "key-0")  # forgotten in memory, found with its call
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert dials(api) == 6
