@@ -17,7 +17,7 @@ They must agree: dialled == accepted == CDRs of accepted calls, every CDR is eit
 or a refused one, and the replays place nothing. Prints JSON.
 
     .venv/bin/python bench/db_outage.py [--rate 50] [--seconds 40] [--outage-at 10] [--outage-s 15]
-                                        [--mode pause|cut]
+                                        [--mode pause|cut] [--no-keys]
 """
 
 from __future__ import annotations
@@ -213,7 +213,9 @@ async def load(
         for attempt in range(3):  # as client libraries do: the key makes the retry safe
             try:
                 response = await client.post(
-                    "/pbx/call", json={"phoneNumber": NUMBER}, headers={"Idempotency-Key": key}
+                    "/pbx/call",
+                    json={"phoneNumber": NUMBER},
+                    headers={"Idempotency-Key": key} if args.keys else None,
                 )
                 break
             except httpx.TransportError as exc:
@@ -245,6 +247,8 @@ async def load(
 
     # Replays of accepted requests: the same answer, nothing dialled.
     sample = sorted(accepted)[:: max(1, len(accepted) // args.replays)][: args.replays]
+    if not args.keys:
+        sample = []
     replays = await asyncio.gather(
         *(
             client.post("/pbx/call", json={"phoneNumber": NUMBER}, headers={"Idempotency-Key": key})
@@ -305,6 +309,7 @@ async def load(
     }
     return {
         "mode": args.mode,
+        "idempotency_keys": args.keys,
         "rate_per_s": args.rate,
         "seconds": args.seconds,
         "outage": {"at_s": args.outage_at, "for_s": args.outage_s},
@@ -336,6 +341,12 @@ def main() -> None:
     parser.add_argument("--outage-s", type=float, default=15.0)
     parser.add_argument("--mode", choices=("pause", "cut"), default="pause")
     parser.add_argument("--replays", type=int, default=50)
+    parser.add_argument(
+        "--no-keys",
+        dest="keys",
+        action="store_false",
+        help="send no Idempotency-Key (refusals then come from the record's write, not the lookup)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the server's log directory")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
