@@ -87,6 +87,26 @@ class DatabaseRefusals:
         return ApiError(503, message, {"Retry-After": str(self.retry_after_s)})
 
 
+class _LookupFailed(Exception):
+    """The database did not say in time whether a key is known; the caller decides what to do."""
+
+    def __init__(self, endpoint: Endpoint, account: str, reason: str) -> None:
+        super().__init__(reason)
+        self.endpoint = endpoint
+        self.account = account
+        self.reason = reason
+
+    def refusal(self, refusals: DatabaseRefusals) -> ApiError:
+        what = "placed" if self.endpoint == "POST /pbx/call" else "ended"
+        return refusals.refuse(
+            self.endpoint,
+            self.account,
+            f"The database did not answer in time to check the {HEADER}, so the call was not"
+            f" {what}; retry with the same key",
+            self.reason,
+        )
+
+
 @dataclass(slots=True)
 class _Entry:
     body_hash: str
@@ -119,7 +139,11 @@ class CallRequests:
 
         async def first() -> tuple[dict[str, Any], bool]:
             self._refuse_if_stalled(account)  # a known answer is still replayed from memory
-            for record in await self._lookup("POST /pbx/call", account, key, deadline):
+            try:
+                records = await self._lookup("POST /pbx/call", account, key, deadline)
+            except _LookupFailed as failed:
+                raise failed.refusal(self.refusals) from None
+            for record in records:
                 if self._calls.was_abandoned(record.session_id):
                     continue  # a refused placement's first record, landed late: not a call
                 self._same_body("POST /pbx/call", key, record.idempotency_hash)
@@ -136,9 +160,14 @@ class CallRequests:
         async def first() -> tuple[dict[str, Any], bool]:
             try:
                 records = await self._lookup("POST /pbx/hangup", account, key, deadline)
-            except ApiError:
+            except _LookupFailed as failed:
                 if not self._is_live(account, session_id):
-                    raise
+                    raise failed.refusal(self.refusals) from None
+                log.warning(
+                    "POST /pbx/hangup for account %r: %s; the call is live, so it is ended anyway",
+                    account,
+                    failed.reason,
+                )
                 records = []  # a live call was not hung up by this key: end it now
             for record in records:
                 self._same_body("POST /pbx/hangup", key, record.hangup_idempotency_hash)
@@ -225,14 +254,8 @@ class CallRequests:
         try:
             return await within(self._clock, deadline - self._clock.monotonic(), lookup)
         except Exception as exc:
-            what = "placed" if endpoint == "POST /pbx/call" else "ended"
-            raise self.refusals.refuse(
-                endpoint,
-                account,
-                f"The database did not answer in time to check the {HEADER}, so the call was not"
-                f" {what}; retry with the same key",
-                f"looking up the {HEADER} failed: {type(exc).__name__}: {exc}",
-            ) from None
+            reason = f"looking up the {HEADER} failed: {type(exc).__name__}: {exc}"
+            raise _LookupFailed(endpoint, account, reason) from None
 
     async def _place(
         self, account: str, number: str, key: RequestKey | None, deadline: float

@@ -101,7 +101,6 @@ class CallService:
         # still land, carrying its request's key, and must not be taken for a placed call.
         self._refused: set[str] = set()
         self.dialled = 0  # outbound calls handed to the trunk
-        self.unrecorded = 0  # placements refused because their record was not committed in time
 
     async def start(self) -> None:
         self._unsubscribe_tick = self.ticker.subscribe(self._on_tick)
@@ -184,7 +183,6 @@ class CallService:
         # The closing version no longer carries the key: a retry of the request places a call.
         call.record = call.record.replace(idempotency_key=None, idempotency_hash=None)
         session_id = call.session_id
-        self.unrecorded += 1
         self._refused.add(session_id)
         closing = self.recorder.submit(call.record)
         closing.add_done_callback(lambda _: self._refused.discard(session_id))

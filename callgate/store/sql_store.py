@@ -23,9 +23,9 @@ from callgate.store.schema import cdr
 from callgate.store.statistics import TableStatistics
 
 DEFAULT_URL = "sqlite+aiosqlite:///data/callgate.db"
-# Written once, when the record is first stored; an upsert never changes these.
 # A key normally names one record; a few more appear only while refused calls' records are closing.
 IDEMPOTENCY_CANDIDATES = 8
+# Written once, when the record is first stored; an upsert never changes these.
 _INSERT_ONLY = frozenset({"id", "session_id", "account", "created_at"})
 
 

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from callgate.calls.ids import new_session_id
 from callgate.calls.service import UNRECORDED_CAUSE
 from tests.api.conftest import Api, dials, post_call, running
 from tests.peers.tcp_proxy import TcpProxy
@@ -217,11 +218,26 @@ async def test_a_database_that_refuses_connections_is_answered_at_once(
             started = api.clock.monotonic()
             refused = await asyncio.wait_for(post_call(api, None), 10)
             keyed = await asyncio.wait_for(post_call(api, "refused-at-once"), 10)
-            assert api.clock.monotonic() == started  # answered without waiting for the bound
+            assert api.clock.monotonic() == started  # the clock never moved: no bound expired
             assert refused.status_code == keyed.status_code == 503
             assert refused.json() == REFUSED
             assert keyed.json() == LOOKUP_REFUSED
             assert (await health(api))["databaseRefusals"] == 2
+            # Ending a live call never waits for the database, even with a key to check.
+            bye = await api.client.post(
+                "/pbx/hangup",
+                json={"sessionId": placed.json()["data"]["sessionId"]},
+                headers={**api.auth(), "Idempotency-Key": "bye-in-the-outage"},
+            )
+            assert bye.status_code == 200
+            assert (await api.client.get("/v1/calls", headers=api.auth())).json()["data"] == []
+            unknown = await api.client.post(
+                "/pbx/hangup",
+                json={"sessionId": new_session_id()},
+                headers={**api.auth(), "Idempotency-Key": "bye-unknown"},
+            )
+            assert unknown.status_code == 503
+            assert (await health(api))["databaseRefusals"] == 3
         finally:
             await proxy.restore()
         assert dials(api) == 1
