@@ -10,14 +10,15 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from callgate.hrtimer import periodic_timer
 
 FRAME_MS = 20
 FRAME_S = FRAME_MS / 1000
+T = TypeVar("T")
 
 
 class Timer(Protocol):
@@ -36,6 +37,38 @@ class Clock(Protocol):
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
         """Run `callback` `delay_s` seconds from now."""
+
+
+async def within(clock: Clock, delay_s: float, awaitable: Awaitable[T]) -> T:
+    """Await `awaitable` for at most `delay_s` on `clock` (asyncio.timeout would read the loop's
+    time, not the clock). Past that, TimeoutError is raised at once and the work is cancelled; its
+    clean-up (a database connection being dropped, say) finishes after the caller has moved on,
+    because a connection that hangs can hang its clean-up too."""
+    task = asyncio.ensure_future(awaitable)
+    expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def expire() -> None:
+        if not task.done():
+            expired.set_result(None)
+            task.cancel()
+
+    timer = clock.call_later(max(0.0, delay_s), expire)
+    try:
+        await asyncio.wait((task, expired), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        timer.cancel()
+    if not task.done() or task.cancelled():
+        task.add_done_callback(_consume)
+        raise TimeoutError(f"no answer within {delay_s:g} s")
+    return task.result()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure after the timeout is not reported twice
 
 
 class LoopClock:

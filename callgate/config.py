@@ -54,6 +54,7 @@ class Config:
     playout_prebuffer_ms: int = 20
     cdr_default_limit: int = 100
     cdr_max_limit: int = 1000
+    call_record_timeout_s: float = 2.0  # POST /pbx/call answers 503 (and never dials) past this
     log_level: str = "info"
     inbound_url: str = (
         "ws://127.0.0.1:4143"  # where inbound calls go when no [[inbound.route]] matches
@@ -221,6 +222,7 @@ SETTINGS: dict[str, Parser] = {
     "playout_prebuffer_ms": _prebuffer_ms,
     "cdr_default_limit": _positive_int,
     "cdr_max_limit": _positive_int,
+    "call_record_timeout_s": _positive_float,
     "log_level": _log_level,
     "inbound_url": _ws_url,
     "inbound_account": _account,

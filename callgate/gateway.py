@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 from callgate.api.auth import load_or_create_secret
+from callgate.api.idempotency import CallRequests
 from callgate.api.limits import CallAdmission
 from callgate.calls.bus import EventBus
 from callgate.calls.recorder import Recorder, recover_orphans
@@ -37,6 +38,7 @@ class Gateway:
     calls: CallService
     admission: CallAdmission
     inbound: InboundConnector
+    requests: CallRequests
     jwt_secret: str
     secret_generated: bool = False
     started: bool = field(default=False, init=False)
@@ -73,6 +75,7 @@ class Gateway:
             playout_max_s=config.playout_max_s,
             drain_cap_s=config.hangup_drain_cap_s,
             playout_prebuffer_ms=config.playout_prebuffer_ms,
+            record_timeout_s=config.call_record_timeout_s,
         )
         service = CallService(trunk, clock, ticker, bus, recorder, settings)
         inbound = InboundConnector(
@@ -102,6 +105,7 @@ class Gateway:
             calls=service,
             admission=admission,
             inbound=inbound,
+            requests=CallRequests(clock, store, service, admission),
             jwt_secret=secret,
             secret_generated=generated,
         )

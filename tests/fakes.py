@@ -45,6 +45,17 @@ class MemoryStore:
     async def open_records(self, node: str) -> Sequence[CallRecord]:
         return [r for r in self.rows.values() if r.node == node and r.end_time is None]
 
+    async def find_by_idempotency_key(
+        self, account: str, key: str, *, hangup: bool, since: datetime
+    ) -> Sequence[CallRecord]:
+        return [
+            r
+            for r in self.rows.values()
+            if r.account == account
+            and (r.hangup_idempotency_key if hangup else r.idempotency_key) == key
+            and ((r.end_time or since) if hangup else r.created_at) >= since
+        ]
+
     async def touch_open(self, node: str, now: datetime) -> None:
         for sid, record in list(self.rows.items()):
             if record.node == node and record.end_time is None:

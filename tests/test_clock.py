@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from callgate.clock import FRAME_S, LoopClock, ManualClock, MediaTicker
+from callgate.clock import FRAME_S, LoopClock, ManualClock, MediaTicker, within
 from callgate.hrtimer import PeriodicTimer, periodic_timer
 
 
@@ -141,3 +141,24 @@ async def test_a_cancelled_periodic_timer_closes_its_descriptor_and_stays_quiet(
     count = len(calls)
     await asyncio.sleep(0.03)
     assert len(calls) == count
+
+
+async def test_within_answers_on_the_clocks_time_and_cancels_the_work() -> None:
+    clock = ManualClock()
+    gate = asyncio.Event()
+    assert await within(clock, 1.0, asyncio.sleep(0, "done")) == "done"
+
+    async def never() -> None:
+        await gate.wait()
+
+    work = asyncio.ensure_future(never())
+    waiting = asyncio.ensure_future(within(clock, 2.0, work))
+    await asyncio.sleep(0)
+    clock.advance(1.9)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    clock.advance(0.1)
+    with pytest.raises(TimeoutError, match="no answer within 2 s"):
+        await asyncio.wait_for(waiting, 5)
+    await asyncio.sleep(0)
+    assert work.cancelled()

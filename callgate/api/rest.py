@@ -6,12 +6,13 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import JSONResponse
 
 from callgate.api.auth import account_from_token, bearer_token
 from callgate.api.cdr_query import CdrQueryError, cdr_page_response, parse_cdr_query
 from callgate.api.envelope import ApiError, ok
+from callgate.api.idempotency import request_key
 from callgate.calls.ids import is_session_id
 from callgate.calls.records import CallRecord, iso_ms
 from callgate.calls.service import CallNotFound
@@ -36,6 +37,19 @@ def account(request: Request) -> str:
 
 
 Account = Annotated[str, Depends(account)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry safely: the same key and body within 24 h get the first answer again"
+        " (same sessionId, header Idempotent-Replayed: true) and nothing is done twice; the same"
+        " key with another body is refused with 409. Per account, kept across restarts.",
+    ),
+]
+KEYED_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The Idempotency-Key was already used with a different body"},
+    503: {"description": "The database did not answer in time: nothing was done (Retry-After)"},
+}
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -63,42 +77,38 @@ def _body_schema(properties: dict[str, Any], required: list[str]) -> dict[str, A
         {"phoneNumber": {"type": "string", "example": "089608675796", "pattern": PHONE_RE.pattern}},
         ["phoneNumber"],
     ),
+    responses=KEYED_ERRORS,
 )
-async def place_call(request: Request, account: Account) -> JSONResponse:
+async def place_call(
+    request: Request, account: Account, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     body = await json_object(request)
     number = body.get("phoneNumber")
     if number is None:
         raise ApiError(400, "phoneNumber is required")
     if not isinstance(number, str) or not PHONE_RE.fullmatch(number):
         raise ApiError(400, "Invalid phone number format")
-    gw = gateway(request)
-    gw.admission.admit(account, gw.calls.count_live(account))
-    try:
-        call = await gw.calls.place_call(account, number)
-    except Exception as exc:
-        raise ApiError(503, "The call could not be recorded, so it was not placed; retry") from exc
-    return ok({"phoneNumber": number, "sessionId": call.session_id})
+    key = request_key(idempotency_key, body)
+    return await gateway(request).requests.place_call(account, number, key)
 
 
 @router.post(
     "/pbx/hangup",
     summary="End a call",
     openapi_extra=_body_schema({"sessionId": {"type": "string", "format": "uuid"}}, ["sessionId"]),
+    responses=KEYED_ERRORS,
 )
-async def hangup(request: Request, account: Account) -> JSONResponse:
+async def hangup(
+    request: Request, account: Account, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     body = await json_object(request)
     session_id = body.get("sessionId")
     if session_id is None:
         raise ApiError(400, "sessionId is required")
     if not isinstance(session_id, str) or not is_session_id(session_id):
         raise ApiError(400, "sessionId must be a session id as returned by POST /pbx/call")
-    try:
-        gateway(request).calls.hangup(account, session_id)
-    except CallNotFound:
-        raise ApiError(
-            404, f"No live call with sessionId {session_id}: unknown or already ended"
-        ) from None
-    return ok({"sessionId": session_id})
+    key = request_key(idempotency_key, body)
+    return await gateway(request).requests.hangup(account, session_id, key)
 
 
 @router.get("/v1/cdr", summary="List call detail records (paginated, filtered, sorted)")
@@ -157,5 +167,10 @@ async def live_calls(request: Request, account: Account) -> JSONResponse:
 async def health(request: Request) -> JSONResponse:
     gw = gateway(request)
     return ok(
-        {"status": "ok" if gw.started else "starting", "liveCalls": len(list(gw.calls.calls))}
+        {
+            "status": "ok" if gw.started else "starting",
+            "liveCalls": len(list(gw.calls.calls)),
+            "callsDialled": gw.calls.dialled,
+            "databaseRefusals": gw.requests.refusals.count,
+        }
     )

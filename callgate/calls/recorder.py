@@ -3,8 +3,12 @@
 Writes are coalesced per session (only the newest version of a record waits), so memory is bounded by
 the number of calls with unwritten changes, and one transaction carries every change that arrived
 while the previous one was committing. `submit()` returns a future that resolves once that version
-(or a newer one) is durable: placing a call awaits it, so no call is dialled without a record.
-A failing store is retried with backoff; nothing is dropped.
+(or a newer one) is durable. A failing store is retried with backoff; nothing is dropped.
+
+Placing a call waits through `commit_within()`: the record must be durable within a bound, or the
+placement gives up (`RecordNotDurable`) and the call is never dialled. A write that fails ends that
+wait at once, and a placement that arrives while the store is failing cuts the backoff short, so a
+database that refuses connections is answered at once, one that hangs within the bound.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from callgate.calls.recordstore import RecordStore
 from callgate.clock import Clock
 
 log = logging.getLogger(__name__)
+
+
+class RecordNotDurable(Exception):
+    """A record was not committed within its bound, or the store failed while writing it."""
 
 
 class Recorder:
@@ -42,7 +50,14 @@ class Recorder:
         self._retry_max_s = retry_max_s
         self._pending: dict[str, CallRecord] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # commit_within() waits: failed by the first write attempt that fails for their record.
+        self._impatient: dict[str, list[asyncio.Future[None]]] = {}
         self._wake = asyncio.Event()
+        self._retry_now = asyncio.Event()  # set by a placement while the store is failing
+        self._failing = False  # the last write attempt failed
+        self.writing = False  # a batch is being written (tests wait for a write to hang on it)
+        self._write_started = 0.0  # on the clock, when `writing`
+        self.write_failures = 0
         self._task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.batches_written = 0
@@ -56,6 +71,51 @@ class Recorder:
         # Shielded: a caller cancelled while it waits (a request dropped, a task shut down) must
         # not cancel the writer's own future, which `flush()` still waits on.
         return asyncio.shield(future)
+
+    def stalled_s(self) -> float:
+        """How long the write in progress has been waiting for the database (0 when none is)."""
+        return self._clock.monotonic() - self._write_started if self.writing else 0.0
+
+    @property
+    def queued(self) -> int:
+        """Records waiting for the next write (not counting the one being written)."""
+        return len(self._pending)
+
+    async def commit_within(self, record: CallRecord, timeout_s: float) -> None:
+        """Submit the record and wait until it is durable, for at most `timeout_s` on the clock.
+
+        Raises `RecordNotDurable` when the bound passes or a write attempt with the record fails.
+        Either way the record stays queued (a newer version submitted after it wins), so whatever
+        the caller does next (closing it, say) is written in order.
+        """
+        sid = record.session_id
+        durable = self.submit(record)
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settle(error: RecordNotDurable | None) -> None:
+            if outcome.done():
+                return
+            if error is None:
+                outcome.set_result(None)
+            else:
+                outcome.set_exception(error)
+
+        durable.add_done_callback(lambda _: settle(None))
+        self._impatient.setdefault(sid, []).append(outcome)
+        timer = self._clock.call_later(
+            timeout_s, lambda: settle(RecordNotDurable(f"not committed within {timeout_s:g} s"))
+        )
+        if self._failing:
+            self._retry_now.set()
+        try:
+            await outcome
+        finally:
+            timer.cancel()
+            waiting = self._impatient.get(sid)
+            if waiting is not None and outcome in waiting:
+                waiting.remove(outcome)
+                if not waiting:
+                    del self._impatient[sid]
 
     async def flush(self) -> None:
         """Wait until every record submitted so far is durable (later submissions are not waited for)."""
@@ -87,18 +147,43 @@ class Recorder:
             self._wake.clear()
             while self._pending:
                 batch = self._take_batch()
+                self.writing = True
+                self._write_started = self._clock.monotonic()
                 try:
                     await self._store.upsert(list(batch.values()))
-                except Exception:
-                    log.exception("writing %d call records failed; retrying", len(batch))
+                except Exception as exc:
+                    self.writing = False
+                    if self._failing:  # the traceback was logged when the failures began
+                        log.warning("writing %d call records failed again: %r", len(batch), exc)
+                    else:
+                        log.exception("writing %d call records failed; retrying", len(batch))
+                    self._failing = True
+                    self.write_failures += 1
                     for sid, record in batch.items():  # a newer version queued meanwhile wins
                         self._pending.setdefault(sid, record)
-                    await asyncio.sleep(backoff_s)
+                    self._give_up_waiting(batch, exc)
+                    if not self._impatient:  # nobody waits on a record not yet tried
+                        await self._backoff(backoff_s)
                     backoff_s = min(backoff_s * 2, self._retry_max_s)
                     continue
+                self.writing = False
+                self._failing = False
                 backoff_s = 0.05
                 self.batches_written += 1
                 self._resolve(batch)
+
+    def _give_up_waiting(self, batch: dict[str, CallRecord], exc: Exception) -> None:
+        error = f"refused by the database: {type(exc).__name__}: {exc}"
+        for sid in batch:
+            for outcome in self._impatient.pop(sid, ()):
+                if not outcome.done():
+                    outcome.set_exception(RecordNotDurable(error[:300]))
+
+    async def _backoff(self, delay_s: float) -> None:
+        """Wait before retrying a failed write; a placement waiting for a record ends it early."""
+        self._retry_now.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._retry_now.wait(), delay_s)
 
     def _take_batch(self) -> dict[str, CallRecord]:
         if len(self._pending) <= self._max_batch:

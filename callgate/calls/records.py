@@ -30,6 +30,15 @@ def truncate_ms(value: datetime) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestKey:
+    """A client's key for one request (HTTP's Idempotency-Key) and a hash of the request's body:
+    stored with the call it placed or ended, so a retry of that request finds its first outcome."""
+
+    key: str
+    body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecord:
     session_id: str
     account: str
@@ -45,6 +54,12 @@ class CallRecord:
     created_at: datetime
     updated_at: datetime
     node: str = ""
+    # The client's Idempotency-Key for the request that placed the call, and a hash of its body;
+    # likewise for the request that hung it up. Stored with the record, never shown in the CDR.
+    idempotency_key: str | None = None
+    idempotency_hash: str | None = None
+    hangup_idempotency_key: str | None = None
+    hangup_idempotency_hash: str | None = None
 
     @property
     def duration(self) -> int:

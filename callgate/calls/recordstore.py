@@ -64,3 +64,9 @@ class RecordStore(Protocol):
 
     async def touch_open(self, node: str, now: datetime) -> None:
         """Set updatedAt of this node's open records to `now`: the heartbeat crash recovery reads."""
+
+    async def find_by_idempotency_key(
+        self, account: str, key: str, *, hangup: bool, since: datetime
+    ) -> Sequence[CallRecord]:
+        """The account's records placed (or, with `hangup`, ended) by a request that carried `key`
+        at or after `since`, oldest first (a few at most)."""

@@ -6,6 +6,7 @@ Every change is recorded through the `Recorder` and announced on the `EventBus`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from callgate.calls.events import (
 from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
 from callgate.calls.playout import FRAME_MS, Interrupted, Playout, PlayoutFull
-from callgate.calls.recorder import Recorder
-from callgate.calls.records import Direction
+from callgate.calls.recorder import Recorder, RecordNotDurable
+from callgate.calls.records import Direction, RequestKey
 from callgate.calls.trunk import (
     Trunk,
     TrunkAnswered,
@@ -45,6 +46,8 @@ from callgate.media.errors import AudioFormatError
 log = logging.getLogger(__name__)
 
 MAX_DTMF_MS = 1000
+# The cause a call's record is closed with when it could not be committed in time: never dialled.
+UNRECORDED_CAUSE = Cause.CHANNEL_UNAVAILABLE  # 44, "Resource unavailable"
 
 
 SILENCE_FRAME = bytes(320)
@@ -61,6 +64,7 @@ class CallSettings:
     playout_max_s: float = 60.0  # audio a call may have queued
     drain_cap_s: float = 60.0  # longest a hangup waits for queued audio to finish playing
     playout_prebuffer_ms: int = 20  # cushion for audio streamed frame by frame (see playout.py)
+    record_timeout_s: float = 2.0  # a call's first record must be committed this soon, or no dial
 
 
 class CommandError(ValueError):
@@ -93,6 +97,10 @@ class CallService:
         self._playout_frames = max(1, int(settings.playout_max_s * 1000 / FRAME_MS))
         self._unsubscribe_tick: Callable[[], None] | None = None
         self.on_incoming: Callable[[TrunkIncomingCall], None] | None = None
+        # Refused placements whose closing record is not durable yet: their first record may
+        # still land, carrying its request's key, and must not be taken for a placed call.
+        self._refused: set[str] = set()
+        self.dialled = 0  # outbound calls handed to the trunk
 
     async def start(self) -> None:
         self._unsubscribe_tick = self.ticker.subscribe(self._on_tick)
@@ -128,12 +136,37 @@ class CallService:
 
     # --- commands ------------------------------------------------------------------------------
 
+    def was_abandoned(self, session_id: str) -> bool:
+        """A refused placement whose closed record is still being written."""
+        return session_id in self._refused
+
     async def place_call(
-        self, account: str, destination: str, caller_id: str | None = None
+        self,
+        account: str,
+        destination: str,
+        caller_id: str | None = None,
+        *,
+        request: RequestKey | None = None,
+        within_s: float | None = None,
     ) -> Call:
-        """Record the call durably, then dial it. Raises if the record cannot be written."""
+        """Record the call durably, then dial it.
+
+        The record must be committed within `within_s` (default `record_timeout_s`). If it is not,
+        or the store fails, the call is never dialled: `RecordNotDurable` is raised and the record
+        is closed FAILED with `UNRECORDED_CAUSE`, which is written whenever the store takes it, so
+        a first version that lands late never leaves an open call behind.
+        """
         call = self._new_call(account, "outbound", destination, caller_id)
-        await self.recorder.submit(call.record)
+        if request is not None:
+            call.record = call.record.replace(
+                idempotency_key=request.key, idempotency_hash=request.body_hash
+            )
+        timeout_s = self.settings.record_timeout_s if within_s is None else within_s
+        try:
+            await self.recorder.commit_within(call.record, timeout_s)
+        except (RecordNotDurable, asyncio.CancelledError):
+            self._abandon(call)
+            raise
         self._register(call)
         self.bus.publish(CallCreated(call.session_id, account, "outbound", destination, caller_id))
         self._publish_status(call, "Dialing")
@@ -141,16 +174,37 @@ class CallService:
             self.clock.call_later(self.settings.ring_timeout_s, lambda: self._ring_timeout(call))
         )
         self._arm_grace(call)
+        self.dialled += 1
         self.trunk.dial(call.session_id, destination, caller_id)
         return call
 
-    def hangup(self, account: str, session_id: str, *, after_playout: bool = False) -> Call:
+    def _abandon(self, call: Call) -> None:
+        call.end(self.clock.utcnow(), UNRECORDED_CAUSE, None, cancelled=False)
+        # The closing version no longer carries the key: a retry of the request places a call.
+        call.record = call.record.replace(idempotency_key=None, idempotency_hash=None)
+        session_id = call.session_id
+        self._refused.add(session_id)
+        closing = self.recorder.submit(call.record)
+        closing.add_done_callback(lambda _: self._refused.discard(session_id))
+
+    def hangup(
+        self,
+        account: str,
+        session_id: str,
+        *,
+        after_playout: bool = False,
+        request: RequestKey | None = None,
+    ) -> Call:
         """The application side ends the call: a cancel before answer, a hangup after.
 
         With `after_playout`, a connected call ends once its queued audio has been heard (at most
         `drain_cap_s` later), so a goodbye is never cut off; audio sent meanwhile is refused.
         """
         call = self.find(account, session_id)
+        if request is not None:  # written with the closing record
+            call.record = call.record.replace(
+                hangup_idempotency_key=request.key, hangup_idempotency_hash=request.body_hash
+            )
         if after_playout and call.state is CallState.CONNECTED and not call.playout.idle:
             if call.drain_deadline is None:
                 call.drain_deadline = self.clock.monotonic() + self.settings.drain_cap_s

@@ -38,6 +38,10 @@ def to_row(record: CallRecord) -> dict[str, Any]:
         "created_at": truncate_ms(record.created_at),
         "updated_at": truncate_ms(record.updated_at),
         "node": record.node,
+        "idempotency_key": record.idempotency_key,
+        "idempotency_hash": record.idempotency_hash,
+        "hangup_idempotency_key": record.hangup_idempotency_key,
+        "hangup_idempotency_hash": record.hangup_idempotency_hash,
     }
 
 
@@ -65,4 +69,8 @@ def from_row(row: Row[Any]) -> CallRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         node=row.node,
+        idempotency_key=row.idempotency_key,
+        idempotency_hash=row.idempotency_hash,
+        hangup_idempotency_key=row.hangup_idempotency_key,
+        hangup_idempotency_hash=row.hangup_idempotency_hash,
     )

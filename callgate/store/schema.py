@@ -37,6 +37,12 @@ cdr = Table(
     Column("created_at", UtcTime, nullable=False),
     Column("updated_at", UtcTime, nullable=False),
     Column("node", Text, nullable=False),
+    # The Idempotency-Key of the request that placed the call and of the one that hung it up,
+    # each with a hash of its request's body (migration 0002).
+    Column("idempotency_key", Text),
+    Column("idempotency_hash", Text),
+    Column("hangup_idempotency_key", Text),
+    Column("hangup_idempotency_hash", Text),
 )
 
 # SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).

@@ -23,6 +23,8 @@ from callgate.store.schema import cdr
 from callgate.store.statistics import TableStatistics
 
 DEFAULT_URL = "sqlite+aiosqlite:///data/callgate.db"
+# A key normally names one record; a few more appear only while refused calls' records are closing.
+IDEMPOTENCY_CANDIDATES = 8
 # Written once, when the record is first stored; an upsert never changes these.
 _INSERT_ONLY = frozenset({"id", "session_id", "account", "created_at"})
 
@@ -148,6 +150,21 @@ class SqlRecordStore:
         )
         async with self._open().writer.begin() as conn:
             await conn.execute(stmt)
+
+    async def find_by_idempotency_key(
+        self, account: str, key: str, *, hangup: bool, since: datetime
+    ) -> Sequence[CallRecord]:
+        # Both predicates are those of the partial indexes of migration 0002.
+        key_column = cdr.c.hangup_idempotency_key if hangup else cdr.c.idempotency_key
+        time_column = cdr.c.end_time if hangup else cdr.c.created_at
+        stmt = (
+            select(cdr)
+            .where(cdr.c.account == account, key_column == key, time_column >= truncate_ms(since))
+            .order_by(cdr.c.id)
+            .limit(IDEMPOTENCY_CANDIDATES)
+        )
+        async with self._open().plain.connect() as conn:
+            return [from_row(row) for row in await conn.execute(stmt)]
 
     def engine(self) -> AsyncEngine:
         """The open store's engine, for tools that work below the store (bulk loads, checks)."""

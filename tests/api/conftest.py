@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from callgate.app import create_app
 from callgate.clock import ManualClock
 from callgate.config import load_config
 from callgate.gateway import Gateway
+from callgate.telephony.simulated import SimulatedCarrier
 from tests.support import database_url
 
 __all__ = ["database_url"]
@@ -27,6 +29,7 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 
 SECRET = "test-secret-" + "x" * 40
+NUMBER = "089608675796"
 
 
 @dataclass
@@ -72,3 +75,40 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(transport=transport, base_url="http://callgate.test") as client:
         yield Api(gateway, clock, client, create_token(SECRET, "acme"))
     await gateway.stop()
+
+
+def dials(api: Api) -> int:
+    """Outbound calls the simulated carrier has been handed: what a callee would have noticed."""
+    trunk = api.gateway.trunk
+    assert isinstance(trunk, SimulatedCarrier)
+    return trunk.dials
+
+
+@asynccontextmanager
+async def running(database_url: str, data_dir: Path) -> AsyncIterator[Api]:
+    """A gateway process's worth of state (its own clock, trunk and memory) on a database."""
+    config = load_config(
+        environ={},
+        data_dir=str(data_dir),
+        database_url=database_url,
+        jwt_secret=SECRET,
+        node_id="test-node",
+    )
+    clock = ManualClock()
+    gateway = Gateway.build(config, clock=clock)
+    await gateway.start()
+    transport = httpx.ASGITransport(app=create_app(gateway, manage_lifecycle=False))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://callgate.test") as c:
+            yield Api(gateway, clock, c, create_token(SECRET, "acme"))
+    finally:
+        await gateway.stop()
+
+
+async def post_call(
+    api: Api, key: str | None, number: str = NUMBER, token: str | None = None
+) -> httpx.Response:
+    headers = api.auth(token)
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return await api.client.post("/pbx/call", json={"phoneNumber": number}, headers=headers)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from callgate.calls.recorder import Recorder, close_orphan, recover_orphans
+import pytest
+
+from callgate.calls.recorder import Recorder, RecordNotDurable, close_orphan, recover_orphans
 from callgate.calls.records import CallRecord
 from callgate.clock import ManualClock
 from tests.fakes import MemoryStore
@@ -98,4 +100,34 @@ async def test_a_cancelled_waiter_does_not_break_flush() -> None:
     recorder.start()
     await asyncio.wait_for(flushing, 5)  # raised CancelledError before submit() shielded its future
     assert "a" in store.rows
+    await recorder.stop()
+
+
+async def test_commit_within_fails_at_once_when_the_write_fails() -> None:
+    clock, store = ManualClock(), MemoryStore()
+    store.fail_next = 1
+    recorder = Recorder(store, clock, node="n1")
+    recorder.start()
+    with pytest.raises(RecordNotDurable, match="refused by the database: ConnectionError"):
+        await asyncio.wait_for(recorder.commit_within(record("a", clock), 2.0), 5)
+    assert clock.monotonic() == 0.0  # no bound waited: the failure answered
+    await asyncio.wait_for(recorder.flush(), 5)  # and the record is still written, later
+    assert "a" in store.rows
+    await recorder.stop()
+
+
+async def test_commit_within_gives_up_at_the_bound_on_the_clock() -> None:
+    clock, store = ManualClock(), MemoryStore()
+    recorder = Recorder(store, clock, node="n1")  # not started: the write never happens
+    waiting = asyncio.ensure_future(recorder.commit_within(record("a", clock), 2.0))
+    await asyncio.sleep(0)
+    clock.advance(1.999)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    clock.advance(0.001)
+    with pytest.raises(RecordNotDurable, match="not committed within 2 s"):
+        await asyncio.wait_for(waiting, 5)
+    assert recorder.queued == 1  # still queued: written whenever the store takes it
+    recorder.start()
+    await asyncio.wait_for(recorder.flush(), 5)
     await recorder.stop()

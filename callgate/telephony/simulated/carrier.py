@@ -113,6 +113,7 @@ class SimulatedCarrier:
         ] = {}  # session -> digits the far end heard (for tests)
         self.audio_heard_frames: dict[str, int] = {}
         self.recordings: dict[str, Recording] = {}  # inbound callers with `record`: what they heard
+        self.dials = 0  # outbound calls the far end has seen
 
     async def start(self, listener: TrunkListener) -> None:
         _speech_loop()  # made now: making it mid-call would stall the loop for every call
@@ -129,6 +130,7 @@ class SimulatedCarrier:
     # --- Trunk commands ------------------------------------------------------------------------
 
     def dial(self, session_id: str, destination: str, caller_id: str | None) -> None:
+        self.dials += 1
         script = choose(self._scripts, destination)
         call = _SimCall(session_id, script)
         self._calls[session_id] = call
