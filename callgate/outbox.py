@@ -30,6 +30,7 @@ class Outbox:
         self.max_items = max_items
         self.overflowed = False
         self._items: deque[Outgoing] = deque()
+        self.items = self._items  # read-only for owners: `if not outbox.items` costs no call
         self._audio = 0
         self._ready = asyncio.Event()
         self.dropped: dict[str, int] = {}  # session id -> audio frames dropped, not yet reported

@@ -302,7 +302,12 @@ class Realtime:
         channel = client.channel
         assert channel is not None
         merged = False
-        if audio is not None and not client.deferred and not client.outbox and channel.writable:
+        if (
+            audio is not None
+            and channel.writable
+            and not client.outbox.items
+            and not client.deferred
+        ):
             channel.write(replies + audio)
             merged = True
         else:
@@ -332,7 +337,7 @@ class Realtime:
         channel = client.channel
         assert channel is not None
         outbox = client.outbox
-        if not outbox and channel.writable:
+        if channel.writable and not outbox.items:
             channel.write(frames)
             return
         if channel.closed:  # gone; python-socketio's disconnect follows
@@ -512,10 +517,15 @@ class Realtime:
     def _audio_out(self, sid: str, frame: bytes, members: set[Client]) -> None:
         frames = payload = None
         for client in members:
-            if client.channel is not None:
+            channel = client.channel
+            if channel is not None:
                 if frames is None:
                     frames = self._audio_frames(sid, frame)
-                if client.replies and self._write_replies(client, frames):
+                if client.replies:
+                    if self._write_replies(client, frames):
+                        continue
+                elif channel.writable and not client.outbox.items and not client.deferred:
+                    channel.write(frames)  # the common case, inline: 50 times a second a call
                     continue
                 self._send(client, frames, audio=True, sid=sid)
             else:

@@ -41,7 +41,7 @@ MessageHandler = Callable[[bytes, bool], bool]
 class DirectChannel:
     """Frames to the connection's transport and messages from it, for one WebSocket connection."""
 
-    __slots__ = ("_protocol", "on_drain", "on_message", "open", "usable")
+    __slots__ = ("_protocol", "on_drain", "on_message", "open", "usable", "writable")
 
     def __init__(self, protocol: DirectWebSocketProtocol) -> None:
         self._protocol = protocol
@@ -49,16 +49,9 @@ class DirectChannel:
         self.on_drain: Callable[[], None] | None = None
         self.open = False  # the Socket.IO CONNECT has been acknowledged to the client
         self.usable = True  # no extension sits between frames and the socket
-
-    @property
-    def writable(self) -> bool:
-        protocol = self._protocol
-        return (
-            self.open
-            and protocol.writable_now
-            and not protocol.close_sent
-            and not protocol.disconnected
-        )
+        # Open, and the transport takes data now: kept by the protocol as those change (a plain
+        # attribute, read for every frame).
+        self.writable = False
 
     def write(self, frames: bytes) -> None:
         """Whole frames, written at once (check `writable` first)."""
@@ -72,6 +65,7 @@ class DirectChannel:
 
     def abort(self) -> None:
         """Drop the connection now (a client that stopped reading): the library sees it lost."""
+        self.writable = False
         transport = self._protocol.transport
         if not transport.is_closing():
             transport.abort()
@@ -102,12 +96,41 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     it does not take goes on to the application through ASGI exactly as uvicorn would send it.
     """
 
+    # close_sent and disconnected are uvicorn's flags, set in several of its code paths: kept as
+    # properties here so that the channel's `writable` follows every change.
+    _close_sent = False
+    _disconnected = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self.channel = DirectChannel(self)
         self.writable_now = True
+        super().__init__(*args, **kwargs)
         self._cutter: FrameCutter | None = None  # set while frames are cut here
         self.frames_cut = 0  # a statistic: tests check that the direct path is taken
+
+    @property
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        self._update_writable()
+
+    @property
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    @disconnected.setter
+    def disconnected(self, value: bool) -> None:
+        self._disconnected = value
+        self._update_writable()
+
+    def _update_writable(self) -> None:
+        channel = self.channel
+        channel.writable = (
+            channel.open and self.writable_now and not self._close_sent and not self._disconnected
+        )
 
     def data_received(self, data: bytes) -> None:
         cutter = self._cutter
@@ -181,19 +204,23 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             text = message.get("text")
             if text is not None and text.startswith("40"):  # Engine.IO message, Socket.IO CONNECT
                 channel.open = True
+                self._update_writable()
                 channel._drained()
 
     def pause_writing(self) -> None:
         super().pause_writing()
         self.writable_now = False
+        self._update_writable()
 
     def resume_writing(self) -> None:
         super().resume_writing()
         self.writable_now = True
+        self._update_writable()
         self.channel._drained()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.writable_now = False
+        self._update_writable()
         self.channel.detach()
         super().connection_lost(exc)
 
