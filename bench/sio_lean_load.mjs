@@ -413,10 +413,15 @@ class Call {
   }
 
   sendAudio(onAck) {
+    if (this.ws.readyState !== 1) return;
     const id = this.nextAck++;
     this.acks.set(id, [now(), onAck, "audio"]);
-    this.send("451-" + id + '["audio"' + this.audioHead);
-    if (this.ws.readyState === 1) this.ws.send(this.chunk());
+    // The packet and its attachment in one write (ws's socket, corked): one syscall, not two.
+    const socket = this.ws._socket;
+    socket.cork();
+    this.ws.send("451-" + id + '["audio"' + this.audioHead);
+    this.ws.send(this.chunk());
+    socket.uncork();
   }
 
   pace() {

@@ -17,7 +17,7 @@ every 20 ms; when it is late too, the machine stalled, not the gateway) and a fi
 timed before and after (bench/measure.py). The server's GC runs inside `callgate serve` (which
 freezes its start-up heap) and is not observed from here. Prints JSON.
 
-    .venv/bin/python bench/socketio_lean.py --calls 100 --procs 2 --seconds 20 --ramp-s 5
+    .venv/bin/python bench/socketio_lean.py --calls 100 --seconds 20 --ramp-s 5
     .venv/bin/python bench/socketio_lean.py --calls 100 --checkpoints --bargein
 
 `--accounts A` spreads the calls over A accounts: every `newSession` goes to every client of the
@@ -166,20 +166,29 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
             hist.update(dict(result["hist"][name]))
         top = max(result["hist"]["maxima"][maximum] for result in results)
         merged[f"hist:{name}"] = (hist, top)
+    for key in ("generatorCpuS", "generatorCpuUserS", "steadyCpuS"):
+        merged[key] = round(merged.get(key, 0.0), 2)
+    # a ratio: recomputed from the sums, not summed
+    merged["steadyCpuUsPerFrameIn"] = round(
+        1e6 * merged["steadyCpuS"] / max(1, merged.get("steadyFramesIn", 0)), 1
+    )
     return merged
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--procs", type=int, default=2, help="generator processes")
+    parser.add_argument(
+        "--procs", type=int, default=0, help="generator processes (default: one per 250 calls)"
+    )
     parser.add_argument("--seconds", type=float, default=20, help="talk per call, from its answer")
     parser.add_argument("--ramp-s", type=float, default=5, help="calls placed evenly over this")
     parser.add_argument("--accounts", type=int, default=1)
     parser.add_argument("--checkpoints", action="store_true", help="measure checkpoint accuracy")
     parser.add_argument("--bargein", action="store_true", help="measure barge-in")
     args = parser.parse_args()
-    procs = max(1, min(args.procs, args.calls))
+    # Fewer, fuller processes are cheaper per frame: each wake-up finds more sockets ready.
+    procs = max(1, min(args.procs or -(-args.calls // 250), args.calls))
     tmp = Path(tempfile.mkdtemp(prefix="callgate-sio-lean-"))
     port = free_port()
     env = {
