@@ -91,10 +91,12 @@ const totals = {
 const intervalsSteady = new Uint32Array(BINS);
 const intervalsTalk = new Uint32Array(BINS);
 const ackMs = new Uint32Array(BINS);
-const maxima = { intervalSteady: 0, intervalTalk: 0, ack: 0 };
+const lagSteady = new Uint32Array(BINS);
+const maxima = { intervalSteady: 0, intervalTalk: 0, ack: 0, lagSteady: 0 };
 const checkpointMs = []; // checkPoint arrival - (echo of the last frame - echo delay)
 const checkpointRawMs = []; // checkPoint arrival - echo of the last frame
 const bargeinMs = []; // first silent echo - interruption sent - echo delay
+const bargeinAtCalleeMs = []; // the same with the silent frame's delivery lag taken off
 const bargein = { acks: 0, timeouts: 0, leaks: 0, playedMs: 0, discardedMs: 0, framesAfter: 0 };
 const checkpoint = { events: 0, timeouts: 0, statuses: {} };
 const wire = {}; // the first packet of each kind, as received (binary as its length and first bytes)
@@ -127,6 +129,13 @@ class Call {
     this.binaryIsAudio = false;
     this.phase = "setup"; // setup | talk | end | done
     this.lastArrival = 0;
+    // Delivery lag: the server sends a call's frames on an absolute 20 ms grid, so arrival - 20 ms
+    // x frame number is constant but for delay; its minimum is the least-delayed frame's, and each
+    // frame's excess over it is how late it was delivered (the backlog it sat behind).
+    this.rxIndex = 0;
+    this.minOffset = Infinity;
+    this.lag = 0;
+    this.lagValid = true; // until the server drops frames for this client: the count is off then
     this.seen = new Uint8Array(8192); // a bit per 16-bit sequence number
     this.nextSeq = 0;
     this.minSeq = -1;
@@ -291,6 +300,7 @@ class Call {
         if (payload.status === "Connected" && this.phase === "setup") this.talk();
         break;
       case "audioDropped":
+        this.lagValid = false;
         totals.audioDropped += payload.frames;
         totals.audioDroppedEvents++;
         return;
@@ -319,6 +329,13 @@ class Call {
     const t = now();
     totals.framesIn++;
     if (this.gotHangup) totals.framesAfterHangup++;
+    const offset = t - 20 * this.rxIndex++;
+    if (offset < this.minOffset) this.minOffset = offset;
+    this.lag = offset - this.minOffset;
+    if (t >= steadyStart && t <= steadyEnd && this.lagValid) {
+      bin(lagSteady, this.lag);
+      if (this.lag > maxima.lagSteady) maxima.lagSteady = this.lag;
+    }
     if (this.phase === "talk") {
       if (this.lastArrival) {
         const interval = t - this.lastArrival;
@@ -366,6 +383,7 @@ class Call {
       if (this.maxSeq >= 0) this.pendingSilence++;
       if (this.bargeAt && !this.bargeSilentAt) {
         this.bargeSilentAt = t;
+        this.bargeSilentLag = this.lagValid ? this.lag : NaN;
         this.wake();
       }
     } else {
@@ -474,6 +492,8 @@ class Call {
     }
     if (await this.until(() => this.bargeSilentAt, 3000)) {
       bargeinMs.push(this.bargeSilentAt - this.bargeAt - ECHO_DELAY_MS);
+      const atCallee = this.bargeSilentAt - this.bargeSilentLag - this.bargeAt - ECHO_DELAY_MS;
+      if (!Number.isNaN(atCallee)) bargeinAtCalleeMs.push(atCallee);
       await new Promise((r) => setTimeout(r, 200)); // watch for leaks
     } else {
       bargein.timeouts++;
@@ -585,13 +605,15 @@ console.log(
     interArrivalMsTalk: quantiles(intervalsTalk, maxima.intervalTalk),
     ackMs: quantiles(ackMs, maxima.ack),
     checkpoint: { ...checkpoint, ms: checkpointMs, rawMs: checkpointRawMs },
-    bargein: { ...bargein, ms: bargeinMs },
+    deliveryLagMsSteady: quantiles(lagSteady, maxima.lagSteady),
+    bargein: { ...bargein, ms: bargeinMs, atCalleeMs: bargeinAtCalleeMs },
     wire,
     // Exact histograms, so the driver can merge processes: [[bin, count]], bin = 0.1 ms.
     hist: {
       intervalsSteady: sparse(intervalsSteady),
       intervalsTalk: sparse(intervalsTalk),
       ackMs: sparse(ackMs),
+      lagSteady: sparse(lagSteady),
       maxima,
     },
   }),

@@ -160,6 +160,7 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         ("intervalsSteady", "intervalSteady"),
         ("intervalsTalk", "intervalTalk"),
         ("ackMs", "ack"),
+        ("lagSteady", "lagSteady"),
     ):
         hist: Counter[int] = Counter()
         for result in results:
@@ -267,6 +268,7 @@ def main() -> None:
     intervals, intervals_max = merged.pop("hist:intervalsSteady")
     talk, talk_max = merged.pop("hist:intervalsTalk")
     acks, acks_max = merged.pop("hist:ackMs")
+    lag, lag_max = merged.pop("hist:lagSteady")
     checkpoint, bargein = merged.pop("checkpoint"), merged.pop("bargein")
     late_steady = [ms for at, ms in canary_late if steady_start <= at <= steady_end]
     report: dict[str, Any] = {
@@ -286,6 +288,9 @@ def main() -> None:
         "server_rss_max_mb": sampler.rss_max_mb,
         "frame_interarrival_ms": quantiles(intervals, intervals_max),
         "frame_interval_deviation_ms": quantiles(intervals, intervals_max, deviation=True),
+        # how late frames arrive against each call's 20 ms grid (its least-delayed frame): the
+        # backlog behind which they were delivered
+        "frame_delivery_lag_ms": quantiles(lag, lag_max),
         "frame_interarrival_ms_talk": quantiles(talk, talk_max),
         "audio_ack_ms": quantiles(acks, acks_max),
         **merged,
@@ -306,9 +311,12 @@ def main() -> None:
         }
     if args.bargein:
         report["bargein"] = {
-            **{k: v for k, v in bargein.items() if k != "ms"},
-            # interruption sent -> first silent echo, minus the echo's 20 ms
+            **{k: v for k, v in bargein.items() if k not in ("ms", "atCalleeMs")},
+            # interruption sent -> first silent echo received, minus the echo's 20 ms: includes
+            # the delivery of that echo, late behind the client's backlog under load
             "ms": summary(bargein["ms"]),
+            # the same less that echo's delivery lag: when the callee heard the silence
+            "at_callee_ms": summary(bargein["atCalleeMs"]),
         }
     print(json.dumps(report, indent=2))
 
