@@ -247,7 +247,7 @@ class Call {
         }
       } else if (kind === 0x32 /* 2: event */) {
         sample("event:" + data.toString("latin1", 4, data.indexOf(0x22, 4)), data);
-        this.onEvent(JSON.parse(data.toString("utf8", 2)));
+        this.onEvent(JSON.parse(data.toString("utf8", data.indexOf(0x5b)))); // past any ack id
       } else if (kind === 0x33 /* 3: ack */) {
         const text = data.toString("utf8", 2);
         const bracket = text.indexOf("[");

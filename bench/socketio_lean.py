@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,7 +65,11 @@ def cpu_s(pid: int) -> float | None:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
@@ -215,7 +220,10 @@ def main() -> None:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("callgate serve did not become healthy in 30 s")
         tokens = [create_token(SECRET, f"bench{a}") for a in range(max(1, args.accounts))]
         reference_before = reference_ms()
         t0 = time.time() + 1.5  # node's start-up; every process starts its ramp at t0
@@ -260,6 +268,7 @@ def main() -> None:
                 generator.wait()
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     merged = merge(results)
     steady_start, steady_end = (t / 1000 for t in results[0]["steadyWindowEpochMs"])
