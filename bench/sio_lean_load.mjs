@@ -98,7 +98,9 @@ const checkpointRawMs = []; // checkPoint arrival - echo of the last frame
 const bargeinMs = []; // first silent echo - interruption sent - echo delay
 const bargeinAtCalleeMs = []; // the same with the silent frame's delivery lag taken off
 const bargein = { acks: 0, timeouts: 0, leaks: 0, playedMs: 0, discardedMs: 0, framesAfter: 0 };
-const checkpoint = { events: 0, timeouts: 0, statuses: {} };
+// timeouts: no checkPoint within 5 s; lastEchoMissing: it came, but the echo of the chunk's last
+// frame (the reference) did not, e.g. dropped for a slow client
+const checkpoint = { events: 0, timeouts: 0, lastEchoMissing: 0, statuses: {} };
 const wire = {}; // the first packet of each kind, as received (binary as its length and first bytes)
 
 function sample(kind, data, isBinary) {
@@ -512,6 +514,8 @@ class Call {
     if (await this.until(() => this.checkpointAt && this.watchSeqAt, 5000)) {
       checkpointMs.push(this.checkpointAt - (this.watchSeqAt - ECHO_DELAY_MS));
       checkpointRawMs.push(this.checkpointAt - this.watchSeqAt);
+    } else if (this.checkpointAt) {
+      checkpoint.lastEchoMissing++;
     } else {
       checkpoint.timeouts++;
     }

@@ -119,6 +119,11 @@ class Sampler(threading.Thread):
         }
 
 
+def summary_or_none(values: list[float]) -> dict[str, float] | None:
+    """bench.measure.summary, None for no values (its NaN is not JSON)."""
+    return summary(values) if values else None
+
+
 def quantiles(hist: Counter[int], maximum: float, deviation: bool = False) -> dict[str, Any]:
     """p50/p99/max of a merged 0.1 ms histogram, or of |value - 20 ms| with `deviation`."""
     values = sorted(
@@ -310,22 +315,20 @@ def main() -> None:
     }
     if args.checkpoints:
         report["checkpoint"] = {
-            "events": checkpoint["events"],
-            "timeouts": checkpoint["timeouts"],
-            "statuses": checkpoint["statuses"],
+            **{k: v for k, v in checkpoint.items() if k not in ("ms", "rawMs")},
             # last frame began playing (its echo's arrival - 20 ms) -> checkPoint received; the
             # checkPoint is due once that frame has played, so ~20 ms is exact
-            "ms": summary(checkpoint["ms"]),
-            "after_last_echo_ms": summary(checkpoint["rawMs"]),
+            "ms": summary_or_none(checkpoint["ms"]),
+            "after_last_echo_ms": summary_or_none(checkpoint["rawMs"]),
         }
     if args.bargein:
         report["bargein"] = {
             **{k: v for k, v in bargein.items() if k not in ("ms", "atCalleeMs")},
             # interruption sent -> first silent echo received, minus the echo's 20 ms: includes
             # the delivery of that echo, late behind the client's backlog under load
-            "ms": summary(bargein["ms"]),
+            "ms": summary_or_none(bargein["ms"]),
             # the same less that echo's delivery lag: when the callee heard the silence
-            "at_callee_ms": summary(bargein["atCalleeMs"]),
+            "at_callee_ms": summary_or_none(bargein["atCalleeMs"]),
         }
     print(json.dumps(report, indent=2))
 
