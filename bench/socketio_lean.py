@@ -22,7 +22,9 @@ freezes its start-up heap) and is not observed from here. Prints JSON.
 
 `--accounts A` spreads the calls over A accounts: every `newSession` goes to every client of the
 call's account, so with one account a ramp of N calls costs the server N²/2 events.
-Needs node and tests/js/node_modules (`make js-deps`).
+`--fake-server` runs the same load against bench/sio_fake_server.mjs (callgate's wire and timing,
+nothing else) to measure what the generator itself costs and carries at counts callgate cannot
+carry yet. Needs node and tests/js/node_modules (`make js-deps`).
 """
 
 from __future__ import annotations
@@ -180,8 +182,9 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("generatorCpuS", "generatorCpuUserS", "steadyCpuS"):
         merged[key] = round(merged.get(key, 0.0), 2)
     # a ratio: recomputed from the sums, not summed
-    merged["steadyCpuUsPerFrameIn"] = round(
-        1e6 * merged["steadyCpuS"] / max(1, merged.get("steadyFramesIn", 0)), 1
+    frames = merged.get("steadyFramesIn", 0)
+    merged["steadyCpuUsPerFrameIn"] = (
+        round(1e6 * merged["steadyCpuS"] / frames, 1) if frames else None
     )
     return merged
 
@@ -197,6 +200,11 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1)
     parser.add_argument("--checkpoints", action="store_true", help="measure checkpoint accuracy")
     parser.add_argument("--bargein", action="store_true", help="measure barge-in")
+    parser.add_argument(
+        "--fake-server",
+        action="store_true",
+        help="against bench/sio_fake_server.mjs, not callgate: what the generator itself carries",
+    )
     args = parser.parse_args()
     # Fewer, fuller processes are cheaper per frame: each wake-up finds more sockets ready.
     procs = max(1, min(args.procs or -(-args.calls // 250), args.calls))
@@ -211,8 +219,11 @@ def main() -> None:
         "CALLGATE_CALLS_BURST": "100000",
         "CALLGATE_MAX_CONCURRENT_CALLS": str(max(1000, 2 * args.calls)),
     }
+    command = [sys.executable, "-m", "callgate", "serve", "--port", str(port)]
+    if args.fake_server:
+        command = ["node", str(ROOT / "bench" / "sio_fake_server.mjs"), str(port)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "callgate", "serve", "--port", str(port)],
+        command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -287,6 +298,7 @@ def main() -> None:
     late_steady = [ms for at, ms in canary_late if steady_start <= at <= steady_end]
     report: dict[str, Any] = {
         "calls": args.calls,
+        "server": "bench/sio_fake_server.mjs" if args.fake_server else "callgate serve",
         "procs": procs,
         "accounts": len(tokens),
         "seconds": args.seconds,
