@@ -144,8 +144,11 @@ function tick() {
     if (!call.connected) continue;
     if (call.heard) {
       for (const ws of call.clients) {
+        // The packet and its attachment in one write, as a server's media fast path would do.
+        ws._socket.cork();
         ws.send(call.head, { binary: false }); // a Buffer, sent as the text frame it is
         ws.send(call.heard);
+        ws._socket.uncork();
       }
     }
     call.heard = call.queue.length ? call.queue.shift() : SILENCE;
