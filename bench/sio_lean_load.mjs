@@ -126,7 +126,7 @@ class Call {
     this.token = cfg.tokens[g % cfg.tokens.length];
     this.sessionId = null;
     this.nextAck = 0;
-    this.acks = new Map(); // ack id -> [sent at, callback]
+    this.acks = new Map(); // ack id -> [sent at, callback, event]
     this.binaryWanted = 0; // binary frames still owed to the last 45 packet
     this.binaryIsAudio = false;
     this.phase = "setup"; // setup | talk | end | done

@@ -6,9 +6,11 @@ and echoes the caller one 20 ms frame later), then `--procs` node processes of
 `bench/sio_lean_load.mjs` sharing `--calls` calls, placed evenly over `--ramp-s` seconds. Each call
 streams sequence-numbered PCM16 in 2560-byte chunks paced by the ack's `queuedMs` for `--seconds`
 after its answer, and checks the echo it receives: frames lost, out of order, duplicated, holes
-(silence between echoed frames), inter-arrival times, `audioDropped`, ack errors, and at the end
-`hangup` and `cdr` events. `--bargein` then measures `interruption` -> echo silent, `--checkpoints`
-last frame played -> `checkPoint` received (both per call, once, at the end of its talk).
+(silence between echoed frames), inter-arrival times, delivery lag (how late each frame arrives
+against its call's 20 ms grid: the backlog it waited behind), `audioDropped`, ack errors, and at the
+end `hangup` and `cdr` events. `--bargein` then measures `interruption` sent -> echo silent (as
+received, and less that echo's delivery lag: as the callee heard it), `--checkpoints` last frame
+played -> `checkPoint` received (both per call, once, at the end of its talk).
 
 Figures are over the steady window (every call answered, none hung up yet: from 3 s after the ramp
 to the first hang-up) unless named `_talk`/`_whole`: server CPU in % of one core and per call, the
