@@ -600,7 +600,8 @@ clearInterval(watchdog);
 for (const call of calls) call.closeSegment();
 const cpu = process.cpuUsage(cpu0);
 const deviation = (ms) => Math.abs(ms - 20);
-console.log(
+// Exit only once the JSON is written: a pipe takes stdout asynchronously, and exit() would cut it.
+process.stdout.write(
   JSON.stringify({
     ...totals,
     incomplete: finished ? 0 : calls.filter((c) => c.phase !== "done").length,
@@ -626,6 +627,6 @@ console.log(
       lagSteady: sparse(lagSteady),
       maxima,
     },
-  }),
+  }) + "\n",
+  () => process.exit(0),
 );
-process.exit(0);
