@@ -97,7 +97,9 @@ const checkpointMs = []; // checkPoint arrival - (echo of the last frame - echo 
 const checkpointRawMs = []; // checkPoint arrival - echo of the last frame
 const bargeinMs = []; // first silent echo - interruption sent - echo delay
 const bargeinAtCalleeMs = []; // the same with the silent frame's delivery lag taken off
-const bargein = { acks: 0, timeouts: 0, leaks: 0, playedMs: 0, discardedMs: 0, framesAfter: 0 };
+// leaks: echoes of frames the interruption's ack says it discarded; resumed: our audio after a
+// silent frame (a backlog's hole, not the interruption): the clock restarts at the next silence
+const bargein = { acks: 0, timeouts: 0, leaks: 0, resumed: 0, playedMs: 0, discardedMs: 0, framesAfter: 0 };
 // timeouts: no checkPoint within 5 s; lastEchoMissing: it came, but the echo of the chunk's last
 // frame (the reference) did not, e.g. dropped for a slow client
 const checkpoint = { events: 0, timeouts: 0, lastEchoMissing: 0, statuses: {} };
@@ -380,7 +382,11 @@ class Call {
       this.pendingSilence = 0;
       if (this.bargeAt) {
         bargein.framesAfter++;
-        if (this.bargeSilentAt) bargein.leaks++; // audio from before the interruption came back
+        if (seq >= this.discardFrom) bargein.leaks++;
+        if (this.bargeSilentAt) {
+          this.bargeSilentAt = 0;
+          bargein.resumed++;
+        }
       }
       if (seq === this.watchSeq) {
         this.watchSeqAt = t;
@@ -492,17 +498,25 @@ class Call {
   async measureBargein() {
     // Pacing keeps 340-500 ms queued, so the interruption lands on queued audio.
     this.bargeAt = now();
+    this.discardFrom = Infinity;
     const ack = await this.request("interruption", { sessionId: this.sessionId });
     if (ack.success) {
       bargein.acks++;
       bargein.playedMs += ack.playedMs ?? 0;
       bargein.discardedMs += ack.discardedMs ?? 0;
+      this.discardFrom = this.nextSeq - Math.round((ack.discardedMs ?? 0) / 20);
     }
-    if (await this.until(() => this.bargeSilentAt, 3000)) {
+    // The echo turned silent for good: silent, and still silent 200 ms later.
+    const deadline = this.bargeAt + 3000;
+    let settled = false;
+    while (!settled && (await this.until(() => this.bargeSilentAt, deadline - now()))) {
+      await new Promise((r) => setTimeout(r, 200));
+      settled = this.bargeSilentAt > 0;
+    }
+    if (settled) {
       bargeinMs.push(this.bargeSilentAt - this.bargeAt - ECHO_DELAY_MS);
       const atCallee = this.bargeSilentAt - this.bargeSilentLag - this.bargeAt - ECHO_DELAY_MS;
       if (!Number.isNaN(atCallee)) bargeinAtCalleeMs.push(atCallee);
-      await new Promise((r) => setTimeout(r, 200)); // watch for leaks
     } else {
       bargein.timeouts++;
     }
