@@ -146,7 +146,7 @@ class Call {
     this.maxSeq = -1;
     this.unique = 0;
     this.pendingSilence = 0;
-    this.waiters = []; // [predicate, resolve] run on every event and frame
+    this.waiters = []; // [predicate, resolve], tried on every event and on the frames awaited
     this.gotHangup = false;
     this.gotCdr = false;
     this.bargeAt = 0;
@@ -189,17 +189,11 @@ class Call {
     if (this.ws.readyState === 1) this.ws.send(text);
   }
 
-  // Socket.IO event with an ack: 42<id>[...] (or 451-<id>[...] plus the attachment for audio).
-  emit(event, data, onAck, binary) {
+  // A Socket.IO event asking for an ack: 42<id>[event, data]; answered 43<id>[ack].
+  emit(event, data, onAck) {
     const id = this.nextAck++;
     this.acks.set(id, [now(), onAck, event]);
-    const body = JSON.stringify([event, data]);
-    if (binary) {
-      this.send("451-" + id + body);
-      if (this.ws.readyState === 1) this.ws.send(binary);
-    } else {
-      this.send("42" + id + body);
-    }
+    this.send("42" + id + JSON.stringify([event, data]));
   }
 
   request(event, data) {
