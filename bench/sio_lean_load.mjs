@@ -96,7 +96,6 @@ const maxima = { intervalSteady: 0, intervalTalk: 0, ack: 0, lagSteady: 0 };
 const checkpointMs = []; // checkPoint arrival - (echo of the last frame - echo delay)
 const checkpointRawMs = []; // checkPoint arrival - echo of the last frame
 const bargeinMs = []; // first silent echo - interruption sent - echo delay
-const bargeinAtCalleeMs = []; // the same with the silent frame's delivery lag taken off
 // leaks: echoes of frames the interruption's ack says it discarded; resumed: our audio after a
 // silent frame (a backlog's hole, not the interruption): the clock restarts at the next silence
 const bargein = { acks: 0, timeouts: 0, leaks: 0, resumed: 0, playedMs: 0, discardedMs: 0, framesAfter: 0 };
@@ -135,7 +134,8 @@ class Call {
     this.lastArrival = 0;
     // Delivery lag: the server sends a call's frames on an absolute 20 ms grid, so arrival - 20 ms
     // x frame number is constant but for delay; its minimum is the least-delayed frame's, and each
-    // frame's excess over it is how late it was delivered (the backlog it sat behind).
+    // frame's excess over it is how late it was delivered (the backlog it sat behind). A tick the
+    // server skips adds 20 ms to every later frame's lag, so this is an upper bound.
     this.rxIndex = 0;
     this.minOffset = Infinity;
     this.lag = 0;
@@ -391,7 +391,6 @@ class Call {
       if (this.maxSeq >= 0) this.pendingSilence++;
       if (this.bargeAt && !this.bargeSilentAt) {
         this.bargeSilentAt = t;
-        this.bargeSilentLag = this.lagValid ? this.lag : NaN;
         this.wake();
       }
     } else {
@@ -509,8 +508,6 @@ class Call {
     }
     if (settled) {
       bargeinMs.push(this.bargeSilentAt - this.bargeAt - ECHO_DELAY_MS);
-      const atCallee = this.bargeSilentAt - this.bargeSilentLag - this.bargeAt - ECHO_DELAY_MS;
-      if (!Number.isNaN(atCallee)) bargeinAtCalleeMs.push(atCallee);
     } else {
       bargein.timeouts++;
     }
@@ -625,7 +622,7 @@ process.stdout.write(
     ackMs: quantiles(ackMs, maxima.ack),
     checkpoint: { ...checkpoint, ms: checkpointMs, rawMs: checkpointRawMs },
     deliveryLagMsSteady: quantiles(lagSteady, maxima.lagSteady),
-    bargein: { ...bargein, ms: bargeinMs, atCalleeMs: bargeinAtCalleeMs },
+    bargein: { ...bargein, ms: bargeinMs },
     wire,
     // Exact histograms, so the driver can merge processes: [[bin, count]], bin = 0.1 ms.
     hist: {

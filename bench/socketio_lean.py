@@ -9,8 +9,9 @@ after its answer, and checks the echo it receives: frames lost, out of order, du
 (silence between echoed frames), inter-arrival times, delivery lag (how late each frame arrives
 against its call's 20 ms grid: the backlog it waited behind), `audioDropped`, ack errors, and at the
 end `hangup` and `cdr` events. `--bargein` then measures `interruption` sent -> echo silent (as
-received, and less that echo's delivery lag: as the callee heard it), `--checkpoints` last frame
-played -> `checkPoint` received (both per call, once, at the end of its talk).
+received: under load it includes the backlog the echo waited behind, which the lag shows),
+`--checkpoints` last frame played -> `checkPoint` received (both per call, once, at the end of its
+talk; timed against the echo of that frame, which shares the checkPoint's path, so no backlog).
 
 Figures are over the steady window (every call answered, none hung up yet: from 3 s after the ramp
 to the first hang-up) unless named `_talk`/`_whole`: server CPU in % of one core and per call, the
@@ -317,7 +318,7 @@ def main() -> None:
         "frame_interarrival_ms": quantiles(intervals, intervals_max),
         "frame_interval_deviation_ms": quantiles(intervals, intervals_max, deviation=True),
         # how late frames arrive against each call's 20 ms grid (its least-delayed frame): the
-        # backlog behind which they were delivered
+        # backlog behind which they were delivered (a tick the server skipped counts 20 ms)
         "frame_delivery_lag_ms": quantiles(lag, lag_max),
         "frame_interarrival_ms_talk": quantiles(talk, talk_max),
         "audio_ack_ms": quantiles(acks, acks_max),
@@ -337,12 +338,10 @@ def main() -> None:
         }
     if args.bargein:
         report["bargein"] = {
-            **{k: v for k, v in bargein.items() if k not in ("ms", "atCalleeMs")},
+            **{k: v for k, v in bargein.items() if k != "ms"},
             # interruption sent -> first silent echo received, minus the echo's 20 ms: includes
             # the delivery of that echo, late behind the client's backlog under load
             "ms": summary_or_none(bargein["ms"]),
-            # the same less that echo's delivery lag: when the callee heard the silence
-            "at_callee_ms": summary_or_none(bargein["atCalleeMs"]),
         }
     print(json.dumps(report, indent=2))
 
