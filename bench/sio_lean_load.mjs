@@ -96,6 +96,9 @@ const maxima = { intervalSteady: 0, intervalTalk: 0, ack: 0, lagSteady: 0 };
 const checkpointMs = []; // checkPoint arrival - (echo of the last frame - echo delay)
 const checkpointRawMs = []; // checkPoint arrival - echo of the last frame
 const bargeinMs = []; // first silent echo - interruption sent - echo delay
+// interruption sent -> its ack: with no leaks (no discarded frame ever echoed) play-out stopped when
+// the server took the interruption, before it acked, so the callee heard silence within this + 20 ms
+const bargeinAckMs = [];
 // leaks: echoes of frames the interruption's ack says it discarded; resumed: our audio after a
 // silent frame (a backlog's hole, not the interruption): the clock restarts at the next silence
 const bargein = { acks: 0, timeouts: 0, leaks: 0, resumed: 0, playedMs: 0, discardedMs: 0, framesAfter: 0 };
@@ -493,6 +496,7 @@ class Call {
     this.bargeAt = now();
     this.discardFrom = Infinity;
     const ack = await this.request("interruption", { sessionId: this.sessionId });
+    bargeinAckMs.push(now() - this.bargeAt);
     if (ack.success) {
       bargein.acks++;
       bargein.playedMs += ack.playedMs ?? 0;
@@ -622,7 +626,7 @@ process.stdout.write(
     ackMs: quantiles(ackMs, maxima.ack),
     checkpoint: { ...checkpoint, ms: checkpointMs, rawMs: checkpointRawMs },
     deliveryLagMsSteady: quantiles(lagSteady, maxima.lagSteady),
-    bargein: { ...bargein, ms: bargeinMs },
+    bargein: { ...bargein, ms: bargeinMs, ackMs: bargeinAckMs },
     wire,
     // Exact histograms, so the driver can merge processes: [[bin, count]], bin = 0.1 ms.
     hist: {

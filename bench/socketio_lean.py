@@ -9,7 +9,8 @@ after its answer, and checks the echo it receives: frames lost, out of order, du
 (silence between echoed frames), inter-arrival times, delivery lag (how late each frame arrives
 against its call's 20 ms grid: the backlog it waited behind), `audioDropped`, ack errors, and at the
 end `hangup` and `cdr` events. `--bargein` then measures `interruption` sent -> echo silent (as
-received: under load it includes the backlog the echo waited behind, which the lag shows),
+received: under load it includes the backlog the echo waited behind, which the lag shows; and
+its ack's round trip, which bounds when the callee heard silence),
 `--checkpoints` last frame played -> `checkPoint` received (both per call, once, at the end of its
 talk; timed against the echo of that frame, which shares the checkPoint's path, so no backlog).
 
@@ -338,10 +339,13 @@ def main() -> None:
         }
     if args.bargein:
         report["bargein"] = {
-            **{k: v for k, v in bargein.items() if k != "ms"},
+            **{k: v for k, v in bargein.items() if k not in ("ms", "ackMs")},
             # interruption sent -> first silent echo received, minus the echo's 20 ms: includes
             # the delivery of that echo, late behind the client's backlog under load
             "ms": summary_or_none(bargein["ms"]),
+            # interruption sent -> its ack; with leaks 0 the play-out stopped when the server took
+            # the interruption, before acking: the callee heard silence within this + 20 ms
+            "ack_ms": summary_or_none(bargein["ackMs"]),
         }
     print(json.dumps(report, indent=2))
 
