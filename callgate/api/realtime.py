@@ -64,10 +64,10 @@ FRAMES_PER_S: Final = 50
 EFFECTS_AFTER_ACK_S: Final = 0.005
 """How long after a direct client's ack the events its command caused follow (see _on_message)."""
 REPLY_WINDOW_S: Final = 0.02
-"""A direct client's acks go out with its next audio frame, in the same write, or at the end of the
-next media tick when it has none, or after this long if no tick comes: a write on its own costs the
-server about three times one inside the tick's burst of audio writes, and acks are a ninth of a
-streaming client's writes."""
+"""A direct client's acks to `audio` go out with its next audio frame, in the same write, or at the
+end of the next media tick when it has none, or after this long if no tick comes: a write on its
+own costs the server about three times one inside the tick's burst of audio writes, and these acks
+are a ninth of a streaming client's writes. Other acks go at once."""
 RESERVED_EVENTS: Final = frozenset({"connect", "disconnect", "connect_error"})
 
 Ack = dict[str, Any]
@@ -267,7 +267,14 @@ class Realtime:
         finally:
             self._replying = None
         if command.ack_id is not None:
-            self._reply(client, sio_wire.ack_frame(command.ack_id, ack))
+            frames = sio_wire.ack_frame(command.ack_id, ack)
+            if command.event == "audio":  # 6 a second while a bot talks: worth a shared write
+                self._reply(client, frames)
+                return True
+            # Anything else is rare and may be awaited (an interruption's playedMs): now, behind
+            # the acks still waiting.
+            client.replies.append(frames)
+            self._write_replies(client, None)
         elif client.deferred:
             self._effects_later(client)
         return True
