@@ -229,5 +229,11 @@ def uvicorn_ws_options() -> dict[str, Any]:
     """What `uvicorn.Config` needs to serve Socket.IO with the direct channel.
 
     permessage-deflate is off: audio does not compress, and every frame would pay for zlib.
+    uvicorn's own WebSocket pings are off too: Engine.IO's heartbeat (a ping every 25 s, the
+    connection closed after 20 s without its answer) already finds dead connections.
     """
-    return {"ws": DirectWebSocketProtocol, "ws_per_message_deflate": False}
+    return {
+        "ws": DirectWebSocketProtocol,
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": None,
+    }
