@@ -132,3 +132,59 @@ def test_sigkill_mid_call_loses_no_record(tmp_path: Path, database_url: str) -> 
             assert client.get("/v1/calls").json()["data"] == []
     finally:
         server.stop()
+
+
+KILLS = 10
+CALLS_PER_ROUND = 200  # at 50 calls/s: 4 s of arrivals, and that many calls live at the kill
+CALLS_PER_S = 50
+
+
+def place_calls(client: httpx.Client, count: int, placed: list[str]) -> None:
+    """POST /pbx/call `count` times at CALLS_PER_S (or as fast as the server answers, if slower);
+    every call answered 200 goes into `placed`."""
+    start = time.monotonic()
+    for n in range(count):
+        due = start + n / CALLS_PER_S
+        if (now := time.monotonic()) < due:
+            time.sleep(due - now)
+        response = client.post("/pbx/call", json={"phoneNumber": f"7{len(placed):06d}"})
+        if response.status_code == 200:
+            placed.append(response.json()["data"]["sessionId"])
+
+
+def test_killed_ten_times_under_load_every_placed_call_has_one_closed_record(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = Server(tmp_path, database_url)
+    headers = {"Authorization": f"Bearer {create_token(SECRET, 'acme')}"}
+    placed: list[str] = []
+    live_at_kill: set[str] = set()
+    try:
+        for _ in range(KILLS):
+            server.start()
+            with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+                place_calls(client, CALLS_PER_ROUND, placed)
+                live = {c["sessionId"] for c in client.get("/v1/calls").json()["data"]}
+            assert live, "no call was live when the process was killed"
+            live_at_kill |= live
+            server.kill()  # calls ringing, connected, and (the last ones) still being dialled
+        server.start()
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+            assert client.get("/v1/calls").json()["data"] == []
+            records: list[dict[str, object]] = []
+            page = 1
+            while True:
+                listing = client.get("/v1/cdr", params={"limit": 1000, "page": page}).json()
+                records += listing["data"]
+                if page >= listing["meta"]["totalPages"]:
+                    break
+                page += 1
+        ids = [r["sessionId"] for r in records]
+        assert len(ids) == len(set(ids))  # one record per call
+        assert len(placed) == KILLS * CALLS_PER_ROUND  # every POST was accepted
+        assert set(placed) == set(ids)  # every placed call has its record, and no other exists
+        assert all(r["endTime"] is not None and r["disposition"] for r in records)  # all closed
+        by_id = {r["sessionId"]: r for r in records}
+        assert {by_id[sid]["hangupCauseCode"] for sid in live_at_kill} == {127}
+    finally:
+        server.stop()
