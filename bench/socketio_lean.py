@@ -23,6 +23,7 @@ freezes its start-up heap) and is not observed from here. Prints JSON.
 
     .venv/bin/python bench/socketio_lean.py --calls 100 --seconds 20 --ramp-s 5
     .venv/bin/python bench/socketio_lean.py --calls 100 --checkpoints --bargein
+    .venv/bin/python bench/socketio_lean.py --calls 500 --procs 2 --pin   # server alone on CPU 0
 
 `--accounts A` spreads the calls over A accounts: every `newSession` goes to every client of the
 call's account, so with one account a ramp of N calls costs the server N²/2 events.
@@ -209,7 +210,16 @@ def main() -> None:
         action="store_true",
         help="against bench/sio_fake_server.mjs, not callgate: what the generator itself carries",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server on CPU 0, the generators (and this driver) on the others",
+    )
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    others = set(cpus[1:]) or set(cpus)
+    if args.pin:
+        os.sched_setaffinity(0, others)
     # Fewer, fuller processes are cheaper per frame: each wake-up finds more sockets ready.
     procs = max(1, min(args.procs or -(-args.calls // 250), args.calls))
     tmp = Path(tempfile.mkdtemp(prefix="callgate-sio-lean-"))
@@ -231,6 +241,7 @@ def main() -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {cpus[0]})) if args.pin else None,
     )
     url = f"http://127.0.0.1:{port}"
     generators: list[subprocess.Popen[str]] = []
@@ -304,6 +315,7 @@ def main() -> None:
         "calls": args.calls,
         "server": "bench/sio_fake_server.mjs" if args.fake_server else "callgate serve",
         "procs": procs,
+        "pinned": args.pin,
         "accounts": len(tokens),
         "seconds": args.seconds,
         "ramp_s": args.ramp_s,
