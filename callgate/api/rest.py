@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse
 
 from callgate.api.auth import account_from_token, bearer_token
+from callgate.api.body import json_object
 from callgate.api.cdr_query import CdrQueryError, cdr_page_response, parse_cdr_query
 from callgate.api.envelope import ApiError, ok
 from callgate.calls.ids import is_session_id
@@ -19,7 +19,6 @@ from callgate.gateway import Gateway
 
 # Digits with an optional leading +: 3 digits (short codes) to 20 (E.164's 15 plus trunk prefixes).
 PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
-MAX_BODY_BYTES = 4096
 
 router = APIRouter()
 
@@ -36,19 +35,6 @@ def account(request: Request) -> str:
 
 
 Account = Annotated[str, Depends(account)]
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Request body must be a JSON object") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "Request body must be a JSON object")
-    return value
 
 
 def _body_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:

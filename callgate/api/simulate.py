@@ -12,8 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from callgate.api.body import json_object
 from callgate.api.envelope import ApiError, ok
-from callgate.api.rest import PHONE_RE, Account, gateway, json_object
+from callgate.api.rest import PHONE_RE, Account, gateway
 from callgate.media.dtmf import DIGIT_SET
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 

@@ -1,0 +1,70 @@
+"""Reading a request's JSON body: every way a body can be wrong becomes a 4xx envelope, never a 500.
+
+The endpoints' bodies are small flat objects, so the limits are tight:
+- at most `MAX_BODY_BYTES` (413);
+- nested at most `MAX_DEPTH` arrays/objects deep (400): Python's JSON decoder recurses per level
+  and a 2 KB body of 1,000 `[` would otherwise end in a RecursionError.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from starlette.requests import Request
+
+from callgate.api.envelope import ApiError
+
+MAX_BODY_BYTES: Final = 4096
+MAX_DEPTH: Final = 32
+NOT_AN_OBJECT: Final = "Request body must be a JSON object"
+
+_OPENERS: Final = frozenset(b"[{")
+_CLOSERS: Final = frozenset(b"]}")
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request's body as a JSON object, or an `ApiError` saying what to send instead."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+    return parse_object(body)
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    if nesting_depth(body) > MAX_DEPTH:
+        raise ApiError(400, f"Request body is nested more than {MAX_DEPTH} levels deep")
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, NOT_AN_OBJECT) from None
+    if not isinstance(value, dict):
+        raise ApiError(400, NOT_AN_OBJECT)
+    return value
+
+
+def nesting_depth(body: bytes) -> int:
+    """The deepest nesting of arrays and objects in `body`, brackets inside strings not counted.
+
+    Counts on bytes whatever their encoding: in UTF-8 the bytes of `[{]}"\\` never occur inside a
+    multi-byte character, and a body in another encoding is refused by the decoder anyway.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == _BACKSLASH:
+                escaped = True
+            elif byte == _QUOTE:
+                in_string = False
+        elif byte == _QUOTE:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in _CLOSERS:
+            depth -= 1
+    return deepest
