@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from tests.api.conftest import Api
@@ -65,3 +67,53 @@ async def test_an_unexpected_failure_answers_one_500_envelope_and_keeps_serving(
     }
     assert [r.message for r in caplog.records if r.exc_info] == ["unhandled error in GET /v1/cdr"]
     assert (await api.client.get("/v1/cdr", headers=api.auth())).status_code == 200
+
+
+class Stream:
+    """A request body of `total_bytes`, produced chunk by chunk and counting what was taken."""
+
+    def __init__(self, total_bytes: int, chunk_bytes: int = 64 * 1024) -> None:
+        self.total_bytes, self.chunk_bytes, self.taken = total_bytes, chunk_bytes, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self.taken < self.total_bytes:
+            self.taken += self.chunk_bytes
+            yield b" " * self.chunk_bytes
+
+
+TOO_LARGE = {"status": 413, "errors": "Request body is larger than 4096 bytes", "data": None}
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+async def test_reading_stops_at_the_limit_of_a_streamed_body(api: Api, path: str) -> None:
+    body = Stream(100 * 1024 * 1024)
+    response = await api.client.post(
+        path, content=body, headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json() == TOO_LARGE
+    assert body.taken <= 2 * body.chunk_bytes  # not the 100 MB
+
+
+async def test_a_declared_length_over_the_limit_is_refused_before_reading(api: Api) -> None:
+    body = Stream(100 * 1024 * 1024)
+    response = await api.client.post(
+        "/pbx/call",
+        content=body,
+        headers={
+            **api.auth(),
+            "Content-Type": "application/json",
+            "Content-Length": str(body.total_bytes),
+        },
+    )
+    assert response.status_code == 413
+    assert response.json() == TOO_LARGE
+    assert body.taken == 0
+
+
+async def test_a_body_of_exactly_the_limit_is_read(api: Api) -> None:
+    body = b'{"phoneNumber":"0811"}'.ljust(4096)
+    response = await api.client.post(
+        "/pbx/call", content=body, headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
