@@ -117,3 +117,71 @@ async def test_a_body_of_exactly_the_limit_is_read(api: Api) -> None:
         "/pbx/call", content=body, headers={**api.auth(), "Content-Type": "application/json"}
     )
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b'{"phoneNumber":"0811"}'),
+        ("application/x-www-form-urlencoded", b'{"phoneNumber":"0811"}'),
+        ("multipart/form-data; boundary=x", b'{"phoneNumber":"0811"}'),
+        ("application/json; charset=utf-16", '{"phoneNumber":"0811"}'.encode("utf-16")),
+        ("application/xml", b"<phoneNumber>0811</phoneNumber>"),
+        ("application/jsonx", b'{"phoneNumber":"0811"}'),
+    ],
+)
+async def test_anything_but_json_is_refused_with_415(
+    api: Api, path: str, content_type: str, body: bytes
+) -> None:
+    response = await api.client.post(
+        path, content=body, headers={**api.auth(), "Content-Type": content_type}
+    )
+    assert response.status_code == 415
+    assert response.json() == {
+        "status": 415,
+        "errors": f"Content-Type must be application/json (UTF-8), got {content_type!r}",
+        "data": None,
+    }
+    assert await no_calls(api)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"phoneNumber":"0811"}'.encode("utf-16"),  # with its byte order mark
+        '{"phoneNumber":"0811"}'.encode("utf-16-le"),
+        '{"phoneNumber":"0811"}'.encode("utf-32"),
+        b"\xef\xbb\xbf" + b'{"phoneNumber":"0811"}',
+        b'{"phoneNumber":"0811","x":"\xff"}',
+    ],
+    ids=["utf-16", "utf-16-le", "utf-32", "utf-8 bom", "latin-1"],
+)
+async def test_json_not_in_utf8_is_refused_with_400(api: Api, body: bytes) -> None:
+    response = await api.client.post(
+        "/pbx/call", content=body, headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "status": 400,
+        "errors": "Request body must be JSON in UTF-8, without a byte order mark",
+        "data": None,
+    }
+    assert await no_calls(api)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        'Application/JSON;charset="UTF-8"',
+        None,  # a client that names no type sends what the endpoint documents
+    ],
+)
+async def test_json_content_types_are_accepted(api: Api, content_type: str | None) -> None:
+    headers = api.auth() if content_type is None else {**api.auth(), "Content-Type": content_type}
+    response = await api.client.post(
+        "/pbx/call", content=b'{"phoneNumber":"0811"}', headers=headers
+    )
+    assert response.status_code == 200, response.text
