@@ -26,8 +26,9 @@ Parameters:
 - Values are typed by field: whole numbers for duration, billableSeconds and hangupCauseCode;
   ISO 8601 for times (`2025-07-23`, `2025-07-23T03:37:56Z`, `...56.123+07:00`; a date alone is
   midnight UTC, a time without an offset is UTC, and an offset whose `+` arrived as a space, as an
-  unencoded `+` in a query string does, is read as `+`); text otherwise. Comparing text is by
-  byte (code point) order.
+  unencoded `+` in a query string does, is read as `+`), within 0001-01-01 to 9999-12-31 once
+  moved to UTC; text otherwise, without the NUL character. Comparing text is by byte (code
+  point) order.
 
 Errors: an unknown field, operator or direction, a value of the wrong type, an operator that does
 not apply to the field's type, or a repeated `page`/`limit` raise `CdrQueryError`, whose message
@@ -112,6 +113,7 @@ _ISO_TIME = re.compile(
     r"(?P<offset>[Zz]|[+ -][0-9]{2}(?::?[0-9]{2})?)?)?"
 )
 _EXAMPLE_TIME = "2025-07-23 or 2025-07-23T03:37:56.000Z"
+TIME_RANGE: Final = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z"
 
 
 class CdrQueryError(ValueError):
@@ -345,6 +347,10 @@ def _typed(param: str, kind: FieldType, text: str) -> FilterValue:
         return number
     if kind == "time":
         return parse_time(param, text)
+    if "\x00" in text:
+        # PostgreSQL text cannot hold it (the driver fails), and SQLite's LIKE ends the pattern
+        # there, so `$ilike:%00` matched every row; no CDR field can contain it anyway.
+        raise CdrQueryError(f"{param}: a value may not contain the NUL character")
     return text
 
 
@@ -370,7 +376,12 @@ def parse_time(param: str, text: str) -> datetime:
         )
     except ValueError as exc:
         raise CdrQueryError(f"{param}: {_shown(text)} is not a valid time ({exc})") from None
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 at +14:00 is in year 0, 9999-12-31 at -14:00 in 10000
+        raise CdrQueryError(
+            f"{param}: {_shown(text)} is outside the range {TIME_RANGE} in UTC"
+        ) from None
 
 
 def _offset(text: str | None) -> timezone:
