@@ -45,13 +45,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, Literal, cast
 from urllib.parse import quote
 
+from callgate.api.envelope import ApiError
+from callgate.api.limits import BUSY
 from callgate.calls.recordstore import (
     CdrPage,
     CdrQuery,
     Condition,
     FilterOp,
     FilterValue,
+    QueryTooCostly,
+    RecordStore,
     SortDir,
+    StoreBusy,
 )
 
 FieldType = Literal["number", "time", "text"]
@@ -98,8 +103,13 @@ REJECTED_PARAMS: Final[dict[str, str]] = {
     "cursor": "cursor paging is not supported; use page and limit",
 }
 # Bounds on one request, so a query string cannot make an arbitrarily large statement.
+# A listing's cost grows with its terms, values and substring searches (a `$not:$ilike` reads
+# every row of the account): these bound it before the database is asked; the store's time budget
+# bounds what is left.
 MAX_FILTER_TERMS: Final = 64
-MAX_LIST_VALUES: Final = 1000
+MAX_LIST_VALUES: Final = 1000  # in all the $in and $btw lists of a request together
+MAX_SUBSTRING_TERMS: Final = 8
+MAX_VALUE_CHARS: Final = 100  # a CDR's text fields are far shorter (numbers, ids, cause texts)
 MAX_PAGE: Final = 10_000_000
 MAX_SHOWN: Final = 60  # characters of the client's input an error message repeats
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # the columns are 32-bit integers
@@ -144,9 +154,11 @@ def parse_cdr_query(
         elif name == "sortBy":
             sort.append(_sort_term(value, sort))
         elif name.startswith("filter."):
-            conditions.append(_filter_term(name.removeprefix("filter."), value))
+            condition = _filter_term(name.removeprefix("filter."), value)
+            conditions.append(condition)
             if len(conditions) > MAX_FILTER_TERMS:
                 raise CdrQueryError(f"too many filters: at most {MAX_FILTER_TERMS} per request")
+            _within_allowance(name, condition, conditions)
         elif name in REJECTED_PARAMS:
             raise CdrQueryError(f"{name}: {REJECTED_PARAMS[name]}")
     return CdrQuery(
@@ -156,6 +168,38 @@ def parse_cdr_query(
         page=page or 1,
         limit=min(limit or default_limit, max_limit),
     )
+
+
+async def run_listing(store: RecordStore, query: CdrQuery) -> CdrPage:
+    """The store's page for `query`; a listing stopped by its budget, or no free connection, is 503."""
+    try:
+        return await store.query(query)
+    except QueryTooCostly as exc:
+        raise ApiError(
+            503,
+            f"This CDR query needed more than {exc.budget_s:g} s of database time and was "
+            "stopped; narrow it (fewer substring filters, a time range with filter.startTime) "
+            "and retry",
+        ) from None
+    except StoreBusy:
+        raise ApiError(503, BUSY, {"Retry-After": "1"}) from None
+
+
+def _within_allowance(param: str, condition: Condition, conditions: Sequence[Condition]) -> None:
+    if condition.op in TEXT_OPERATORS and (
+        sum(c.op in TEXT_OPERATORS for c in conditions) > MAX_SUBSTRING_TERMS
+    ):
+        raise CdrQueryError(
+            f"{param}: too many substring filters ($ilike, $contains, $sw): at most "
+            f"{MAX_SUBSTRING_TERMS} per request"
+        )
+    if condition.op in ("$in", "$btw") and (
+        sum(len(c.values) for c in conditions if c.op in ("$in", "$btw")) > MAX_LIST_VALUES
+    ):
+        raise CdrQueryError(
+            f"{param}: too many values: at most {MAX_LIST_VALUES} in all the $in and $btw lists "
+            "of a request"
+        )
 
 
 def cdr_page_response(
@@ -347,6 +391,10 @@ def _typed(param: str, kind: FieldType, text: str) -> FilterValue:
         return number
     if kind == "time":
         return parse_time(param, text)
+    if len(text) > MAX_VALUE_CHARS:
+        raise CdrQueryError(
+            f"{param}: a value is at most {MAX_VALUE_CHARS} characters, got {len(text)}"
+        )
     if "\x00" in text:
         # PostgreSQL text cannot hold it (the driver fails), and SQLite's LIKE ends the pattern
         # there, so `$ilike:%00` matched every row; no CDR field can contain it anyway.

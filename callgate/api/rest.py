@@ -10,10 +10,17 @@ from starlette.responses import JSONResponse
 
 from callgate.api.auth import account_from_token, bearer_token
 from callgate.api.body import json_object
-from callgate.api.cdr_query import CdrQueryError, cdr_page_response, parse_cdr_query
+from callgate.api.cdr_query import (
+    CdrQueryError,
+    cdr_page_response,
+    parse_cdr_query,
+    run_listing,
+)
 from callgate.api.envelope import ApiError, ok
+from callgate.api.limits import BUSY
 from callgate.calls.ids import is_session_id
 from callgate.calls.records import CallRecord, iso_ms
+from callgate.calls.recordstore import StoreBusy
 from callgate.calls.service import CallNotFound
 from callgate.gateway import Gateway
 
@@ -100,8 +107,9 @@ async def list_cdrs(request: Request, account: Account) -> JSONResponse:
         )
     except CdrQueryError as exc:
         raise ApiError(400, str(exc)) from None
-    await gw.recorder.flush()  # what the API already reported is in the listing
-    page = await gw.store.query(query)
+    async with gw.cdr_queries.slot(account):
+        await gw.recorder.flush()  # what the API already reported is in the listing
+        page = await run_listing(gw.store, query)
     return JSONResponse(cdr_page_response(query, page, request.url.path, params))
 
 
@@ -114,7 +122,10 @@ async def get_cdr(request: Request, sessionId: str, account: Account) -> JSONRes
         record = None
     if record is None and is_session_id(sessionId):
         await gw.recorder.flush()
-        record = await gw.store.get(account, sessionId)
+        try:
+            record = await gw.store.get(account, sessionId)
+        except StoreBusy:
+            raise ApiError(503, BUSY, {"Retry-After": "1"}) from None
     if record is None:
         raise ApiError(404, f"No call detail record with sessionId {sessionId}")
     return ok(record.to_json())

@@ -72,3 +72,44 @@ async def test_times_at_the_edges_of_the_range_are_answered(api: Api, value: str
     status, body = await get(api, f"filter.startTime={quote(value)}")
     assert status == 200, body
     assert body["meta"]["totalItems"] == 1  # type: ignore[index]
+
+
+async def test_list_values_are_bounded_for_the_whole_request(api: Api) -> None:
+    # Each value is a comparison per row scanned: the lists of one request share one allowance.
+    values = ",".join(f"08{i:08d}" for i in range(1000))
+    query = "&".join([f"filter.destination=$or:$in:{values}"] * 2)
+    status, body = await get(api, query)
+    assert (status, body["data"]) == (400, None)
+    assert body["errors"] == (
+        "filter.destination: too many values: at most 1000 in all the $in and $btw lists of a request"
+    )
+    status, body = await get(api, f"filter.destination=$in:{values}")
+    assert status == 200, body
+
+
+async def test_a_text_value_is_at_most_100_characters(api: Api) -> None:
+    status, body = await get(api, "filter.destination=$ilike:" + "x" * 101)
+    assert (status, body["data"]) == (400, None)
+    assert body["errors"] == "filter.destination: a value is at most 100 characters, got 101"
+    status, body = await get(api, "filter.callerId=$in:a," + "x" * 101)
+    assert status == 400
+    status, body = await get(api, "filter.destination=$ilike:" + "x" * 100)
+    assert status == 200, body
+
+
+async def test_substring_filters_are_at_most_8_per_request(api: Api) -> None:
+    terms = [f"filter.destination=$or:$ilike:{i:03d}" for i in range(9)]
+    status, body = await get(api, "&".join(terms))
+    assert (status, body["data"]) == (400, None)
+    assert body["errors"] == (
+        "filter.destination: too many substring filters ($ilike, $contains, $sw): at most 8 "
+        "per request"
+    )
+    status, body = await get(api, "&".join(terms[:8]))
+    assert status == 200, body
+
+
+async def test_issue_11s_costly_query_is_refused_at_once(api: Api) -> None:
+    terms = [f"filter.destination=$or:$ilike:{'x' * 699}{i % 10}" for i in range(64)]
+    status, body = await get(api, "&".join(terms))
+    assert (status, body["data"]) == (400, None)
