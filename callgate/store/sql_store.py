@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
 import sys
 import threading
-import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
@@ -36,7 +38,7 @@ _INSERT_ONLY = frozenset({"id", "session_id", "account", "created_at"})
 DEFAULT_READ_CONNECTIONS = 6
 DEFAULT_QUERY_BUDGET_S = 2.0
 _PG_QUERY_CANCELED = "57014"
-PROGRESS_STEPS = 50_000
+INTERRUPT_EVERY_S = 0.001
 
 
 @functools.cache
@@ -72,7 +74,7 @@ class SqlRecordStore:
     Reads never hold up call records: listings and lookups use a pool of their own of
     `read_connections`, so however many queries run, a record's write finds a connection (and on
     SQLite, in WAL mode, readers never block the writer). A listing runs under a budget of
-    `query_budget_s` of database time: SQLite's statements are interrupted when it is spent,
+    `query_budget_s` of database time: SQLite's statement is interrupted when it is spent,
     PostgreSQL's `statement_timeout` stops each statement; either raises `QueryTooCostly`.
     """
 
@@ -179,23 +181,34 @@ class SqlRecordStore:
             await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {budget_ms}")
             yield
             return
-        # The statement runs on aiosqlite's thread; every PROGRESS_STEPS virtual-machine steps
-        # (well under a millisecond) SQLite asks the handler, and stops with "interrupted" once
-        # it answers true. Rare enough not to slow the query nor contend for the GIL.
+        # The statement runs on aiosqlite's thread. Once the budget is spent the event loop
+        # calls sqlite3's interrupt() (safe from any thread), and again every INTERRUPT_EVERY_S:
+        # an interrupt that lands between two statements does nothing (SQLite). No Python code runs on
+        # the reader's thread meanwhile, so it never holds the GIL the event loop needs.
         driver = (await conn.get_raw_connection()).driver_connection
         if driver is None:
             raise RuntimeError("the SQLite connection is gone")
-        deadline = time.monotonic() + self._budget_s
+        if driver not in _LOWERED:
+            await driver.create_function(_LOWER_FUNCTION, 0, _yield_cpu_to_calls)
+            cursor = await driver.execute(f"SELECT {_LOWER_FUNCTION}()")  # on the reader's thread
+            await cursor.close()
+            _LOWERED.add(driver)
+        loop = asyncio.get_running_loop()
+        interrupts: list[asyncio.Task[None]] = []
+        timer: asyncio.TimerHandle | None = None
 
-        def past_budget() -> bool:
-            _yield_cpu_to_calls()
-            return time.monotonic() > deadline
+        def interrupt() -> None:
+            nonlocal timer
+            interrupts.append(loop.create_task(driver.interrupt()))
+            timer = loop.call_later(INTERRUPT_EVERY_S, interrupt)
 
-        await driver.set_progress_handler(past_budget, PROGRESS_STEPS)
+        timer = loop.call_later(self._budget_s, interrupt)
         try:
             yield
         finally:
-            await driver.set_progress_handler(None, 0)
+            timer.cancel()
+            for task in interrupts:
+                await task
 
     async def _page(self, conn: AsyncConnection, query: CdrQuery, dialect: Dialect) -> CdrPage:
         statements = listing(query, dialect)
@@ -237,25 +250,23 @@ class SqlRecordStore:
         return self._engines
 
 
-_LOWERED_THREADS: set[int] = set()
 READER_NICE = 10
+_LOWER_FUNCTION = "callgate_lower_priority"
+_LOWERED: weakref.WeakSet[Any] = weakref.WeakSet()  # aiosqlite connections whose thread is lowered
 
 
 def _yield_cpu_to_calls() -> None:
-    """Lower the CPU priority of the calling thread, once: a SQLite reader's (aiosqlite gives each
-    connection a thread of its own, and the read pool's threads only ever run listings).
+    """Lower the CPU priority of the calling thread: a SQLite reader's (aiosqlite gives each
+    connection a thread of its own, and the read pool's threads only ever read).
 
-    A long listing then takes the CPU only when the event loop (calls, media, the API) and the
-    record writer leave it idle: on a 2-core machine two listings at full speed otherwise
-    delayed another account's POST /pbx/call by 200 ms. Linux only, where the priority is per
-    thread (elsewhere it would lower the whole process).
+    A long listing then gives way to the event loop (calls, media, the API) and the record
+    writer: on a 2-core machine, two listings at full speed delayed another account's
+    POST /pbx/call by 200 ms at the 99th percentile. Linux only, where the priority is per thread
+    (elsewhere it would lower the whole process).
     """
-    thread = threading.get_native_id()
-    if sys.platform != "linux" or thread in _LOWERED_THREADS:
-        return
-    _LOWERED_THREADS.add(thread)
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, thread, READER_NICE)
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
 
 
 def _stopped_by_budget(exc: sa_exc.DBAPIError, dialect: Dialect) -> bool:

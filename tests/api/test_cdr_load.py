@@ -70,9 +70,9 @@ async def tight(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
 async def test_a_query_past_its_budget_gets_503_and_calls_go_on(tight: Api) -> None:
     store = tight.gateway.store
     assert isinstance(store, SqlRecordStore)
-    # Enough rows that the listing outlasts the budget: SQLite checks it every 50,000 steps of
-    # its virtual machine, PostgreSQL's statement_timeout has a floor of 1 ms.
-    count = 5_000 if store.dialect == "sqlite" else 30_000
+    # Enough rows that the listing runs for some milliseconds: an overdue SQLite statement is
+    # interrupted within 1 ms, PostgreSQL's statement_timeout has a floor of 1 ms.
+    count = 10_000 if store.dialect == "sqlite" else 30_000
     rows = [record(new_session_id(), start=timedelta(seconds=i)) for i in range(count)]
     for start in range(0, len(rows), 5000):
         await store.upsert(rows[start : start + 5000])

@@ -13,9 +13,9 @@ from callgate.store import SqlRecordStore
 from tests.store.conftest import Database
 from tests.store.sample import record
 
-# Enough rows that the listing outlasts the budget: SQLite checks it every 50,000 steps of its
-# virtual machine, PostgreSQL's statement_timeout has a floor of 1 ms.
-ROWS = {"sqlite": 5_000, "postgresql": 30_000}
+# Enough rows that the listing runs for some milliseconds: an overdue SQLite statement is
+# interrupted within 1 ms, PostgreSQL's statement_timeout has a floor of 1 ms.
+ROWS = {"sqlite": 10_000, "postgresql": 30_000}
 # The costliest listing the query language accepts: eight OR-ed negated substring searches with
 # long values, on fields no index helps with, so every row of the account is read and compared.
 COSTLY = CdrQuery(
