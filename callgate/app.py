@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callgate import __version__
 from callgate.api.envelope import ApiError, error_response
+from callgate.api.openapi import build_openapi
 from callgate.api.realtime import Realtime
 from callgate.api.rest import router
 from callgate.api.simulate import router as simulate_router
@@ -59,6 +60,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
         docs_url="/docs",
         redoc_url=None,
     )
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     app.state.gateway = gateway
     app.state.realtime = realtime
     app.include_router(router)

@@ -276,7 +276,7 @@ def _whole(text: str) -> int | None:
     """The integer `text` spells, or None; beyond 18 digits, a number out of every range here."""
     if not _WHOLE.fullmatch(text):
         return None
-    digits = text.removeprefix("-")
+    digits = text.removeprefix("-").lstrip("0") or "0"  # leading zeros change no number
     # Also keeps int() away from thousands of digits, which Python refuses with a ValueError.
     number = int(digits) if len(digits) <= 18 else 10**18
     return -number if text.startswith("-") else number

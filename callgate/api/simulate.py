@@ -29,6 +29,13 @@ def _number(key: str, value: Any, low: float, high: float, unit: str) -> float:
     return float(value)
 
 
+def _flag(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{key} must be true or false")
+    return value
+
+
 def _seconds(body: dict[str, Any], key: str) -> float | None:
     value = body.get(key)
     return None if value is None else _number(key, value, 0, 86400, "seconds")
@@ -62,7 +69,7 @@ async def simulate_inbound(request: Request, account: Account) -> JSONResponse:
         dtmf=dtmf,
         hangup_after_s=_seconds(body, "hangupAfterS"),
         give_up_s=_seconds(body, "giveUpS"),
-        record=bool(body.get("record", False)),
+        record=_flag(body, "record"),
     )
     assert isinstance(caller_id, str)
     assert isinstance(did_number, str)
