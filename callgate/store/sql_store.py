@@ -57,7 +57,7 @@ def _upsert_statement(dialect: Dialect) -> Insert:
 
 @dataclass(frozen=True, slots=True)
 class _Engines:
-    """Two pools: one for writes (and migrations), one for reads that reads alone can exhaust."""
+    """Two pools: writes (and migrations) on one, reads on the other, so reads exhaust only theirs."""
 
     plain: AsyncEngine
     writer: AsyncEngine  # SQLite: BEGIN IMMEDIATE, so a writer waits for the lock up front
