@@ -12,9 +12,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callgate import __version__
 from callgate.api.envelope import ApiError, error_response
+from callgate.api.openapi import build_openapi
 from callgate.api.realtime import Realtime
 from callgate.api.rest import router
 from callgate.api.simulate import router as simulate_router
@@ -58,6 +60,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
         docs_url="/docs",
         redoc_url=None,
     )
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     app.state.gateway = gateway
     app.state.realtime = realtime
     app.include_router(router)
@@ -79,12 +82,39 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
         where = ".".join(str(part) for part in first.get("loc", ()))
         return error_response(400, f"Invalid request: {where}: {first.get('msg', 'invalid')}")
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "Internal server error; the incident is logged")
+    # Inside Starlette's ServerErrorMiddleware, which would answer too but then re-raise: the
+    # server logs a second traceback and drops the keep-alive connection.
+    app.add_middleware(EnvelopeOnCrash)
 
     return socketio.ASGIApp(realtime.sio, other_asgi_app=app, socketio_path="socket.io")
+
+
+class EnvelopeOnCrash:
+    """A bug's exception becomes one logged traceback and a 500 envelope; the connection lives on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, watched)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for an answer: the server ends the response
+            await error_response(500, "Internal server error; the incident is logged")(
+                scope, receive, send
+            )
 
 
 def rest_app(app: socketio.ASGIApp) -> FastAPI:

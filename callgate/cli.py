@@ -121,7 +121,7 @@ def _simulate_inbound(config: Config, args: argparse.Namespace) -> int:
 def _serve(config: Config) -> int:
     import uvicorn
 
-    from callgate.api.sio_transport import uvicorn_ws_options
+    from callgate.api.http_server import server_options
     from callgate.app import create_app
     from callgate.gateway import Gateway
 
@@ -144,16 +144,7 @@ def _serve(config: Config) -> int:
             f"callgate: API on {url}  docs {url}/docs",
             flush=True,
         )
-    uvicorn.run(
-        create_app(gateway),
-        host=config.host,
-        port=config.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=config.log_level,
-        access_log=False,
-        **uvicorn_ws_options(),
-    )
+    uvicorn.run(create_app(gateway), **server_options(config))
     return 0
 
 

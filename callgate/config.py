@@ -55,6 +55,9 @@ class Config:
     cdr_default_limit: int = 100
     cdr_max_limit: int = 1000
     call_record_timeout_s: float = 2.0  # POST /pbx/call answers 503 (and never dials) past this
+    cdr_query_budget_s: float = 2.0  # database time one CDR listing may use
+    cdr_queries_per_account: int = 2  # CDR listings one account may run at once
+    cdr_queries_total: int = 6  # CDR listings running at once, all accounts
     log_level: str = "info"
     inbound_url: str = (
         "ws://127.0.0.1:4143"  # where inbound calls go when no [[inbound.route]] matches
@@ -223,6 +226,9 @@ SETTINGS: dict[str, Parser] = {
     "cdr_default_limit": _positive_int,
     "cdr_max_limit": _positive_int,
     "call_record_timeout_s": _positive_float,
+    "cdr_query_budget_s": _positive_float,
+    "cdr_queries_per_account": _positive_int,
+    "cdr_queries_total": _positive_int,
     "log_level": _log_level,
     "inbound_url": _ws_url,
     "inbound_account": _account,

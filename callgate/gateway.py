@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from callgate.api.auth import load_or_create_secret
 from callgate.api.idempotency import CallRequests
-from callgate.api.limits import CallAdmission
+from callgate.api.limits import CallAdmission, QueryGate
 from callgate.calls.bus import EventBus
 from callgate.calls.recorder import Recorder, recover_orphans
 from callgate.calls.recordstore import RecordStore
@@ -41,6 +41,7 @@ class Gateway:
     requests: CallRequests
     jwt_secret: str
     secret_generated: bool = False
+    cdr_queries: QueryGate = field(default_factory=QueryGate)
     started: bool = field(default=False, init=False)
 
     @classmethod
@@ -57,7 +58,12 @@ class Gateway:
         clock = clock or LoopClock()
         ticker = ticker or MediaTicker(clock)
         ticker.on_error = lambda exc: log.error("media tick listener failed: %r", exc)
-        store = store or SqlRecordStore(config.effective_database_url)
+        store = store or SqlRecordStore(
+            config.effective_database_url,
+            # The listings' slots, plus two so single-record reads rarely wait for a connection.
+            read_connections=config.cdr_queries_total + 2,
+            query_budget_s=config.cdr_query_budget_s,
+        )
         recorder = Recorder(store, clock, node=config.node_id)
         bus = EventBus()
         if trunk is None:
@@ -104,6 +110,11 @@ class Gateway:
             trunk=trunk,
             calls=service,
             admission=admission,
+            cdr_queries=QueryGate(
+                config.cdr_queries_per_account,
+                config.cdr_queries_total,
+                wait_s=config.cdr_query_budget_s,
+            ),
             inbound=inbound,
             requests=CallRequests(clock, store, service, admission),
             jwt_secret=secret,

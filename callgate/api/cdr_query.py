@@ -26,8 +26,9 @@ Parameters:
 - Values are typed by field: whole numbers for duration, billableSeconds and hangupCauseCode;
   ISO 8601 for times (`2025-07-23`, `2025-07-23T03:37:56Z`, `...56.123+07:00`; a date alone is
   midnight UTC, a time without an offset is UTC, and an offset whose `+` arrived as a space, as an
-  unencoded `+` in a query string does, is read as `+`); text otherwise. Comparing text is by
-  byte (code point) order.
+  unencoded `+` in a query string does, is read as `+`), within 0001-01-01 to 9999-12-31 once
+  moved to UTC; text otherwise, without the NUL character. Comparing text is by byte (code
+  point) order.
 
 Errors: an unknown field, operator or direction, a value of the wrong type, an operator that does
 not apply to the field's type, or a repeated `page`/`limit` raise `CdrQueryError`, whose message
@@ -44,13 +45,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, Literal, cast
 from urllib.parse import quote
 
+from callgate.api.envelope import ApiError
+from callgate.api.limits import BUSY
 from callgate.calls.recordstore import (
     CdrPage,
     CdrQuery,
     Condition,
     FilterOp,
     FilterValue,
+    QueryTooCostly,
+    RecordStore,
     SortDir,
+    StoreBusy,
 )
 
 FieldType = Literal["number", "time", "text"]
@@ -97,8 +103,13 @@ REJECTED_PARAMS: Final[dict[str, str]] = {
     "cursor": "cursor paging is not supported; use page and limit",
 }
 # Bounds on one request, so a query string cannot make an arbitrarily large statement.
+# A listing's cost grows with its terms, values and substring searches (a `$not:$ilike` reads
+# every row of the account): these bound it before the database is asked; the store's time budget
+# bounds what is left.
 MAX_FILTER_TERMS: Final = 64
-MAX_LIST_VALUES: Final = 1000
+MAX_LIST_VALUES: Final = 1000  # in all the $in and $btw lists of a request together
+MAX_SUBSTRING_TERMS: Final = 8
+MAX_VALUE_CHARS: Final = 100  # a CDR's text fields are far shorter (numbers, ids, cause texts)
 MAX_PAGE: Final = 10_000_000
 MAX_SHOWN: Final = 60  # characters of the client's input an error message repeats
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # the columns are 32-bit integers
@@ -112,6 +123,7 @@ _ISO_TIME = re.compile(
     r"(?P<offset>[Zz]|[+ -][0-9]{2}(?::?[0-9]{2})?)?)?"
 )
 _EXAMPLE_TIME = "2025-07-23 or 2025-07-23T03:37:56.000Z"
+TIME_RANGE: Final = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z"
 
 
 class CdrQueryError(ValueError):
@@ -142,9 +154,11 @@ def parse_cdr_query(
         elif name == "sortBy":
             sort.append(_sort_term(value, sort))
         elif name.startswith("filter."):
-            conditions.append(_filter_term(name.removeprefix("filter."), value))
+            condition = _filter_term(name.removeprefix("filter."), value)
+            conditions.append(condition)
             if len(conditions) > MAX_FILTER_TERMS:
                 raise CdrQueryError(f"too many filters: at most {MAX_FILTER_TERMS} per request")
+            _within_allowance(name, condition, conditions)
         elif name in REJECTED_PARAMS:
             raise CdrQueryError(f"{name}: {REJECTED_PARAMS[name]}")
     return CdrQuery(
@@ -154,6 +168,38 @@ def parse_cdr_query(
         page=page or 1,
         limit=min(limit or default_limit, max_limit),
     )
+
+
+async def run_listing(store: RecordStore, query: CdrQuery) -> CdrPage:
+    """The store's page for `query`; a listing stopped by its budget, or no free connection, is 503."""
+    try:
+        return await store.query(query)
+    except QueryTooCostly as exc:
+        raise ApiError(
+            503,
+            f"This CDR query needed more than {exc.budget_s:g} s of database time and was "
+            "stopped; narrow it (fewer substring filters, a time range with filter.startTime) "
+            "and retry",
+        ) from None
+    except StoreBusy:
+        raise ApiError(503, BUSY, {"Retry-After": "1"}) from None
+
+
+def _within_allowance(param: str, condition: Condition, conditions: Sequence[Condition]) -> None:
+    if condition.op in TEXT_OPERATORS and (
+        sum(c.op in TEXT_OPERATORS for c in conditions) > MAX_SUBSTRING_TERMS
+    ):
+        raise CdrQueryError(
+            f"{param}: too many substring filters ($ilike, $contains, $sw): at most "
+            f"{MAX_SUBSTRING_TERMS} per request"
+        )
+    if condition.op in ("$in", "$btw") and (
+        sum(len(c.values) for c in conditions if c.op in ("$in", "$btw")) > MAX_LIST_VALUES
+    ):
+        raise CdrQueryError(
+            f"{param}: too many values: at most {MAX_LIST_VALUES} in all the $in and $btw lists "
+            "of a request"
+        )
 
 
 def cdr_page_response(
@@ -230,7 +276,7 @@ def _whole(text: str) -> int | None:
     """The integer `text` spells, or None; beyond 18 digits, a number out of every range here."""
     if not _WHOLE.fullmatch(text):
         return None
-    digits = text.removeprefix("-")
+    digits = text.removeprefix("-").lstrip("0") or "0"  # leading zeros change no number
     # Also keeps int() away from thousands of digits, which Python refuses with a ValueError.
     number = int(digits) if len(digits) <= 18 else 10**18
     return -number if text.startswith("-") else number
@@ -345,6 +391,14 @@ def _typed(param: str, kind: FieldType, text: str) -> FilterValue:
         return number
     if kind == "time":
         return parse_time(param, text)
+    if len(text) > MAX_VALUE_CHARS:
+        raise CdrQueryError(
+            f"{param}: a value is at most {MAX_VALUE_CHARS} characters, got {len(text)}"
+        )
+    if "\x00" in text:
+        # PostgreSQL text cannot hold it (the driver fails), and SQLite's LIKE ends the pattern
+        # there, so `$ilike:%00` matched every row; no CDR field can contain it anyway.
+        raise CdrQueryError(f"{param}: a value may not contain the NUL character")
     return text
 
 
@@ -370,7 +424,12 @@ def parse_time(param: str, text: str) -> datetime:
         )
     except ValueError as exc:
         raise CdrQueryError(f"{param}: {_shown(text)} is not a valid time ({exc})") from None
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 at +14:00 is in year 0, 9999-12-31 at -14:00 in 10000
+        raise CdrQueryError(
+            f"{param}: {_shown(text)} is outside the range {TIME_RANGE} in UTC"
+        ) from None
 
 
 def _offset(text: str | None) -> timezone:

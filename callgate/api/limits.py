@@ -1,8 +1,11 @@
-"""Per-account admission limits for placing calls: concurrent calls and a calls-per-second bucket."""
+"""Per-account limits: placing calls (concurrent calls, a calls-per-second bucket) and CDR queries."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from callgate.api.envelope import ApiError
@@ -49,3 +52,54 @@ class CallAdmission:
                 {"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
         bucket.tokens -= 1.0
+
+
+BUSY = "The CDR database is busy with other queries; retry in a moment"
+
+
+class QueryGate:
+    """How many CDR listings run at once: `per_account` for each account, `total` for all.
+
+    A listing's database work is bounded by the store's budget, but one account firing many at once
+    could still occupy every read connection. Over its own share an account gets 429 at once (it
+    can wait for its earlier queries); when every slot is taken by others, a listing waits up to
+    `wait_s` (a running one ends within the store's budget) and then gets 503. Both carry
+    `Retry-After`.
+    """
+
+    def __init__(self, per_account: int = 2, total: int = 6, wait_s: float = 2.0) -> None:
+        self.per_account = per_account
+        self.total = total
+        self._wait_s = wait_s
+        self._free = asyncio.Semaphore(total)
+        self._running: dict[str, int] = {}
+
+    def running(self, account: str) -> int:
+        return self._running.get(account, 0)
+
+    @asynccontextmanager
+    async def slot(self, account: str) -> AsyncIterator[None]:
+        running = self._running.get(account, 0)
+        if running >= self.per_account:
+            raise ApiError(
+                429,
+                f"Too many CDR queries at once: this account may run {self.per_account} at a "
+                "time; wait for one to finish",
+                {"Retry-After": "1"},
+            )
+        self._running[account] = running + 1
+        try:
+            try:
+                await asyncio.wait_for(self._free.acquire(), self._wait_s)
+            except TimeoutError:
+                raise ApiError(503, BUSY, {"Retry-After": "1"}) from None
+            try:
+                yield
+            finally:
+                self._free.release()
+        finally:
+            left = self._running[account] - 1
+            if left:
+                self._running[account] = left
+            else:
+                del self._running[account]

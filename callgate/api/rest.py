@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any
 
@@ -10,17 +9,24 @@ from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import JSONResponse
 
 from callgate.api.auth import account_from_token, bearer_token
-from callgate.api.cdr_query import CdrQueryError, cdr_page_response, parse_cdr_query
+from callgate.api.body import json_object
+from callgate.api.cdr_query import (
+    CdrQueryError,
+    cdr_page_response,
+    parse_cdr_query,
+    run_listing,
+)
 from callgate.api.envelope import ApiError, ok
 from callgate.api.idempotency import request_key
+from callgate.api.limits import BUSY
 from callgate.calls.ids import is_session_id
 from callgate.calls.records import CallRecord, iso_ms
+from callgate.calls.recordstore import StoreBusy
 from callgate.calls.service import CallNotFound
 from callgate.gateway import Gateway
 
 # Digits with an optional leading +: 3 digits (short codes) to 20 (E.164's 15 plus trunk prefixes).
 PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
-MAX_BODY_BYTES = 4096
 
 router = APIRouter()
 
@@ -50,19 +56,6 @@ KEYED_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "The Idempotency-Key was already used with a different body"},
     503: {"description": "The database did not answer in time: nothing was done (Retry-After)"},
 }
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Request body must be a JSON object") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "Request body must be a JSON object")
-    return value
 
 
 def _body_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -124,8 +117,9 @@ async def list_cdrs(request: Request, account: Account) -> JSONResponse:
         )
     except CdrQueryError as exc:
         raise ApiError(400, str(exc)) from None
-    await gw.recorder.flush()  # what the API already reported is in the listing
-    page = await gw.store.query(query)
+    async with gw.cdr_queries.slot(account):
+        await gw.recorder.flush()  # what the API already reported is in the listing
+        page = await run_listing(gw.store, query)
     return JSONResponse(cdr_page_response(query, page, request.url.path, params))
 
 
@@ -138,7 +132,10 @@ async def get_cdr(request: Request, sessionId: str, account: Account) -> JSONRes
         record = None
     if record is None and is_session_id(sessionId):
         await gw.recorder.flush()
-        record = await gw.store.get(account, sessionId)
+        try:
+            record = await gw.store.get(account, sessionId)
+        except StoreBusy:
+            raise ApiError(503, BUSY, {"Retry-After": "1"}) from None
     if record is None:
         raise ApiError(404, f"No call detail record with sessionId {sessionId}")
     return ok(record.to_json())

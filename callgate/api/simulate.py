@@ -12,8 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from callgate.api.body import json_object
 from callgate.api.envelope import ApiError, ok
-from callgate.api.rest import PHONE_RE, Account, gateway, json_object
+from callgate.api.rest import PHONE_RE, Account, gateway
 from callgate.media.dtmf import DIGIT_SET
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 
@@ -26,6 +27,13 @@ def _number(key: str, value: Any, low: float, high: float, unit: str) -> float:
     if not low <= value <= high:
         raise ApiError(400, f"{key} must be between {low:g} and {high:g} {unit}")
     return float(value)
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{key} must be true or false")
+    return value
 
 
 def _seconds(body: dict[str, Any], key: str) -> float | None:
@@ -61,7 +69,7 @@ async def simulate_inbound(request: Request, account: Account) -> JSONResponse:
         dtmf=dtmf,
         hangup_after_s=_seconds(body, "hangupAfterS"),
         give_up_s=_seconds(body, "giveUpS"),
-        record=bool(body.get("record", False)),
+        record=_flag(body, "record"),
     )
     assert isinstance(caller_id, str)
     assert isinstance(did_number, str)

@@ -46,6 +46,18 @@ class CdrPage:
     total: int
 
 
+class QueryTooCostly(Exception):
+    """A listing ran past the store's time budget and was stopped; narrowing it is the remedy."""
+
+    def __init__(self, budget_s: float) -> None:
+        super().__init__(f"the query ran past its budget of {budget_s:g} s and was stopped")
+        self.budget_s = budget_s
+
+
+class StoreBusy(Exception):
+    """No database connection for reading came free in time (the store's reads are all busy)."""
+
+
 class RecordStore(Protocol):
     async def open(self) -> None:
         """Connect and bring the schema up to date (migrations)."""
@@ -57,7 +69,8 @@ class RecordStore(Protocol):
 
     async def get(self, account: str, session_id: str) -> CallRecord | None: ...
 
-    async def query(self, query: CdrQuery) -> CdrPage: ...
+    async def query(self, query: CdrQuery) -> CdrPage:
+        """One page of matches and their total; `QueryTooCostly` past the store's time budget."""
 
     async def open_records(self, node: str) -> Sequence[CallRecord]:
         """Records this node left open (no endTime): calls that were live when it stopped."""

@@ -29,6 +29,8 @@ SQLITE_MMAP_BYTES = 1 << 30
 # Connections marked with this execution option begin their transactions with BEGIN IMMEDIATE,
 # taking SQLite's write lock up front, so a writer waits (busy timeout) instead of failing midway.
 WRITE_OPTION = "callgate_write"
+# Longest a read waits for a connection of its own pool before the store reports itself busy.
+POOL_WAIT_S = 5.0
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -37,25 +39,38 @@ def dialect_of(url: str | URL) -> str:
     return make_url(url).get_backend_name()
 
 
-def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
-    """An engine for `url`; `schema` (PostgreSQL only) puts the store's tables in that schema."""
+def create_engine(
+    url: str, *, schema: str | None = None, pool_size: int | None = None
+) -> AsyncEngine:
+    """An engine for `url`; `schema` (PostgreSQL only) puts the store's tables in that schema.
+
+    With `pool_size` the engine holds at most that many connections (no overflow), and a caller
+    waits at most `POOL_WAIT_S` for one: the store's reads, kept apart from its writes.
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    pool: dict[str, Any] = {}
+    if pool_size is not None and not _in_memory(parsed):
+        pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": POOL_WAIT_S}
     if backend == "sqlite":
         if schema is not None:
             raise ValueError("a schema applies to PostgreSQL only")
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, pool)
     if backend == "postgresql":
-        return _postgres_engine(parsed, schema)
+        return _postgres_engine(parsed, schema, pool)
     raise ValueError(
         f"unsupported CDR database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
 
 
-def _sqlite_engine(url: URL) -> AsyncEngine:
+def _in_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and (url.database or ":memory:") == ":memory:"
+
+
+def _sqlite_engine(url: URL, pool: dict[str, Any]) -> AsyncEngine:
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -80,11 +95,13 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
     return engine
 
 
-def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
+def _postgres_engine(url: URL, schema: str | None, pool: dict[str, Any]) -> AsyncEngine:
     settings = {"plan_cache_mode": "force_custom_plan"}
     if schema is not None:
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
         # public stays on the path: extensions such as pg_trgm usually live there.
         settings["search_path"] = f'"{schema}", public'
-    return create_async_engine(url, pool_pre_ping=True, connect_args={"server_settings": settings})
+    return create_async_engine(
+        url, pool_pre_ping=True, connect_args={"server_settings": settings}, **pool
+    )

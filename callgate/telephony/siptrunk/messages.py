@@ -52,20 +52,25 @@ def _user_of(address: NameAddr | None) -> str | None:
     return None
 
 
+def _printable(text: str | None) -> str:
+    """`text` without control characters: SIP escapes (`%00`, `%0A`) can carry any byte, and a NUL
+    cannot be stored in a PostgreSQL text column (the call's record would fail to insert)."""
+    return "" if text is None else "".join(c for c in text if c >= " " and c != "\x7f")
+
+
 def caller_of(request: SipRequest) -> str:
     address = request.from_
-    user = _user_of(address)
+    user = _printable(_user_of(address))
     if user:
         return user
-    if address is not None and address.display_name:
-        return address.display_name
-    return "anonymous"
+    name = _printable(address.display_name if address is not None else None)
+    return name or "anonymous"
 
 
 def number_called(request: SipRequest) -> str:
     uri = request.uri
     if isinstance(uri, SipUri) and uri.user_text:
-        return uri.user_text
+        return _printable(uri.user_text)
     if isinstance(uri, AbsoluteUri) and uri.scheme.lower() == "tel":
-        return uri.rest.split(";", 1)[0]
-    return _user_of(request.to) or ""
+        return _printable(uri.rest.split(";", 1)[0])
+    return _printable(_user_of(request.to))

@@ -207,3 +207,13 @@ def test_bye_from_the_caller_after_the_answer():
     out = run.feed(in_dialog("BYE", ok, cseq=2, branch="z9hG4bK-bye", ours_is_from=False))
     assert [r.status for r in responses(out)] == [200]
     assert events(out) == [TrunkHangup(call, 16, by_remote=True)]
+
+
+def test_escaped_control_characters_never_reach_the_call_record():
+    # "%00" is a legal escape in a SIP user part; a NUL in the caller id or the number called
+    # would fail the CDR's insert on PostgreSQL (text cannot hold it) and lose the call's record.
+    run = Run(engine())
+    out = run.feed(inbound_invite(caller="%00555%0D%0A1234%7F", number="41%0043"))
+    (incoming,) = events(out)
+    assert isinstance(incoming, TrunkIncomingCall)
+    assert (incoming.caller_id, incoming.did_number) == ("5551234", "4143")
