@@ -25,7 +25,7 @@ import logging
 import socket
 from collections.abc import Callable, Coroutine
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from callgate.telephony.sip import (
     DEFAULT_LIMITS,
@@ -282,13 +282,14 @@ class _Stream(asyncio.Protocol):
         self.aliases: list[tuple[str, int]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport, though not always an `asyncio.Transport` subclass: uvloop's
+        # (what `callgate serve` runs on) is its own class with the same methods.
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         if not self._owner._opened(self):
             log.warning("TCP connection from %s refused: too many connections", self.peer)
-            transport.abort()
+            self._transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._owner._closed(self)
