@@ -28,6 +28,7 @@ from callgate.telephony.sip import (
     TransactionTableFull,
     TransactionTerminated,
     TransactionTimeout,
+    parse,
     response_for,
 )
 from callgate.telephony.sip.fields import parse_via
@@ -448,3 +449,22 @@ def test_seeded_mutations_of_captured_messages_never_raise() -> None:
         _feed_everything(layer, bytes(data), n * 0.01)
     run(layer, 1000)
     assert len(layer) == 0
+
+
+@pytest.mark.parametrize("name", ["badaspec", "quotbal", "scalar02", "insuf"])
+def test_rfc_4475_requests_with_a_usable_via_get_their_400(name: str) -> None:
+    # RFC 4475 §3.1.2.14, §3.1.2.6, §3.1.2.4, §3.3.1: the broken or missing From, To, Call-ID
+    # or CSeq gets a stand-in; the answer goes out with the request's own Via.
+    if not rfc4475_names():
+        pytest.skip("RFC 4475 corpus not found")
+    data = rfc4475(name)
+    actions = TransactionLayer().receive_data(data, UDP, 0.0)
+    sends_ = sent(actions)
+    assert len(sends_) == 1, actions
+    response = sends_[0].message
+    assert isinstance(response, SipResponse)
+    assert response.status == 400
+    again = parse(bytes(response))
+    assert isinstance(again, SipResponse)
+    assert again.top_via is not None
+    assert again.top_via.branch in data.decode()

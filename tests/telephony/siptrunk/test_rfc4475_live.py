@@ -25,6 +25,7 @@ import pytest
 
 from callgate.calls.ids import new_session_id
 from callgate.telephony.sip import SipParseError, SipRequest, SipResponse, TransactionKey, parse
+from callgate.telephony.sip.headers import stand_in
 from callgate.telephony.sip.transactions import server_key
 from tests.peers.sipp import errors, running_sipp
 from tests.support import need
@@ -40,6 +41,7 @@ TRUNK_HOST = "127.0.0.3"
 CATCH_PORTS = (5050, 5060, 5061)  # the Via ports of the corpus (5061: the TLS default)
 T1_S = 0.01
 COLLECT_S = 1.0  # longer than 64*T1: the wave's transactions have ended by then
+STAND_IN_CALL_ID = stand_in("Call-ID", "", None)
 
 
 def expected_status(name: str, data: bytes) -> int | None:
@@ -155,5 +157,9 @@ async def _collect(catchers: list[socket.socket], answers: dict[str, list[int]])
                 with contextlib.suppress(SipParseError):
                     message = parse(data)
                     if isinstance(message, SipResponse) and message.status >= 200:
-                        answers[message.call_id or ""].append(message.status)
+                        # A request without a Call-ID (insuf) is answered with a stand-in.
+                        call_id = message.call_id or ""
+                        answers["" if call_id == STAND_IN_CALL_ID else call_id].append(
+                            message.status
+                        )
         await asyncio.sleep(0.02)
