@@ -468,3 +468,52 @@ def test_rfc_4475_requests_with_a_usable_via_get_their_400(name: str) -> None:
     assert isinstance(again, SipResponse)
     assert again.top_via is not None
     assert again.top_via.branch in data.decode()
+
+
+# --- where answers go: never to an address the sender wrote (issue 12, defect 3) -------------
+
+STRANGER = Target("198.51.100.66", 40100)  # not trusted by `strangers_layer`
+VICTIM = "192.0.2.99"
+
+
+def strangers_layer() -> TransactionLayer:
+    return TransactionLayer(LayerConfig(trusted=lambda source: source.host == PEER))
+
+
+@pytest.mark.parametrize(
+    "via_params",
+    [f";received={VICTIM}", f";maddr={VICTIM}", ";rport=9", f";rport=9;received={VICTIM}"],
+)
+@pytest.mark.parametrize("sent_by", [f"{VICTIM}:5060", "198.51.100.66:5060", "pbx.example.com"])
+def test_a_refusal_to_a_stranger_goes_back_to_the_packets_real_source(
+    via_params: str, sent_by: str
+) -> None:
+    layer = strangers_layer()
+    for data in (
+        invite(sent_by=sent_by, via_params=via_params),  # stateless 403
+        request_from_peer("SUBSCRIBE", "z9hG4bKs1", sent_by=sent_by).replace(
+            b";rport", via_params.encode()
+        ),  # the policy's 405
+        invite(sent_by=sent_by, via_params=via_params).replace(b"Max-Forwards: 70", b"l: x"),
+    ):
+        (send,) = sent(layer.receive_data(data, STRANGER, 0.0))
+        assert send.target == STRANGER, (data, send.target)
+
+
+def test_a_trusted_sources_own_received_and_rport_are_overwritten_with_the_truth() -> None:
+    layer = strangers_layer()
+    source = Target(PEER, 40200)
+    data = invite(via_params=f";rport=9;received={VICTIM}")
+    new = received(layer.receive_data(data, source, 0.0))
+    via = new.request.top_via
+    assert via is not None
+    assert (via.received, via.rport) == (PEER, 40200)
+    (send,) = sent(layer.respond(new.key, response_for(new.request, 180, to_tag="cg"), 0.1))
+    assert send.target == source
+    # Without rport: the real source host at the sent-by port, never the claimed `received`.
+    plain = invite(branch="z9hG4bKplain", via_params=f";received={VICTIM}")
+    new = received(layer.receive_data(plain, source, 0.2))
+    assert new.request.top_via is not None
+    assert new.request.top_via.received is None  # the sent-by host is the source: no note
+    (send,) = sent(layer.respond(new.key, response_for(new.request, 180, to_tag="cg"), 0.3))
+    assert send.target == Target(PEER, 5060)

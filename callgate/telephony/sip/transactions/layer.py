@@ -174,8 +174,12 @@ class TransactionLayer:
         via = top_via_of_basis(exc.basis or ())
         if response is None or via is None:
             return [dropped]
-        target = response_target(via, source)
+        target = response_target(via, source, trusted=self._trusts(source))
         return [Send(response, bytes(response), target), dropped]
+
+    def _trusts(self, source: Target) -> bool:
+        trusted = self.config.trusted
+        return trusted is None or trusted(source)
 
     def _on_response(self, response: SipResponse, source: Target, now: float) -> list[Action]:
         problem = check_response(response, self.config.policy or DEFAULT_POLICY)
@@ -245,13 +249,12 @@ class TransactionLayer:
     ) -> list[Action]:
         via = request.top_via
         assert via is not None  # server_key found one
-        target = response_target(via, source)
+        untrusted = not self._trusts(source)
+        target = response_target(via, source, trusted=not untrusted)
         policy = self.config.policy
         rejection = None if policy is None else validate_request(request, policy)
         if rejection is not None and not rejection.respond:
             return [MessageDropped(f"{request.method} dropped: {rejection.detail}", source)]
-        trusted = self.config.trusted
-        untrusted = trusted is not None and not trusted(source)
         if untrusted and request.method == "INVITE" and not request.to_tag:
             # Stateless (§8.2.7): a stranger's INVITE leaves nothing behind. A malformed one gets
             # the policy's answer, a well-formed one 403.
