@@ -10,13 +10,14 @@ with a message that names the setting, so a bad configuration stops start-up wit
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from callgate.telephony.sip import SipUri, parse_uri
 from callgate.telephony.sip.grammar import GrammarError, check_host
+
+from .trust import parse_source
 
 TRANSPORTS: Final = ("udp", "tcp")
 CODECS: Final = ("PCMU", "PCMA")
@@ -95,7 +96,12 @@ class SipTrunkSettings:
     """Address written in Via, Contact and SDP; default: `bind_host`, or when that is a wildcard,
     the local address the system routes to the trunk from."""
     trusted_sources: tuple[str, ...] = ()
-    """IPs and CIDRs allowed to send INVITEs, besides the trunk host and the proxy."""
+    """IPs and CIDRs allowed to send INVITEs, besides the trunk host and the proxy; each may name
+    a port (`203.0.113.7:5060`, `[2001:db8::7]:5060`, `198.51.100.0/24:5060`)."""
+    trunk_source_ports: tuple[int, ...] = ()
+    """The ports the trunk and the proxy send from; empty trusts every port of their addresses.
+    Over TCP a connection the trunk opens comes from a port of its choosing: leave this empty
+    then, or list the trunk's addresses with their ports in `trusted_sources`."""
 
     rtp_bind_host: str | None = None
     """Where RTP sockets bind; default `bind_host`."""
@@ -138,11 +144,11 @@ class SipTrunkSettings:
             split_hostport("outbound_proxy", self.outbound_proxy)
         for source in self.trusted_sources:
             try:
-                ipaddress.ip_network(source, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"trusted_sources: {source!r} is not an IP address or CIDR network"
-                ) from None
+                parse_source(source)
+            except ValueError as exc:
+                raise ValueError(f"trusted_sources: {exc}") from None
+        for port in self.trunk_source_ports:
+            _port("trunk_source_ports", port, allow_zero=False)
         low, high = self.rtp_port_min, self.rtp_port_max
         if not (1024 <= low < high <= 65534):
             raise ValueError(f"rtp_port_min/max: need 1024 <= min < max <= 65534, got {low}-{high}")

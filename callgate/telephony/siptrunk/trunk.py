@@ -93,7 +93,9 @@ class SipTrunk:
         settings = self.settings
         trunk_ips = await _resolve(settings.host, settings.port)
         first_hop = Target(trunk_ips[0], settings.port, settings.transport.upper())
-        trusted = TrustedSources(settings.trusted_sources, hosts=trunk_ips)
+        trusted = TrustedSources(
+            settings.trusted_sources, hosts=trunk_ips, host_ports=settings.trunk_source_ports
+        )
         if settings.outbound_proxy is not None:
             proxy_host, proxy_port = split_hostport("outbound_proxy", settings.outbound_proxy)
             proxy_ips = await _resolve(proxy_host, proxy_port)
