@@ -47,7 +47,7 @@ class SipTrunk:
         self._clock = clock
         self._listener: TrunkListener | None = None
         self._engine: CallControl | None = None
-        self._transport = SipTransport(self._on_message, self._on_send_failed)
+        self._transport = SipTransport(self._on_message, self._on_send_failed, clock=clock)
         self._media = MediaPlane(settings, clock, ticker, self._emit, self._on_media_dead)
         self._timer: Timer | None = None
         self._timer_at = 0.0
@@ -102,6 +102,7 @@ class SipTrunk:
             first_hop = Target(proxy_ips[0], proxy_port, settings.transport.upper())
             for address in proxy_ips:
                 trusted.add_host(address)
+        self._transport.trusted = trusted.allows  # TCP: who gets a stranger's slot at accept
         port = await self._transport.open(
             settings.bind_host, settings.bind_port, tcp=settings.transport == "tcp"
         )

@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
 
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkHangup
-from callgate.telephony.sip import SipRequest, SipResponse, parse, response_for
+from callgate.clock import ManualClock
+from callgate.telephony.sip import SipRequest, SipResponse, Target, parse, response_for
+from callgate.telephony.siptrunk import transport as transport_module
+from callgate.telephony.siptrunk.transport import SipTransport
 
 from .harness import running_trunk
 
@@ -108,3 +112,212 @@ async def test_a_request_on_the_carriers_own_connection_is_answered_on_it():
             assert answer.call_id == "tcp-in1@127.0.0.1"
         finally:
             await carrier.close()
+
+
+# --- strangers' connections: bounded in number and in time (issue 12, defect 4) ----------------
+
+STRANGER_HOST = "127.0.0.2"  # the trunk is 127.0.0.1: this address is not trusted
+
+
+async def connect_from(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, local_addr=(host, 0)), WAIT_S
+    )
+
+
+async def closed_by_peer(reader: asyncio.StreamReader) -> bool:
+    """True once the other end closed the connection (EOF or reset), within WAIT_S."""
+    try:
+        return await asyncio.wait_for(reader.read(65536), WAIT_S) == b""
+    except ConnectionError:
+        return True
+
+
+async def test_strangers_cannot_take_the_slots_the_trunks_own_connection_needs(monkeypatch):
+    # 1,024 idle strangers took every slot and outbound calls failed at once (FAILED/38); with
+    # the limits scaled down, eight do the same.
+    monkeypatch.setattr(transport_module, "MAX_CONNECTIONS", 8)
+    monkeypatch.setattr(transport_module, "MAX_STRANGER_CONNECTIONS", 4, raising=False)
+    monkeypatch.setattr(transport_module, "MAX_STRANGER_CONNECTIONS_PER_HOST", 3, raising=False)
+    async with carrier_server() as (port, accepted), running_trunk(port, transport="tcp") as t:
+        strangers = []
+        try:
+            for host in ("127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3"):
+                strangers.append(await connect_from(host, t.port))
+            # 127.0.0.2's fourth is one too many for that host; 127.0.0.3's is the fourth slot.
+            gone = [await _closed_soon(reader) for reader, _ in strangers]
+            assert gone == [False, False, False, True, False]
+            reader, writer = await connect_from("127.0.0.4", t.port)  # no slot left
+            strangers.append((reader, writer))
+            assert await closed_by_peer(reader)
+
+            call = new_session_id()
+            t.trunk.dial(call, "1000", None)  # our own connection to the trunk still opens
+            carrier = await asyncio.wait_for(accepted.get(), WAIT_S)
+            invite = await carrier.next()
+            assert isinstance(invite, SipRequest)
+            assert invite.method == "INVITE"
+            carrier.send(response_for(invite, 486, to_tag="busy2"))
+            assert await t.hangup(call) == TrunkHangup(call, 17, by_remote=True)
+
+            # And the trunk's address may connect to us whatever the strangers hold.
+            trunk_reader, trunk_writer = await connect_from("127.0.0.1", t.port)
+            strangers.append((trunk_reader, trunk_writer))
+            trunk_writer.write(options(t.port, "trusted1"))
+            answer = await Carrier(trunk_reader, trunk_writer).next()
+            assert isinstance(answer, SipResponse)
+            assert answer.status == 200
+        finally:
+            for _, writer in strangers:
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+
+
+async def _closed_soon(reader: asyncio.StreamReader) -> bool:
+    """True if the other end closes the connection within 0.2 s (a refusal is immediate)."""
+    try:
+        return await asyncio.wait_for(reader.read(65536), 0.2) == b""
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+
+
+async def test_an_idle_strangers_connection_is_closed_on_the_clock_and_a_trusted_one_is_not():
+    clock = ManualClock()
+    received = Inbox()
+    sip = SipTransport(
+        received,
+        lambda key: None,
+        clock=clock,
+        trusted=lambda host, port: host == "127.0.0.1",
+    )
+    port = await sip.open("127.0.0.1", 0, tcp=True)
+    opened = []
+    try:
+        stranger = await connect_from(STRANGER_HOST, port)
+        trusted = await connect_from("127.0.0.1", port)
+        opened += [stranger, trusted]
+        trickler = await connect_from(STRANGER_HOST, port)
+        opened.append(trickler)
+        half = options(port, "never-finished")
+        for step in range(30):  # a message trickled so slowly that it never completes
+            trickler[1].write(half[step : step + 1])
+            await trickler[1].drain()
+            clock.advance(1.0)
+            await asyncio.sleep(0)
+        # 30 s on the clock: the stranger and the trickler have delivered no whole message.
+        clock.advance(transport_module.STRANGER_IDLE_S)
+        assert await closed_by_peer(stranger[0])
+        assert await closed_by_peer(trickler[0])
+        trusted[1].write(options(port, "still-here"))
+        await received.wait_for(1)
+        (data, source), *_ = received.messages
+        assert source.host == "127.0.0.1"
+        assert b"still-here" in data
+    finally:
+        for _, writer in opened:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        await sip.close()
+
+
+async def test_a_message_restarts_a_strangers_idle_clock():
+    clock = ManualClock()
+    received = Inbox()
+    sip = SipTransport(
+        received,
+        lambda key: None,
+        clock=clock,
+        trusted=lambda host, port: False,
+    )
+    port = await sip.open("127.0.0.1", 0, tcp=True)
+    reader, writer = await connect_from(STRANGER_HOST, port)
+    try:
+        idle_s = transport_module.STRANGER_IDLE_S
+        for index in range(3):
+            clock.advance(idle_s - 1.0)
+            writer.write(options(port, f"ping{index}"))
+            await received.wait_for(index + 1)
+        assert not await _closed_soon(reader)
+        clock.advance(idle_s)
+        assert await closed_by_peer(reader)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        await sip.close()
+
+
+class Inbox:
+    """What the transport delivered, with a bounded wait for the next."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[bytes, Target]] = []
+        self._arrived = asyncio.Event()
+
+    def __call__(self, data: bytes, source: Target) -> None:
+        self.messages.append((data, source))
+        self._arrived.set()
+
+    async def wait_for(self, count: int) -> None:
+        async with asyncio.timeout(WAIT_S):
+            while len(self.messages) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+class _FakeTransport:
+    """Just enough of a stream transport to drive the connection protocol by hand."""
+
+    def get_extra_info(self, name: str) -> object:
+        return ("127.0.0.1", 5060) if name == "peername" else None
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def _trickle_cpu_s(stream: bytes, chunk: int) -> tuple[float, int]:
+    delivered: list[bytes] = []
+    owner = SipTransport(lambda data, source: delivered.append(data), lambda key: None)
+    protocol = transport_module._Stream(owner)
+    protocol.connection_made(_FakeTransport())  # type: ignore[arg-type]
+    started = time.process_time()
+    for offset in range(0, len(stream), chunk):
+        protocol.data_received(stream[offset : offset + chunk])
+    return time.process_time() - started, len(delivered)
+
+
+def _message_of(head_bytes: int, index: int) -> bytes:
+    """An OPTIONS with about `head_bytes` of header fields (8 KB each at most) and a short body."""
+    padding = "".join(
+        f"X-Padding-{n}: {'p' * min(8_000, head_bytes - n * 8_000)}\r\n"
+        for n in range((head_bytes + 7_999) // 8_000)
+    )
+    head = options(5060, f"trickle{index}").replace(
+        b"Content-Length: 0", f"{padding}Content-Length: 10".encode()
+    )
+    return head + b"v" * 10
+
+
+def test_bytes_trickled_32_at_a_time_cost_time_linear_in_their_number():
+    # 6.4 MB trickled 32 bytes a read cost 5.4 s of CPU: each read copied and rescanned the whole
+    # buffer, quadratic in the size of a header section. Linear framing costs the same per byte
+    # for 56 KB header sections as for 600-byte ones (about 1.1 MB of each).
+    big = b"".join(_message_of(56_000, i) for i in range(20))
+    small = b"".join(_message_of(300, i) for i in range(len(big) // 600))
+    small_s, small_n = min(_trickle_cpu_s(small, 32) for _ in range(2))
+    big_s, big_n = min(_trickle_cpu_s(big, 32) for _ in range(2))
+    assert (big_n, small_n) == (20, len(big) // 600)
+    assert big_s < 3 * small_s + 0.05, (big_s, small_s)
