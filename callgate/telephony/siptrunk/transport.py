@@ -22,6 +22,7 @@ connection takes one of `MAX_STRANGER_CONNECTIONS` slots (at most
 trunk's own connection needs, and it is closed once it has delivered no whole message for
 `STRANGER_IDLE_S` (bytes trickled without ever completing a message do not count). A connection
 past its limit is closed at once. Idle deadlines run on the injected clock, one timer for all.
+A peer that does not read what we send is closed once `MAX_UNSENT_BYTES` wait for it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ MAX_QUEUED_PER_CONNECT = 64
 """Messages waiting for a TCP connection to open; more fail at once."""
 CONNECT_TIMEOUT_S = 5.0
 MAX_RESOLVED_NAMES = 256
+MAX_UNSENT_BYTES = 1024 * 1024
+"""Bytes waiting to be sent on one TCP connection: a peer that stops reading (while it goes on
+sending requests) is closed past this, rather than our answers piling up for it."""
 
 MessageHandler = Callable[[bytes, Target], None]
 FailureHandler = Callable[[TransactionKey], None]
@@ -412,8 +416,14 @@ class _Stream(asyncio.Protocol):
             self._owner.deliver(message, source)
 
     def write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() + len(data) > MAX_UNSENT_BYTES:
+            log.info("TCP peer %s does not read what we send: closing the connection", self.peer)
+            self.close()
+            return
+        transport.write(data)
 
     def close(self) -> None:
         if self._transport is not None:

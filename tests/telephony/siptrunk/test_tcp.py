@@ -270,19 +270,27 @@ class Inbox:
 
 
 class _FakeTransport:
-    """Just enough of a stream transport to drive the connection protocol by hand."""
+    """Just enough of a stream transport to drive the connection protocol by hand; what is
+    written stays unsent, as with a peer that does not read."""
+
+    def __init__(self) -> None:
+        self.unsent = 0
+        self.closed = False
 
     def get_extra_info(self, name: str) -> object:
         return ("127.0.0.1", 5060) if name == "peername" else None
 
     def is_closing(self) -> bool:
-        return False
+        return self.closed
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
 
     def write(self, data: bytes) -> None:
-        pass
+        self.unsent += len(data)
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
     def abort(self) -> None:
         pass
@@ -321,3 +329,17 @@ def test_bytes_trickled_32_at_a_time_cost_time_linear_in_their_number():
     big_s, big_n = min(_trickle_cpu_s(big, 32) for _ in range(2))
     assert (big_n, small_n) == (20, len(big) // 600)
     assert big_s < 3 * small_s + 0.05, (big_s, small_s)
+
+
+def test_a_peer_that_does_not_read_is_closed_before_our_answers_pile_up():
+    owner = SipTransport(lambda data, source: None, lambda key: None)
+    protocol = transport_module._Stream(owner)
+    wire = _FakeTransport()
+    protocol.connection_made(wire)  # type: ignore[arg-type]
+    answer = b"x" * 1000
+    writes = 0
+    while not wire.closed and writes < 10_000:
+        protocol.write(answer)
+        writes += 1
+    assert wire.closed
+    assert wire.unsent <= transport_module.MAX_UNSENT_BYTES
