@@ -227,6 +227,40 @@ def udp_bound(port: int) -> bool:
         return any(line.split()[1].endswith(suffix) for line in list(table)[1:])
 
 
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process `pid` holds open (its threads share them)."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    with contextlib.suppress(OSError):
+        for fd in fd_dir.iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def udp_drops(owners: dict[str, int]) -> dict[str, int]:
+    """Datagrams each owner's UDP sockets dropped so far (the kernel's per-socket `drops`
+    counter in /proc/net/udp: receive buffer full), by owner name; "other" for the rest."""
+    by_inode = {inode: name for name, pid in owners.items() for inode in socket_inodes(pid)}
+    totals = dict.fromkeys([*owners, "other"], 0)
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if len(fields) >= 13:
+                    totals[by_inode.get(int(fields[9]), "other")] += int(fields[12])
+    return totals
+
+
+def udp_snmp() -> dict[str, int]:
+    """The machine's UDP counters (/proc/net/snmp): InErrors, RcvbufErrors, SndbufErrors ..."""
+    with open("/proc/net/snmp") as snmp:
+        rows = [line.split() for line in snmp if line.startswith("Udp:")]
+    return dict(zip(rows[0][1:], (int(v) for v in rows[1][1:]), strict=True))
+
+
 async def wait_udp_bound(port: int, timeout_s: float = 5.0) -> None:
     await wait_until(lambda: udp_bound(port), timeout_s)
     if not udp_bound(port):
@@ -289,9 +323,12 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         cpu_before, sipp_before = own_cpu_s(), process_cpu_s(sipp.pid)
         wall_before = time.monotonic()
         machine_before = cpu_times()
+        owners = {"gateway": os.getpid(), "sipp": sipp.pid}
+        drops_before, snmp_before = udp_drops(owners), udp_snmp()
         bench.timing = True
         await asyncio.sleep(args.hold_s)
         bench.timing = False
+        drops_after, snmp_after = udp_drops(owners), udp_snmp()
         gc_pauses.stop()
         wall = time.monotonic() - wall_before
         machine = usage_since(machine_before)
@@ -338,6 +375,14 @@ async def concurrent_run(args: argparse.Namespace, workdir: Path) -> dict[str, A
         "hold_s": args.hold_s,
         "rtp_packets_out_per_s": round(packets_out / wall),
         "rtp_packets_in_per_s": round(packets_in / wall),
+        # Where lost echo went: datagrams dropped by full receive buffers during the hold, per
+        # owner of the socket, and the machine's UDP error counters over the same time.
+        "udp_drops_during_hold": {k: drops_after[k] - drops_before[k] for k in drops_after},
+        "udp_errors_during_hold": {
+            k: snmp_after[k] - snmp_before[k]
+            for k in ("InErrors", "RcvbufErrors", "SndbufErrors")
+            if k in snmp_after
+        },
         "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
         "cpu_percent_per_call": round(100.0 * cpu / wall / max(answered, 1), 4),
         "sipp_cpu_percent_of_one_core": round(100.0 * sipp_cpu / wall, 1),
