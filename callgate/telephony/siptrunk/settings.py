@@ -19,7 +19,7 @@ from callgate.telephony.sip.grammar import GrammarError, check_host
 
 from .trust import parse_source
 
-TRANSPORTS: Final = ("udp", "tcp")
+TRANSPORTS: Final = ("udp", "tcp", "tls")
 CODECS: Final = ("PCMU", "PCMA")
 
 _TRUE = frozenset({"1", "yes", "true", "on"})
@@ -70,7 +70,16 @@ class SipTrunkSettings:
     """The trunk: carrier or PBX host name or IP. Out-of-dialog requests go here (or to the proxy)."""
     port: int = 5060
     transport: str = "udp"
-    """udp or tcp, for requests we send; UDP is always listened on, TCP when this is tcp."""
+    """udp, tcp or tls, for requests we send; UDP is always listened on, TCP when this is tcp,
+    TLS (on the same port number, over TCP) when this is tls and `tls_cert_file` is set."""
+    tls_ca_file: str | None = None
+    """PEM CA certificates the trunk's TLS certificate must chain to; default: the system's
+    store. The certificate must also name the trunk `host` (a DNS name or an IP SAN)."""
+    tls_cert_file: str | None = None
+    """Our TLS certificate chain (PEM): served to inbound TLS connections, and offered to the
+    trunk when it asks for a client certificate. Without it there is no TLS listener."""
+    tls_key_file: str | None = None
+    """The private key of `tls_cert_file` (PEM)."""
     username: str | None = None
     """Digest user, the REGISTER address-of-record user and our Contact user."""
     password: str | None = None
@@ -128,8 +137,9 @@ class SipTrunkSettings:
         _port("port", self.port, allow_zero=False)
         _port("bind_port", self.bind_port, allow_zero=True)
         if self.transport not in TRANSPORTS:
-            hint = " (TLS is not supported yet)" if self.transport in ("tls", "sips") else ""
-            raise ValueError(f"transport: expected udp or tcp, got {self.transport!r}{hint}")
+            raise ValueError(f"transport: expected udp, tcp or tls, got {self.transport!r}")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file/tls_key_file: give both or neither")
         if self.password is not None and not (self.username or self.auth_username):
             raise ValueError("password: a password needs a username")
         if self.register and not self.username:
@@ -190,7 +200,7 @@ class SipTrunkSettings:
                 f"trunk URI must start with sip: (e.g. sip:user:secret@host), got {text!r}"
             )
         if text.lower().startswith("sips:"):
-            raise ValueError("trunk URI: sips: (TLS) is not supported yet; use sip:")
+            raise ValueError("trunk URI: sips: is not supported; use sip:...;transport=tls")
         try:
             uri = parse_uri(text)
         except GrammarError as exc:

@@ -9,7 +9,9 @@ UDP: a burst of 100+ INVITEs overflows Linux's default 208 KB receive buffer, so
 for 4 MB (granted up to net.core.rmem_max; a smaller grant is logged). A name (not an IP) as a
 destination is resolved off the loop once and cached, bounded.
 
-TCP (RFC 3261 §18): a listener when configured, and client connections opened on demand. A request
+TCP (RFC 3261 §18), and TLS over it (§26.2: the peer's certificate verified against the
+configured CA store and the name we dialled): a listener when configured, and client
+connections opened on demand. A request
 goes over the connection to its exact destination, opened if needed (its messages queue meanwhile,
 bounded); a response goes back over the connection its request came on, or any connection from
 that host. A stream that cannot be framed is closed (RFC 4475 §3.1.2.3). Failed sends are
@@ -31,6 +33,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from functools import lru_cache
@@ -95,6 +98,10 @@ class SipTransport:
         self._on_send_failed = on_send_failed
         self._clock: Clock = clock or LoopClock()
         self.trusted = trusted
+        # TLS (RFC 3261 §26.2): how we verify the peers we connect to (the name their
+        # certificate must carry), and our own certificate for the listener.
+        self.tls_client: ssl.SSLContext | None = None
+        self.tls_server_name: str | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
         self._streams: dict[tuple[str, int], _Stream] = {}  # by peer, and by the name dialled
@@ -113,8 +120,11 @@ class SipTransport:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    async def open(self, host: str, port: int, *, tcp: bool) -> int:
-        """Bind UDP (and listen on TCP) at host:port; returns the port (useful when port is 0)."""
+    async def open(
+        self, host: str, port: int, *, tcp: bool, tls: ssl.SSLContext | None = None
+    ) -> int:
+        """Bind UDP (and listen on TCP, or TLS with the server context `tls`) at host:port;
+        returns the port (useful when port is 0)."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -135,9 +145,14 @@ class SipTransport:
             )
         self.local_port = sock.getsockname()[1]
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=sock)
-        if tcp:
+        if tcp or tls is not None:
+            name = "TLS" if tls is not None else "TCP"
             self._server = await loop.create_server(
-                lambda: _Stream(self), host, self.local_port, reuse_address=True
+                lambda: _Stream(self, transport=name),
+                host,
+                self.local_port,
+                reuse_address=True,
+                ssl=tls,
             )
         return self.local_port
 
@@ -166,7 +181,7 @@ class SipTransport:
         try:
             if item.target.transport == "UDP":
                 self._send_udp(item)
-            elif item.target.transport == "TCP":
+            elif item.target.transport in ("TCP", "TLS"):
                 self._send_tcp(item)
             else:
                 log.warning("no %s transport: %s dropped", item.target.transport, item.target)
@@ -237,18 +252,31 @@ class SipTransport:
         if len(self._trusted_open) + len(self._connecting) >= MAX_CONNECTIONS:
             self._failed(item)
             return
+        if target.transport == "TLS" and self.tls_client is None:
+            log.warning("no TLS client settings: %s dropped", target)
+            self._failed(item)
+            return
         self._connecting[key] = [item]
-        self._spawn(self._connect(key))
+        self._spawn(self._connect(key, target.transport))
 
-    async def _connect(self, key: tuple[str, int]) -> None:
+    async def _connect(self, key: tuple[str, int], transport: str) -> None:
         loop = asyncio.get_running_loop()
         host, port = key
+        tls = self.tls_client if transport == "TLS" else None
         try:
             _, stream = await asyncio.wait_for(
-                loop.create_connection(lambda: _Stream(self, ours=True), host, port),
+                loop.create_connection(
+                    lambda: _Stream(self, ours=True, transport=transport),
+                    host,
+                    port,
+                    ssl=tls,
+                    # The certificate must name what we were configured to call (the trunk's
+                    # host), not the address it resolved to.
+                    server_hostname=(self.tls_server_name or host) if tls is not None else None,
+                ),
                 CONNECT_TIMEOUT_S,
             )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError: a refused cert
             log.info("TCP connection to %s:%d failed: %s", host, port, exc)
             for item in self._connecting.pop(key, []):
                 self._failed(item)
@@ -373,8 +401,9 @@ class _Datagrams(asyncio.DatagramProtocol):
 class _Stream(asyncio.Protocol):
     """One TCP connection: frames messages off the byte stream; writes what it is given."""
 
-    def __init__(self, owner: SipTransport, *, ours: bool = False) -> None:
+    def __init__(self, owner: SipTransport, *, ours: bool = False, transport: str = "TCP") -> None:
         self._owner = owner
+        self.transport_name = transport  # TCP or TLS, for the source of what it delivers
         self._transport: asyncio.Transport | None = None
         self._framer = StreamFramer()
         self.ours = ours  # we opened it (to the trunk, a dialog's target)
@@ -399,7 +428,7 @@ class _Stream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._transport is None:
             return  # refused or closed: nothing more is read from it
-        source = Target(self.peer[0], self.peer[1] or 1, "TCP")
+        source = Target(self.peer[0], self.peer[1] or 1, self.transport_name)
         try:
             messages = self._framer.feed(data)
         except FramingError as exc:

@@ -16,6 +16,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import TrunkEvent, TrunkHangup, TrunkListener
@@ -103,8 +104,15 @@ class SipTrunk:
             for address in proxy_ips:
                 trusted.add_host(address)
         self._transport.trusted = trusted.allows  # TCP: who gets a stranger's slot at accept
+        tls_server = None
+        if settings.transport == "tls":
+            self._transport.tls_client, tls_server = _tls_contexts(settings)
+            self._transport.tls_server_name = settings.host
         port = await self._transport.open(
-            settings.bind_host, settings.bind_port, tcp=settings.transport == "tcp"
+            settings.bind_host,
+            settings.bind_port,
+            tcp=settings.transport == "tcp",
+            tls=tls_server,
         )
         public = settings.public_host or _local_address(settings.bind_host, first_hop.host)
         endpoint = Endpoint(
@@ -261,6 +269,19 @@ class SipTrunk:
         engine = self._engine
         if engine is not None:
             self._execute(engine.media_timeout(session_id, cause, self._clock.monotonic()))
+
+
+def _tls_contexts(settings: SipTrunkSettings) -> tuple[ssl.SSLContext, ssl.SSLContext | None]:
+    """The client context (verifies the trunk's certificate and name against `tls_ca_file` or the
+    system's store) and, with our certificate, the listener's. OSError / ssl.SSLError name the
+    file that cannot be read."""
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.tls_ca_file)
+    server = None
+    if settings.tls_cert_file is not None:
+        client.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return client, server
 
 
 def _head(data: bytes) -> str:
