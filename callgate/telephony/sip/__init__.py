@@ -22,7 +22,7 @@ from .dialog import (
 from .digest import Challenge, DigestClient, DigestError, digest_response, parse_challenges
 from .errors import SipError, SipLocalError, SipParseError
 from .fields import CSeq, MediaType, Reason, Via
-from .framing import DEFAULT_LIMITS, FramingError, SipLimits, message_length
+from .framing import DEFAULT_LIMITS, FramingError, SipLimits, StreamFramer, message_length
 from .message import SipMessage, SipRequest, SipResponse, parse
 from .params import Params
 from .sdp import (
@@ -120,6 +120,7 @@ __all__ = [
     "SipTimers",
     "SipUri",
     "StrayResponse",
+    "StreamFramer",
     "Target",
     "TransactionKey",
     "TransactionLayer",

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from .grammar import TOKEN
 from .names import CANONICAL as _CANONICAL
 
-__all__ = ["DEFAULT_LIMITS", "FramingError", "Head", "SipLimits", "message_length", "split_head"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FramingError",
+    "Head",
+    "SipLimits",
+    "StreamFramer",
+    "message_length",
+    "split_head",
+]
 
 #   message-header  =  field-name HCOLON field-value     HCOLON = *( SP / HTAB ) ":" SWS
 # The value is taken greedily and its trailing white space stripped afterwards: a lazy "(.*?)"
@@ -122,7 +130,8 @@ def message_length(buffer: bytes | bytearray, limits: SipLimits = DEFAULT_LIMITS
     `buffer`, counting leading CRLF keep-alives, or None if more bytes are needed.
 
     Content-Length is mandatory on streams (RFC 3261 §18.3). Raises FramingError when the
-    stream cannot be framed: the connection must then be closed (RFC 4475 §3.1.2.3).
+    stream cannot be framed: the connection must then be closed (RFC 4475 §3.1.2.3). This looks
+    at the whole buffer each time; a connection uses `StreamFramer`, which never looks twice.
     """
     data = bytes(buffer)
     start = 0
@@ -133,7 +142,15 @@ def message_length(buffer: bytes | bytearray, limits: SipLimits = DEFAULT_LIMITS
         if len(data) - start > limits.max_message_bytes:
             raise FramingError(513, "header section larger than the message limit")
         return None
-    head = split_head(data[: end + 4], limits)
+    total = end + 4 + _content_length(data[start : end + 4], limits)
+    if total - start > limits.max_message_bytes:
+        raise FramingError(513, "message larger than the message limit")
+    return total if len(data) >= total else None
+
+
+def _content_length(head_bytes: bytes, limits: SipLimits) -> int:
+    """The Content-Length of a header section (its empty line included), mandatory on streams."""
+    head = split_head(head_bytes, limits)
     lengths = {value for name, value in head.fields if name == "Content-Length"}
     if not lengths:
         raise FramingError(400, "no Content-Length on a stream transport")
@@ -142,7 +159,63 @@ def message_length(buffer: bytes | bytearray, limits: SipLimits = DEFAULT_LIMITS
     (text,) = lengths
     if not text.isdigit() or not text.isascii() or len(text) > 10:
         raise FramingError(400, f"Content-Length is not a length: {text[:20]!r}")
-    total = end + 4 + int(text)
-    if total - start > limits.max_message_bytes:
-        raise FramingError(513, "message larger than the message limit")
-    return total if len(data) >= total else None
+    return int(text)
+
+
+class StreamFramer:
+    """Cuts whole messages off a stream transport's bytes (TCP, TLS), sans-I/O.
+
+    `feed(data)` takes what one read returned and gives back the messages it completed, in
+    order. The work is linear in the bytes received, however they are cut: the search for the
+    empty line that ends a header section resumes where the previous read left it, the header
+    section is split once (for its Content-Length), and a body is only counted until it is all
+    there. Leading CRLFs between messages (keep-alives, RFC 5626 §3.5.1) are skipped.
+
+    Bounded: a message (header section, or all of it) past `limits.max_message_bytes` raises
+    FramingError(513), as does one that cannot be framed (no or a bad Content-Length: 400); the
+    connection must then be closed (RFC 4475 §3.1.2.3). At most that limit plus one read is held.
+    """
+
+    def __init__(self, limits: SipLimits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes of the buffer already searched for the end of the head
+        self._total: int | None = None  # the current message's length, once its head is in
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that are not yet part of a whole message."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buffer = self._buffer
+        buffer += data
+        limit = self._limits.max_message_bytes
+        messages: list[bytes] = []
+        while True:
+            total = self._total
+            if total is None:
+                while buffer[:2] == CRLF:  # O(1): a bytearray drops its front in place
+                    del buffer[:2]
+                # The empty line may straddle the previous read: look 3 bytes back.
+                end = buffer.find(HEAD_END, max(0, self._scanned - 3))
+                if end < 0:
+                    self._scanned = len(buffer)
+                    if len(buffer) > limit:
+                        raise FramingError(513, "header section larger than the message limit")
+                    return messages
+                total = end + 4 + _content_length(bytes(buffer[: end + 4]), self._limits)
+                if total > limit:
+                    raise FramingError(513, "message larger than the message limit")
+                self._total = total
+            if len(buffer) < total:
+                return messages
+            messages.append(bytes(buffer[:total]))
+            del buffer[:total]
+            self._total = None
+            self._scanned = 0
+
+    def clear(self) -> None:
+        self._buffer.clear()
+        self._total = None
+        self._scanned = 0

@@ -24,7 +24,7 @@ from .fields import (
 )
 from .grammar import GrammarError, check_call_id, parse_uint
 
-__all__ = ["CONTACT_STAR", "FieldError", "analyze", "response_basis"]
+__all__ = ["CONTACT_STAR", "FieldError", "analyze", "response_basis", "stand_in"]
 
 CONTACT_STAR = "*"
 # Content-Length is bounded by the message-size limit long before this; the cap only keeps a
@@ -113,22 +113,75 @@ def analyze(headers: Iterable[tuple[str, str]]) -> dict[str, list[object]]:
 _BASIS_FIELDS = ("via", "from", "to", "call-id", "cseq")
 
 
-def response_basis(headers: Iterable[tuple[str, str]]) -> ResponseBasis | None:
+def response_basis(
+    headers: Iterable[tuple[str, str]], method: str | None = None, uri: str | None = None
+) -> ResponseBasis | None:
     """The lines a response copies (every Via; the first From, To, Call-ID, CSeq), or None when
-    one is missing or malformed: a response we cannot form well we do not send."""
-    lines: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    no response can reach its client: a Via is missing or malformed.
+
+    RFC 4475 asks for a 400 to requests whose From, To, Call-ID or CSeq is broken or missing
+    (§3.1.2.4 scalar02, §3.1.2.6 quotbal, §3.1.2.14 badaspec, §3.3.1 insuf). The client finds
+    its transaction by the top Via's branch and the CSeq method alone (§17.1.3), so such a field
+    gets a well-formed stand-in (`stand_in`) instead of a copy: we never send what our own
+    parser would refuse. `method` and `uri` (the Request-Line's, when they parsed) feed the
+    stand-ins; without a method, a broken CSeq leaves no response.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    vias: list[tuple[str, str]] = []
     for name, value in headers:
         key = name.lower()
-        if key not in _BASIS_FIELDS or (key != "via" and key in seen):
+        if key not in _BASIS_FIELDS or key in found:
             continue
         try:
             _PARSERS[key](value)
         except GrammarError:
+            if key == "via":
+                return None
+            found[key] = ("", "")  # the first one counts, and it is unusable
+            continue
+        if key == "via":
+            vias.append((name, value))
+        else:
+            found[key] = (name, value)
+    if not vias:
+        return None
+    lines = list(vias)
+    for key, canonical in _STAND_IN_ORDER:
+        line = found.get(key)
+        if line is not None and line[0]:
+            lines.append(line)
+            continue
+        if key == "cseq" and method is None:
             return None
-        seen.add(key)
-        lines.append((name, value))
-    return tuple(lines) if len(seen) == len(_BASIS_FIELDS) else None
+        lines.append((canonical, stand_in(canonical, method or "", uri)))
+    return tuple(lines)
+
+
+_STAND_IN_ORDER = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
+_ANONYMOUS = "<sip:anonymous@anonymous.invalid>"  # RFC 3323 §4.1.1.3's anonymous URI
+
+
+def stand_in(name: str, method: str, uri: str | None) -> str:
+    """A well-formed value for basis field `name` (From, To, Call-ID, CSeq) when the request's
+    is unusable: To names the Request-URI (what a To starts out as, §8.1.1.2), From is
+    anonymous, CSeq is 0 with the Request-Line's method. The same request always gets the same
+    stand-ins, so a stateless answer to its retransmission is the same answer."""
+    if name == "To":
+        if uri is not None:
+            candidate = f"<{uri}>"
+            try:
+                parse_address(candidate)
+            except GrammarError:
+                return _ANONYMOUS
+            return candidate
+        return _ANONYMOUS
+    if name == "From":
+        return _ANONYMOUS
+    if name == "Call-ID":
+        return "unusable-call-id@anonymous.invalid"
+    if name == "CSeq":
+        return f"0 {method}"
+    raise ValueError(f"no stand-in for {name}")
 
 
 def first(parsed: dict[str, list[object]], key: str) -> object | None:

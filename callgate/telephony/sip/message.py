@@ -341,7 +341,10 @@ def parse(
     fields = head.fields
 
     def fail(status: int, detail: str) -> SipParseError:
-        basis = response_basis(fields) if is_request else None
+        basis = None
+        if is_request:
+            method, uri = _loose_request_line(head.start_line)
+            basis = response_basis(fields, method, uri)
         return SipParseError(status, detail, is_request=is_request, basis=basis)
 
     if is_request:
@@ -378,6 +381,22 @@ def _parse_version(text: str, fail: Fail) -> None:
         raise fail(400, f"not a SIP version: {text[:20]!r}")
     if (match.group(1).lstrip("0"), match.group(2).lstrip("0") or "0") != ("2", "0"):
         raise fail(505, f"{text[:20]} is not {SIP_VERSION}")
+
+
+def _loose_request_line(line: str) -> tuple[str | None, str | None]:
+    """The method and Request-URI text of a Request-Line, as far as they are usable, for the
+    stand-ins of an error response (see `response_basis`)."""
+    parts = line.split(" ")
+    method = parts[0] if is_token(parts[0]) else None
+    uri_text = (
+        parts[1] if len(parts) == 3 and 0 < len(parts[1]) <= DEFAULT_LIMITS.max_uri_bytes else None
+    )
+    if uri_text is not None:
+        try:
+            parse_uri(uri_text)
+        except GrammarError:
+            uri_text = None
+    return method, uri_text
 
 
 def _parse_request_line(line: str, limits: SipLimits, fail: Fail) -> tuple[str, Uri]:

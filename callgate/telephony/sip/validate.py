@@ -30,6 +30,7 @@ from .address import parse_address
 from .body import MULTIPART_TYPES, SDP, body_parts
 from .errors import SipLocalError, SipParseError
 from .grammar import GrammarError, is_token
+from .headers import stand_in
 from .message import SipRequest, SipResponse
 from .status import reason_phrase
 from .uri import SipUri
@@ -123,8 +124,9 @@ def validate_request(request: SipRequest, policy: Policy = DEFAULT_POLICY) -> Re
 def _check_request(request: SipRequest, policy: Policy) -> Rejection | None:
     missing = [name for name in _REQUIRED if name not in request]
     if missing:
-        # Without these no well-formed response exists (RFC 4475 §3.3.1, insuf): drop.
-        return Rejection(400, f"missing {', '.join(missing)}", respond=False)
+        # RFC 4475 §3.3.1 (insuf): 400, with stand-ins for the missing From, To, Call-ID
+        # (`response_for`); without a Via no response can reach the client, so drop it.
+        return Rejection(400, f"missing {', '.join(missing)}", respond="Via" not in missing)
     repeated = [name for name in _SINGLE if request.count(name) > 1]
     if repeated:
         return Rejection(400, f"{', '.join(repeated)} must appear once")
@@ -289,6 +291,10 @@ def response_for(
             name == "Record-Route" and request.method == "INVITE" and 100 < status < 300
         ):
             lines.append((name, value))
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        if name not in copied:  # a request missing it still gets an answer (RFC 4475 §3.3.1)
+            value = stand_in(name, request.method, str(request.uri))
+            lines.append((name, _tagged_to(value, None, status, to_tag) if name == "To" else value))
     lines.extend(headers)
     return SipResponse(status=status, reason=reason, headers=tuple(lines), body=body)
 

@@ -112,12 +112,17 @@ class UserAgentCore:
         # Transactions outlive their calls: an answered INVITE's stays 64*T1 (Timer M, 32 s) to
         # absorb 2xx retransmissions, so the table must hold the call *rate* times 32 s, not
         # just the calls alive (100 calls/s keep 3,200 INVITE transactions around).
+        # Half the table is kept for the trunk's INVITEs and our own requests (see LayerConfig):
+        # OPTIONS and refusals are answered statelessly, so only in-dialog requests and the
+        # TU's answers compete for the other half.
         max_transactions = max(MIN_TRANSACTIONS, 10 * settings.max_calls)
         self.layer = TransactionLayer(
             LayerConfig(
                 timers=timers,
                 max_transactions=max_transactions,
-                trusted=lambda source: trusted.allows(source.host),
+                trusted=lambda source: trusted.allows(source.host, source.port),
+                options_headers=(("Allow", ALLOW), ("Accept", SDP_TYPE)),
+                reserved_transactions=max_transactions // 2,
             ),
             token=token,
         )

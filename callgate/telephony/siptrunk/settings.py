@@ -10,7 +10,6 @@ with a message that names the setting, so a bad configuration stops start-up wit
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,7 +17,9 @@ from typing import Any, Final
 from callgate.telephony.sip import SipUri, parse_uri
 from callgate.telephony.sip.grammar import GrammarError, check_host
 
-TRANSPORTS: Final = ("udp", "tcp")
+from .trust import parse_source
+
+TRANSPORTS: Final = ("udp", "tcp", "tls")
 CODECS: Final = ("PCMU", "PCMA")
 
 _TRUE = frozenset({"1", "yes", "true", "on"})
@@ -69,7 +70,16 @@ class SipTrunkSettings:
     """The trunk: carrier or PBX host name or IP. Out-of-dialog requests go here (or to the proxy)."""
     port: int = 5060
     transport: str = "udp"
-    """udp or tcp, for requests we send; UDP is always listened on, TCP when this is tcp."""
+    """udp, tcp or tls, for requests we send; UDP is always listened on, TCP when this is tcp,
+    TLS (on the same port number, over TCP) when this is tls and `tls_cert_file` is set."""
+    tls_ca_file: str | None = None
+    """PEM CA certificates the trunk's TLS certificate must chain to; default: the system's
+    store. The certificate must also name the trunk `host` (a DNS name or an IP SAN)."""
+    tls_cert_file: str | None = None
+    """Our TLS certificate chain (PEM): served to inbound TLS connections, and offered to the
+    trunk when it asks for a client certificate. Without it there is no TLS listener."""
+    tls_key_file: str | None = None
+    """The private key of `tls_cert_file` (PEM)."""
     username: str | None = None
     """Digest user, the REGISTER address-of-record user and our Contact user."""
     password: str | None = None
@@ -95,7 +105,12 @@ class SipTrunkSettings:
     """Address written in Via, Contact and SDP; default: `bind_host`, or when that is a wildcard,
     the local address the system routes to the trunk from."""
     trusted_sources: tuple[str, ...] = ()
-    """IPs and CIDRs allowed to send INVITEs, besides the trunk host and the proxy."""
+    """IPs and CIDRs allowed to send INVITEs, besides the trunk host and the proxy; each may name
+    a port (`203.0.113.7:5060`, `[2001:db8::7]:5060`, `198.51.100.0/24:5060`)."""
+    trunk_source_ports: tuple[int, ...] = ()
+    """The ports the trunk and the proxy send from; empty trusts every port of their addresses.
+    Over TCP a connection the trunk opens comes from a port of its choosing: leave this empty
+    then, or list the trunk's addresses with their ports in `trusted_sources`."""
 
     rtp_bind_host: str | None = None
     """Where RTP sockets bind; default `bind_host`."""
@@ -122,8 +137,9 @@ class SipTrunkSettings:
         _port("port", self.port, allow_zero=False)
         _port("bind_port", self.bind_port, allow_zero=True)
         if self.transport not in TRANSPORTS:
-            hint = " (TLS is not supported yet)" if self.transport in ("tls", "sips") else ""
-            raise ValueError(f"transport: expected udp or tcp, got {self.transport!r}{hint}")
+            raise ValueError(f"transport: expected udp, tcp or tls, got {self.transport!r}")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file/tls_key_file: give both or neither")
         if self.password is not None and not (self.username or self.auth_username):
             raise ValueError("password: a password needs a username")
         if self.register and not self.username:
@@ -138,11 +154,11 @@ class SipTrunkSettings:
             split_hostport("outbound_proxy", self.outbound_proxy)
         for source in self.trusted_sources:
             try:
-                ipaddress.ip_network(source, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"trusted_sources: {source!r} is not an IP address or CIDR network"
-                ) from None
+                parse_source(source)
+            except ValueError as exc:
+                raise ValueError(f"trusted_sources: {exc}") from None
+        for port in self.trunk_source_ports:
+            _port("trunk_source_ports", port, allow_zero=False)
         low, high = self.rtp_port_min, self.rtp_port_max
         if not (1024 <= low < high <= 65534):
             raise ValueError(f"rtp_port_min/max: need 1024 <= min < max <= 65534, got {low}-{high}")
@@ -184,7 +200,7 @@ class SipTrunkSettings:
                 f"trunk URI must start with sip: (e.g. sip:user:secret@host), got {text!r}"
             )
         if text.lower().startswith("sips:"):
-            raise ValueError("trunk URI: sips: (TLS) is not supported yet; use sip:")
+            raise ValueError("trunk URI: sips: is not supported; use sip:...;transport=tls")
         try:
             uri = parse_uri(text)
         except GrammarError as exc:

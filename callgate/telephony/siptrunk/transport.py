@@ -1,20 +1,30 @@
 """The SIP transport: one UDP socket (4 MB receive buffer) and TCP connections, as thin asyncio glue.
 
 What arrives goes to `on_message(data, source)`: one UDP datagram, or one message framed off a TCP
-stream by `message_length`. What the engine sends goes through `send`, the one chokepoint. No
-exception ever leaves a receive callback: a failure is logged and that datagram (or connection)
-dropped, and the socket keeps serving.
+stream by `StreamFramer` (linear in the bytes received, however they trickle in). What the engine
+sends goes through `send`, the one chokepoint. No exception ever leaves a receive callback: a
+failure is logged and that datagram (or connection) dropped, and the socket keeps serving.
 
 UDP: a burst of 100+ INVITEs overflows Linux's default 208 KB receive buffer, so the socket asks
 for 4 MB (granted up to net.core.rmem_max; a smaller grant is logged). A name (not an IP) as a
 destination is resolved off the loop once and cached, bounded.
 
-TCP (RFC 3261 §18): a listener when configured, and client connections opened on demand. A request
+TCP (RFC 3261 §18), and TLS over it (§26.2: the peer's certificate verified against the
+configured CA store and the name we dialled): a listener when configured, and client
+connections opened on demand. A request
 goes over the connection to its exact destination, opened if needed (its messages queue meanwhile,
 bounded); a response goes back over the connection its request came on, or any connection from
-that host. A stream that cannot be framed is closed (RFC 4475 §3.1.2.3). At most
-`MAX_CONNECTIONS` connections: a new inbound one past that is closed at once. Failed sends are
+that host. A stream that cannot be framed is closed (RFC 4475 §3.1.2.3). Failed sends are
 reported through `on_send_failed(key)` so the transaction ends (TransportFailed).
+
+Who may hold a connection, checked at accept with the same trust as INVITEs (`trusted`):
+connections we open and those from trusted sources share `MAX_CONNECTIONS`; a stranger's
+connection takes one of `MAX_STRANGER_CONNECTIONS` slots (at most
+`MAX_STRANGER_CONNECTIONS_PER_HOST` per address), so strangers can never take the slots the
+trunk's own connection needs, and it is closed once it has delivered no whole message for
+`STRANGER_IDLE_S` (bytes trickled without ever completing a message do not count). A connection
+past its limit is closed at once. Idle deadlines run on the injected clock, one timer for all.
+A peer that does not read what we send is closed once `MAX_UNSENT_BYTES` wait for it.
 """
 
 from __future__ import annotations
@@ -23,18 +33,20 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
+from callgate.clock import Clock, LoopClock, Timer
 from callgate.telephony.sip import (
-    DEFAULT_LIMITS,
     FramingError,
     Send,
     SipResponse,
+    StreamFramer,
     Target,
     TransactionKey,
-    message_length,
 )
 
 __all__ = ["RECEIVE_BUFFER_BYTES", "SipTransport"]
@@ -43,15 +55,23 @@ log = logging.getLogger(__name__)
 
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 MAX_CONNECTIONS = 1024
+"""TCP connections we opened or accepted from trusted sources."""
+MAX_STRANGER_CONNECTIONS = 128
+"""TCP connections accepted from sources that are not trusted, apart from the above."""
+MAX_STRANGER_CONNECTIONS_PER_HOST = 8
+STRANGER_IDLE_S = 30.0
+"""A stranger's connection that delivers no whole message for this long is closed."""
 MAX_QUEUED_PER_CONNECT = 64
 """Messages waiting for a TCP connection to open; more fail at once."""
 CONNECT_TIMEOUT_S = 5.0
 MAX_RESOLVED_NAMES = 256
-MAX_STREAM_BYTES = 2 * DEFAULT_LIMITS.max_message_bytes
-"""Unframed bytes a TCP connection may hold before it is closed."""
+MAX_UNSENT_BYTES = 1024 * 1024
+"""Bytes waiting to be sent on one TCP connection: a peer that stops reading (while it goes on
+sending requests) is closed past this, rather than our answers piling up for it."""
 
 MessageHandler = Callable[[bytes, Target], None]
 FailureHandler = Callable[[TransactionKey], None]
+TrustCheck = Callable[[str, int], bool]
 
 
 @lru_cache(maxsize=4096)
@@ -64,12 +84,33 @@ def _is_ip(host: str) -> bool:
 
 
 class SipTransport:
-    def __init__(self, on_message: MessageHandler, on_send_failed: FailureHandler) -> None:
+    def __init__(
+        self,
+        on_message: MessageHandler,
+        on_send_failed: FailureHandler,
+        *,
+        clock: Clock | None = None,
+        trusted: TrustCheck | None = None,
+    ) -> None:
+        """`trusted(host, port)` says who may hold a connection of the trusted kind (None: all);
+        `clock` runs the strangers' idle deadlines (default: the running loop's)."""
         self._on_message = on_message
         self._on_send_failed = on_send_failed
+        self._clock: Clock = clock or LoopClock()
+        self.trusted = trusted
+        # TLS (RFC 3261 §26.2): how we verify the peers we connect to (the name their
+        # certificate must carry), and our own certificate for the listener.
+        self.tls_client: ssl.SSLContext | None = None
+        self.tls_server_name: str | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
-        self._streams: dict[tuple[str, int], _Stream] = {}
+        self._streams: dict[tuple[str, int], _Stream] = {}  # by peer, and by the name dialled
+        self._trusted_open: set[_Stream] = set()
+        # Strangers' connections, the least recently active first; their idle timer.
+        self._strangers: OrderedDict[_Stream, float] = OrderedDict()
+        self._strangers_by_host: dict[str, int] = {}
+        self._idle_timer: Timer | None = None
+        self._idle_at = 0.0
         self._connecting: dict[tuple[str, int], list[Send]] = {}
         self._resolved: dict[str, str] = {}
         self._resolving: dict[str, list[Send]] = {}
@@ -79,8 +120,11 @@ class SipTransport:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    async def open(self, host: str, port: int, *, tcp: bool) -> int:
-        """Bind UDP (and listen on TCP) at host:port; returns the port (useful when port is 0)."""
+    async def open(
+        self, host: str, port: int, *, tcp: bool, tls: ssl.SSLContext | None = None
+    ) -> int:
+        """Bind UDP (and listen on TCP, or TLS with the server context `tls`) at host:port;
+        returns the port (useful when port is 0)."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -101,9 +145,14 @@ class SipTransport:
             )
         self.local_port = sock.getsockname()[1]
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=sock)
-        if tcp:
+        if tcp or tls is not None:
+            name = "TLS" if tls is not None else "TCP"
             self._server = await loop.create_server(
-                lambda: _Stream(self), host, self.local_port, reuse_address=True
+                lambda: _Stream(self, transport=name),
+                host,
+                self.local_port,
+                reuse_address=True,
+                ssl=tls,
             )
         return self.local_port
 
@@ -115,7 +164,10 @@ class SipTransport:
         if self._server is not None:
             self._server.close()
             self._server = None
-        for stream in list(self._streams.values()):
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        for stream in {*self._streams.values(), *self._trusted_open, *self._strangers}:
             stream.close()
         self._streams.clear()
         if self._udp is not None:
@@ -129,7 +181,7 @@ class SipTransport:
         try:
             if item.target.transport == "UDP":
                 self._send_udp(item)
-            elif item.target.transport == "TCP":
+            elif item.target.transport in ("TCP", "TLS"):
                 self._send_tcp(item)
             else:
                 log.warning("no %s transport: %s dropped", item.target.transport, item.target)
@@ -197,20 +249,34 @@ class SipTransport:
             else:
                 self._failed(item)
             return
-        if len(self._streams) + len(self._connecting) >= MAX_CONNECTIONS:
+        if len(self._trusted_open) + len(self._connecting) >= MAX_CONNECTIONS:
+            self._failed(item)
+            return
+        if target.transport == "TLS" and self.tls_client is None:
+            log.warning("no TLS client settings: %s dropped", target)
             self._failed(item)
             return
         self._connecting[key] = [item]
-        self._spawn(self._connect(key))
+        self._spawn(self._connect(key, target.transport))
 
-    async def _connect(self, key: tuple[str, int]) -> None:
+    async def _connect(self, key: tuple[str, int], transport: str) -> None:
         loop = asyncio.get_running_loop()
         host, port = key
+        tls = self.tls_client if transport == "TLS" else None
         try:
             _, stream = await asyncio.wait_for(
-                loop.create_connection(lambda: _Stream(self), host, port), CONNECT_TIMEOUT_S
+                loop.create_connection(
+                    lambda: _Stream(self, ours=True, transport=transport),
+                    host,
+                    port,
+                    ssl=tls,
+                    # The certificate must name what we were configured to call (the trunk's
+                    # host), not the address it resolved to.
+                    server_hostname=(self.tls_server_name or host) if tls is not None else None,
+                ),
+                CONNECT_TIMEOUT_S,
             )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError: a refused cert
             log.info("TCP connection to %s:%d failed: %s", host, port, exc)
             for item in self._connecting.pop(key, []):
                 self._failed(item)
@@ -244,15 +310,76 @@ class SipTransport:
             log.exception("SIP message from %s could not be handled", source)
 
     def _opened(self, stream: _Stream) -> bool:
-        if len(self._streams) >= MAX_CONNECTIONS:
-            return False
+        """A connection is up: admit it (trusted, ours, or a stranger with a free slot)."""
+        host, port = stream.peer
+        trusted = self.trusted
+        if stream.ours or trusted is None or trusted(host, port):
+            if len(self._trusted_open) >= MAX_CONNECTIONS:
+                log.warning(
+                    "TCP connection from %s refused: %d connections", stream.peer, MAX_CONNECTIONS
+                )
+                return False
+            self._trusted_open.add(stream)
+        else:
+            from_host = self._strangers_by_host.get(host, 0)
+            if len(self._strangers) >= MAX_STRANGER_CONNECTIONS:
+                log.info(
+                    "TCP connection from untrusted %s refused: stranger slots full", stream.peer
+                )
+                return False
+            if from_host >= MAX_STRANGER_CONNECTIONS_PER_HOST:
+                log.info(
+                    "TCP connection from untrusted %s refused: %d from that host",
+                    stream.peer,
+                    from_host,
+                )
+                return False
+            stream.stranger = True
+            self._strangers_by_host[host] = from_host + 1
+            self._strangers[stream] = self._clock.monotonic() + STRANGER_IDLE_S
+            self._arm_idle()
         self._streams[stream.peer] = stream
         return True
+
+    def _active(self, stream: _Stream) -> None:
+        """`stream` delivered a whole message: a stranger's idle deadline starts again."""
+        if stream.stranger and stream in self._strangers:
+            self._strangers[stream] = self._clock.monotonic() + STRANGER_IDLE_S
+            self._strangers.move_to_end(stream)
+            # The armed timer may now be early for the new first one: it re-arms when it fires.
 
     def _closed(self, stream: _Stream) -> None:
         for key in (stream.peer, *stream.aliases):
             if self._streams.get(key) is stream:
                 del self._streams[key]
+        self._trusted_open.discard(stream)
+        if self._strangers.pop(stream, None) is not None:
+            host = stream.peer[0]
+            left = self._strangers_by_host.get(host, 1) - 1
+            if left > 0:
+                self._strangers_by_host[host] = left
+            else:
+                self._strangers_by_host.pop(host, None)
+
+    def _arm_idle(self) -> None:
+        if self._idle_timer is not None or not self._strangers:
+            return
+        self._idle_at = next(iter(self._strangers.values()))
+        self._idle_timer = self._clock.call_at(self._idle_at, self._on_idle_timer)
+
+    def _on_idle_timer(self) -> None:
+        self._idle_timer = None
+        now = max(self._clock.monotonic(), self._idle_at)  # a loop may wake a hair early
+        try:
+            while self._strangers:
+                stream, deadline = next(iter(self._strangers.items()))
+                if deadline > now:
+                    break
+                log.info("TCP connection from untrusted %s idle: closing it", stream.peer)
+                self._closed(stream)  # now, not when the loop reports it: the slot is free
+                stream.close()
+        finally:
+            self._arm_idle()
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -274,51 +401,60 @@ class _Datagrams(asyncio.DatagramProtocol):
 class _Stream(asyncio.Protocol):
     """One TCP connection: frames messages off the byte stream; writes what it is given."""
 
-    def __init__(self, owner: SipTransport) -> None:
+    def __init__(self, owner: SipTransport, *, ours: bool = False, transport: str = "TCP") -> None:
         self._owner = owner
+        self.transport_name = transport  # TCP or TLS, for the source of what it delivers
         self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
+        self._framer = StreamFramer()
+        self.ours = ours  # we opened it (to the trunk, a dialog's target)
+        self.stranger = False  # accepted from a source that is not trusted
         self.peer: tuple[str, int] = ("", 0)
         self.aliases: list[tuple[str, int]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport, though not always an `asyncio.Transport` subclass: uvloop's
+        # (what `callgate serve` runs on) is its own class with the same methods.
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         if not self._owner._opened(self):
-            log.warning("TCP connection from %s refused: too many connections", self.peer)
-            transport.abort()
+            self._transport.abort()
+            self._transport = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._owner._closed(self)
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        source = Target(self.peer[0], self.peer[1] or 1, "TCP")
+        if self._transport is None:
+            return  # refused or closed: nothing more is read from it
+        source = Target(self.peer[0], self.peer[1] or 1, self.transport_name)
         try:
-            while True:
-                length = message_length(self._buffer)
-                if length is None:
-                    if len(self._buffer) > MAX_STREAM_BYTES:
-                        raise FramingError(513, "unframed data past the stream limit")
-                    return
-                message = bytes(self._buffer[:length])
-                del self._buffer[:length]
-                self._owner.deliver(message, source)
+            messages = self._framer.feed(data)
         except FramingError as exc:
             log.info("TCP stream from %s cannot be framed (%s): closing it", self.peer, exc)
             self.close()
+            return
         except Exception:
             log.exception("TCP stream from %s failed: closing it", self.peer)
             self.close()
+            return
+        if messages:
+            self._owner._active(self)
+        for message in messages:
+            self._owner.deliver(message, source)
 
     def write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() + len(data) > MAX_UNSENT_BYTES:
+            log.info("TCP peer %s does not read what we send: closing the connection", self.peer)
+            self.close()
+            return
+        transport.write(data)
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
-        self._buffer.clear()
+        self._framer.clear()

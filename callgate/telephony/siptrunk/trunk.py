@@ -16,6 +16,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import TrunkEvent, TrunkHangup, TrunkListener
@@ -47,7 +48,7 @@ class SipTrunk:
         self._clock = clock
         self._listener: TrunkListener | None = None
         self._engine: CallControl | None = None
-        self._transport = SipTransport(self._on_message, self._on_send_failed)
+        self._transport = SipTransport(self._on_message, self._on_send_failed, clock=clock)
         self._media = MediaPlane(settings, clock, ticker, self._emit, self._on_media_dead)
         self._timer: Timer | None = None
         self._timer_at = 0.0
@@ -93,15 +94,25 @@ class SipTrunk:
         settings = self.settings
         trunk_ips = await _resolve(settings.host, settings.port)
         first_hop = Target(trunk_ips[0], settings.port, settings.transport.upper())
-        trusted = TrustedSources(settings.trusted_sources, hosts=trunk_ips)
+        trusted = TrustedSources(
+            settings.trusted_sources, hosts=trunk_ips, host_ports=settings.trunk_source_ports
+        )
         if settings.outbound_proxy is not None:
             proxy_host, proxy_port = split_hostport("outbound_proxy", settings.outbound_proxy)
             proxy_ips = await _resolve(proxy_host, proxy_port)
             first_hop = Target(proxy_ips[0], proxy_port, settings.transport.upper())
             for address in proxy_ips:
                 trusted.add_host(address)
+        self._transport.trusted = trusted.allows  # TCP: who gets a stranger's slot at accept
+        tls_server = None
+        if settings.transport == "tls":
+            self._transport.tls_client, tls_server = _tls_contexts(settings)
+            self._transport.tls_server_name = settings.host
         port = await self._transport.open(
-            settings.bind_host, settings.bind_port, tcp=settings.transport == "tcp"
+            settings.bind_host,
+            settings.bind_port,
+            tcp=settings.transport == "tcp",
+            tls=tls_server,
         )
         public = settings.public_host or _local_address(settings.bind_host, first_hop.host)
         endpoint = Endpoint(
@@ -258,6 +269,19 @@ class SipTrunk:
         engine = self._engine
         if engine is not None:
             self._execute(engine.media_timeout(session_id, cause, self._clock.monotonic()))
+
+
+def _tls_contexts(settings: SipTrunkSettings) -> tuple[ssl.SSLContext, ssl.SSLContext | None]:
+    """The client context (verifies the trunk's certificate and name against `tls_ca_file` or the
+    system's store) and, with our certificate, the listener's. OSError / ssl.SSLError name the
+    file that cannot be read."""
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.tls_ca_file)
+    server = None
+    if settings.tls_cert_file is not None:
+        client.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return client, server
 
 
 def _head(data: bytes) -> str:

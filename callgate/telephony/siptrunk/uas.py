@@ -73,7 +73,7 @@ class InboundCalls(UserAgentCore):
 
     def _on_invite(self, event: RequestReceived, now: float) -> None:
         request, source = event.request, event.source
-        if not self.trusted.allows(source.host):
+        if not self.trusted.allows(source.host, source.port):
             self.stats["untrusted"] += 1
             log.info("INVITE from untrusted %s refused (403)", source)
             self._reply(event, 403, now)

@@ -28,6 +28,7 @@ from callgate.telephony.sip import (
     TransactionTableFull,
     TransactionTerminated,
     TransactionTimeout,
+    parse,
     response_for,
 )
 from callgate.telephony.sip.fields import parse_via
@@ -206,12 +207,16 @@ def test_uas_cancel_flow_200_to_cancel_487_to_invite_and_the_ack_absorbed() -> N
     assert layer.state(new.key) is TransactionState.CONFIRMED
 
 
-def test_a_cancel_for_no_invite_says_so() -> None:
+def test_a_cancel_for_no_invite_says_so_statelessly() -> None:
     layer = TransactionLayer()
-    cancel = received(
-        layer.receive_data(request_from_peer("CANCEL", "z9hG4bKgone", to_tag=None), UDP, 0.0)
-    )
-    assert cancel.cancels is None  # the TU answers 481 (§9.2)
+    cancel = request_from_peer("CANCEL", "z9hG4bKgone", to_tag=None)
+    actions = layer.receive_data(cancel, UDP, 0.0)
+    assert [type(a) for a in actions] == [Send, RequestRefused]
+    (send,) = sent(actions)
+    assert isinstance(send.message, SipResponse)
+    assert send.message.status == 481  # §9.2
+    assert len(layer) == 0
+    assert sent(layer.receive_data(cancel, UDP, 0.5)) == [send]  # the very same answer again
 
 
 def test_an_ack_for_a_2xx_nobody_sent_goes_to_the_tu_for_dialog_matching() -> None:
@@ -287,7 +292,7 @@ def test_stamping_leaves_a_matching_via_alone() -> None:
     assert stamp_via(request, UDP) is request
 
 
-def test_policy_refusals_are_answered_by_the_layer_and_retransmissions_absorbed() -> None:
+def test_policy_refusals_are_answered_by_the_layer_statelessly_and_alike() -> None:
     layer = TransactionLayer()
     subscribe = request_from_peer("SUBSCRIBE", "z9hG4bKsub", extra="Event: presence\n")
     actions = layer.receive_data(subscribe, UDP, 0.0)
@@ -296,7 +301,8 @@ def test_policy_refusals_are_answered_by_the_layer_and_retransmissions_absorbed(
     assert isinstance(refusal, SipResponse)
     assert refusal.status == 405
     assert refusal.get("Allow") == "ACK, BYE, CANCEL, INVITE, OPTIONS"
-    assert layer.receive_data(subscribe, UDP, 0.5) == sent(actions)  # same answer, no event
+    assert len(layer) == 0  # nothing kept (§8.2.7)
+    assert layer.receive_data(subscribe, UDP, 0.5) == actions  # the same answer, same To tag
 
 
 def test_without_a_policy_every_request_reaches_the_tu() -> None:
@@ -447,4 +453,123 @@ def test_seeded_mutations_of_captured_messages_never_raise() -> None:
             )
         _feed_everything(layer, bytes(data), n * 0.01)
     run(layer, 1000)
+    assert len(layer) == 0
+
+
+@pytest.mark.parametrize("name", ["badaspec", "quotbal", "scalar02", "insuf"])
+def test_rfc_4475_requests_with_a_usable_via_get_their_400(name: str) -> None:
+    # RFC 4475 §3.1.2.14, §3.1.2.6, §3.1.2.4, §3.3.1: the broken or missing From, To, Call-ID
+    # or CSeq gets a stand-in; the answer goes out with the request's own Via.
+    if not rfc4475_names():
+        pytest.skip("RFC 4475 corpus not found")
+    data = rfc4475(name)
+    actions = TransactionLayer().receive_data(data, UDP, 0.0)
+    sends_ = sent(actions)
+    assert len(sends_) == 1, actions
+    response = sends_[0].message
+    assert isinstance(response, SipResponse)
+    assert response.status == 400
+    again = parse(bytes(response))
+    assert isinstance(again, SipResponse)
+    assert again.top_via is not None
+    assert again.top_via.branch in data.decode()
+
+
+# --- where answers go: never to an address the sender wrote (issue 12, defect 3) -------------
+
+STRANGER = Target("198.51.100.66", 40100)  # not trusted by `strangers_layer`
+VICTIM = "192.0.2.99"
+
+
+def strangers_layer() -> TransactionLayer:
+    return TransactionLayer(LayerConfig(trusted=lambda source: source.host == PEER))
+
+
+@pytest.mark.parametrize(
+    "via_params",
+    [f";received={VICTIM}", f";maddr={VICTIM}", ";rport=9", f";rport=9;received={VICTIM}"],
+)
+@pytest.mark.parametrize("sent_by", [f"{VICTIM}:5060", "198.51.100.66:5060", "pbx.example.com"])
+def test_a_refusal_to_a_stranger_goes_back_to_the_packets_real_source(
+    via_params: str, sent_by: str
+) -> None:
+    layer = strangers_layer()
+    for data in (
+        invite(sent_by=sent_by, via_params=via_params),  # stateless 403
+        request_from_peer("SUBSCRIBE", "z9hG4bKs1", sent_by=sent_by).replace(
+            b";rport", via_params.encode()
+        ),  # the policy's 405
+        invite(sent_by=sent_by, via_params=via_params).replace(b"Max-Forwards: 70", b"l: x"),
+    ):
+        (send,) = sent(layer.receive_data(data, STRANGER, 0.0))
+        assert send.target == STRANGER, (data, send.target)
+
+
+def test_a_trusted_sources_own_received_and_rport_are_overwritten_with_the_truth() -> None:
+    layer = strangers_layer()
+    source = Target(PEER, 40200)
+    data = invite(via_params=f";rport=9;received={VICTIM}")
+    new = received(layer.receive_data(data, source, 0.0))
+    via = new.request.top_via
+    assert via is not None
+    assert (via.received, via.rport) == (PEER, 40200)
+    (send,) = sent(layer.respond(new.key, response_for(new.request, 180, to_tag="cg"), 0.1))
+    assert send.target == source
+    # Without rport: the real source host at the sent-by port, never the claimed `received`.
+    plain = invite(branch="z9hG4bKplain", via_params=f";received={VICTIM}")
+    new = received(layer.receive_data(plain, source, 0.2))
+    assert new.request.top_via is not None
+    assert new.request.top_via.received is None  # the sent-by host is the source: no note
+    (send,) = sent(layer.respond(new.key, response_for(new.request, 180, to_tag="cg"), 0.3))
+    assert send.target == Target(PEER, 5060)
+
+
+# --- capacity kept for the trunk's INVITEs (issue 12, defect 2) -------------------------------
+
+
+def test_requests_other_than_trusted_invites_cannot_take_the_reserved_part_of_the_table() -> None:
+    layer = TransactionLayer(
+        LayerConfig(
+            max_transactions=10,
+            reserved_transactions=4,
+            trusted=lambda source: source == UDP,
+            untrusted_transactions_per_source=100,
+        )
+    )
+    elsewhere = Target(PEER, 40001)  # the trunk's address, another port: not trusted
+    statuses = []
+    for index in range(8):
+        bye = request_from_peer("BYE", f"z9hG4bKbye{index}", cseq=index)
+        for action in layer.receive_data(bye, UDP if index % 2 else elsewhere, 0.0):
+            if isinstance(action, RequestReceived):
+                statuses.append("tu")
+            elif isinstance(action, Send) and isinstance(action.message, SipResponse):
+                statuses.append(str(action.message.status))
+    assert statuses == ["tu"] * 6 + ["503"] * 2  # trusted or not, non-INVITEs share 6
+    assert len(layer) == 6
+    for index in range(5):
+        actions = layer.receive_data(invite(f"z9hG4bKinv{index}", cseq=index), UDP, 0.0)
+        kinds = [type(a) for a in actions]
+        assert (RequestReceived in kinds) is (index < 4), (index, actions)
+    assert len(layer) == 10
+    with pytest.raises(TransactionTableFull):
+        layer.send_request(our_request("BYE", layer.new_branch()), UDP, 0.0)
+    # A stranger's INVITE never gets that far: it is refused with 403 and keeps nothing.
+    (send,) = sent(layer.receive_data(invite("z9hG4bKx"), elsewhere, 0.0))
+    assert isinstance(send.message, SipResponse)
+    assert send.message.status == 403
+
+
+def test_every_options_is_answered_statelessly_when_the_layer_has_its_headers() -> None:
+    allow = (("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),)
+    layer = TransactionLayer(LayerConfig(options_headers=allow))
+    for index, to_tag in enumerate((None, "cg-dialog")):
+        ping = request_from_peer("OPTIONS", f"z9hG4bKo{index}", to_tag=to_tag)
+        actions = layer.receive_data(ping, UDP, 0.0)
+        (send,) = sent(actions)
+        assert actions == [send]
+        assert isinstance(send.message, SipResponse)
+        assert (send.message.status, send.message.get("Allow")) == (200, allow[0][1])
+        assert send.message.to_tag == (to_tag or send.message.to_tag)
+        assert layer.receive_data(ping, UDP, 0.5) == actions  # a retransmission: the same bytes
     assert len(layer) == 0

@@ -53,11 +53,32 @@ def test_a_plain_invite_with_sdp_is_accepted() -> None:
     assert status_of(request("Content-Type: application/sdp", body=SDP)) is None
 
 
-@pytest.mark.parametrize("missing", ["Via", "From", "To", "Call-ID", "CSeq"])
-def test_missing_required_fields_get_a_400_that_cannot_be_sent(missing: str) -> None:
-    rejection = validate_request(request(head=replace_line(missing + ":", None)))
+def test_a_request_without_via_gets_a_400_that_cannot_be_sent() -> None:
+    rejection = validate_request(request(head=replace_line("Via:", None)))
     assert rejection is not None
     assert (rejection.status, rejection.respond) == (400, False)
+
+
+@pytest.mark.parametrize(
+    ("missing", "stand_in"),
+    [
+        ("From", "<sip:anonymous@anonymous.invalid>"),
+        ("To", "<sip:+15551230001@203.0.113.5>;tag=t9"),
+        ("Call-ID", "unusable-call-id@anonymous.invalid"),
+        ("CSeq", "0 INVITE"),
+    ],
+)
+def test_missing_basis_fields_get_a_400_with_a_stand_in(missing: str, stand_in: str) -> None:
+    # RFC 4475 §3.3.1 (insuf): the client matches the answer by its Via branch and CSeq method.
+    message = request(head=replace_line(missing + ":", None))
+    rejection = validate_request(message)
+    assert rejection is not None
+    assert (rejection.status, rejection.respond) == (400, True)
+    response = rejection_response(message, rejection, to_tag="t9")
+    assert response is not None
+    again = parse(bytes(response))
+    assert again.get(missing) == stand_in
+    assert again.get_all("Via") == message.get_all("Via")
 
 
 def test_methods_405_501_and_allow() -> None:

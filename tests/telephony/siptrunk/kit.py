@@ -59,7 +59,9 @@ def engine(**overrides: Any) -> CallControl:
     values: dict[str, Any] = {"host": "192.0.2.1", "bind_host": "192.0.2.10"}
     values.update(overrides)
     settings = SipTrunkSettings(**values)
-    trusted = TrustedSources(settings.trusted_sources, hosts=["192.0.2.1"])
+    trusted = TrustedSources(
+        settings.trusted_sources, hosts=["192.0.2.1"], host_ports=settings.trunk_source_ports
+    )
     return CallControl(settings, LOCAL, TRUNK, trusted)
 
 

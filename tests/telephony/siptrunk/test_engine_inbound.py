@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from callgate.calls.trunk import TrunkHangup, TrunkIncomingCall
-from callgate.telephony.sip import SipRequest, build_cancel, make_request, parse_sdp, parse_uri
+from callgate.telephony.sip import (
+    SipRequest,
+    Target,
+    build_cancel,
+    make_request,
+    parse_sdp,
+    parse_uri,
+)
 from callgate.telephony.sip.address import parse_address
 from callgate.telephony.siptrunk import MediaStart, MediaStop
 from callgate.telephony.siptrunk.call import Phase
@@ -57,32 +64,86 @@ def test_untrusted_invites_are_refused_statelessly_and_leave_no_transaction():
     assert [r.status for r in responses(out)] == [180]
 
 
+def options(index: int, host: str = "203.0.113.9", to_tag: str | None = None) -> SipRequest:
+    to = "<sip:192.0.2.10>" + (f";tag={to_tag}" if to_tag else "")
+    return make_request(
+        "OPTIONS",
+        parse_uri("sip:192.0.2.10:5060"),
+        via=f"SIP/2.0/UDP {host}:5060;branch=z9hG4bK-opt-{index}",
+        from_=parse_address(f"<sip:scan@{host}>;tag=t{index}"),
+        to=parse_address(to),
+        call_id=f"opt-{index}@{host}",
+        cseq=1,
+    )
+
+
+def stray_bye(index: int, host: str = "203.0.113.9") -> SipRequest:
+    """A BYE naming a dialog that does not exist: the TU answers 481 through a transaction."""
+    return make_request(
+        "BYE",
+        parse_uri("sip:192.0.2.10:5060"),
+        via=f"SIP/2.0/UDP {host}:5060;branch=z9hG4bK-bye-{index}",
+        from_=parse_address(f"<sip:scan@{host}>;tag=t{index}"),
+        to=parse_address("<sip:192.0.2.10>;tag=nosuchdialog"),
+        call_id=f"bye-{index}@{host}",
+        cseq=2,
+    )
+
+
 def test_an_untrusted_source_holds_a_bounded_number_of_transactions():
-    # Other requests from a stranger (OPTIONS pings, a scanner's REGISTERs) get their answers
-    # through transactions that live 32 s (Timer J), so one source may hold at most 32 of them;
-    # more are dropped until old ones end. The trunk itself is not limited.
+    # Requests from a stranger that need the TU (a BYE for a dialog: 481 through a transaction
+    # that lives 32 s, Timer J) may hold at most 32 transactions; more are dropped until old
+    # ones end. The trunk itself is not limited.
     run = Run(engine())
-
-    def options(index: int) -> SipRequest:
-        return make_request(
-            "OPTIONS",
-            parse_uri("sip:192.0.2.10:5060"),
-            via=f"SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bK-opt-{index}",
-            from_=parse_address(f"<sip:scan@203.0.113.9>;tag=t{index}"),
-            to=parse_address("<sip:192.0.2.10>"),
-            call_id=f"opt-{index}@203.0.113.9",
-            cseq=1,
-        )
-
     answered = [
-        len(responses(run.feed(options(index), source=STRANGER), 200)) for index in range(50)
+        len(responses(run.feed(stray_bye(index), source=STRANGER), 481)) for index in range(50)
     ]
     assert answered == [1] * 32 + [0] * 18
     assert len(run.engine.layer) == 32
-    trunk_answers = [len(responses(run.feed(options(100 + i)), 200)) for i in range(40)]
+    trunk_answers = [len(responses(run.feed(stray_bye(100 + i)), 481)) for i in range(40)]
     assert trunk_answers == [1] * 40
     run.advance(33.0)  # Timer J: the stranger's transactions end, and so does its count
-    assert len(responses(run.feed(options(200), source=STRANGER), 200)) == 1
+    assert len(responses(run.feed(stray_bye(200), source=STRANGER), 481)) == 1
+
+
+def test_an_options_flood_from_the_trunks_address_leaves_no_state_and_invites_served():
+    # Issue 12, defect 2: 20,000 OPTIONS in 10 s from another port of the trunk's IP filled the
+    # 20,000-entry table and the trunk's INVITEs got 503 for 32 s. OPTIONS are answered
+    # statelessly now, in a dialog or out of one, with the same answer for a retransmission:
+    # however many come, none is left behind.
+    run = Run(engine())
+    other_port = Target("192.0.2.1", 40001)
+    for index in range(4_000):
+        out = run.feed(options(index, "192.0.2.1", to_tag="x" if index % 2 else None), other_port)
+        (answer,) = responses(out)
+        assert answer.status == 200
+        run.now += 0.0005
+    assert len(run.engine.layer) == 0
+    again = options(7, "192.0.2.1")
+    assert run.feed(again, other_port) == run.feed(again, other_port)  # same bytes, same tag
+    (ringing,) = responses(run.feed(inbound_invite()))
+    assert ringing.status == 180
+
+
+def test_half_the_transaction_table_is_kept_for_the_trunks_invites():
+    # What a flood of requests that do need transactions (BYEs for made-up dialogs) can take:
+    # half the table; tests/telephony/sip/test_transaction_layer.py checks the layer keeps it.
+    config = Run(engine()).engine.layer.config
+    assert config.max_transactions == 20_000
+    assert config.reserved_transactions == 10_000
+
+
+def test_trust_can_name_the_trunks_ports():
+    run = Run(engine(trunk_source_ports=(5060,), trusted_sources=("198.51.100.7:5070",)))
+    other_port = Target("192.0.2.1", 40001)
+    assert [r.status for r in responses(run.feed(inbound_invite(), other_port))] == [403]
+    assert [r.status for r in responses(run.feed(inbound_invite(branch="z9hG4bK-b")))] == [180]
+    listed = Target("198.51.100.7", 5070)
+    invite = inbound_invite(call_id="listed@198.51.100.7", branch="z9hG4bK-c")
+    assert [r.status for r in responses(run.feed(invite, listed))] == [180]
+    elsewhere = Target("198.51.100.7", 5071)
+    invite = inbound_invite(call_id="elsewhere@198.51.100.7", branch="z9hG4bK-d")
+    assert [r.status for r in responses(run.feed(invite, elsewhere))] == [403]
 
 
 def test_configured_networks_are_trusted_too():

@@ -4,8 +4,10 @@ Every request gets the answer `validate_request`'s policy gives it (tests/teleph
 test_rfc4475.py holds the verdicts), or none where none can be formed; a well-formed INVITE gets
 403 because it comes from an untrusted address (127.0.0.2), or 481 when it names a dialog
 (a To tag) that does not exist; OPTIONS gets 200; responses and ACKs are never answered.
-Answers go where each message's Via says: 127.0.0.2 (the `received` address) at the Via's port
-or 5060 (5061 for TLS), so the test listens on those ports there.
+The sender is a stranger, so every answer goes back to the address and port its packet came
+from, whatever its Via says (a Via port, `received`, `maddr` or a pre-filled `rport` must never
+aim our answers elsewhere); the test also listens on 127.0.0.2 at the corpus's Via ports and the
+defaults (5050, 5060, 5061) and checks that nothing arrives there.
 
 Two messages of the corpus share a transaction identifier (cparam01 and cparam02: same branch,
 method and sent-by), so the second is, rightly, a retransmission of the first. The corpus goes
@@ -25,6 +27,7 @@ import pytest
 
 from callgate.calls.ids import new_session_id
 from callgate.telephony.sip import SipParseError, SipRequest, SipResponse, TransactionKey, parse
+from callgate.telephony.sip.headers import stand_in
 from callgate.telephony.sip.transactions import server_key
 from tests.peers.sipp import errors, running_sipp
 from tests.support import need
@@ -40,6 +43,7 @@ TRUNK_HOST = "127.0.0.3"
 CATCH_PORTS = (5050, 5060, 5061)  # the Via ports of the corpus (5061: the TLS default)
 T1_S = 0.01
 COLLECT_S = 1.0  # longer than 64*T1: the wave's transactions have ended by then
+STAND_IN_CALL_ID = stand_in("Call-ID", "", None)
 
 
 def expected_status(name: str, data: bytes) -> int | None:
@@ -114,11 +118,13 @@ async def test_the_corpus_over_udp_then_a_normal_call(tmp_path):
             sipp_ctx as (sipp, sipp_port),
             running_trunk(sipp_port, trunk_host=TRUNK_HOST, t1_s=T1_S) as t,
         ):
+            misdirected: dict[str, list[int]] = defaultdict(list)
             for wave in waves(corpus):
                 for data in wave:
                     sender.sendto(data, ("127.0.0.1", t.port))
-                await _collect(catchers, answers)
+                await _collect([sender], answers, catchers[1:], misdirected)
             sockets.close()
+            assert not misdirected, f"answers sent elsewhere than their source: {misdirected}"
 
             for name, data in corpus.items():
                 want = expected_status(name, data)
@@ -141,12 +147,19 @@ async def test_the_corpus_over_udp_then_a_normal_call(tmp_path):
             assert await sipp.wait(10.0) == 0, errors(tmp_path)
 
 
-async def _collect(catchers: list[socket.socket], answers: dict[str, list[int]]) -> None:
-    """Read every answer that arrives within COLLECT_S, keyed by Call-ID."""
+async def _collect(
+    sources: list[socket.socket],
+    answers: dict[str, list[int]],
+    elsewhere: list[socket.socket],
+    misdirected: dict[str, list[int]],
+) -> None:
+    """Read every answer that arrives within COLLECT_S, keyed by Call-ID: at the sender into
+    `answers`, anywhere else into `misdirected`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + COLLECT_S
     while loop.time() < deadline:
-        for sock in catchers:
+        for sock in sources + elsewhere:
+            bucket = answers if sock in sources else misdirected
             while True:
                 try:
                     data = sock.recv(65535)
@@ -155,5 +168,9 @@ async def _collect(catchers: list[socket.socket], answers: dict[str, list[int]])
                 with contextlib.suppress(SipParseError):
                     message = parse(data)
                     if isinstance(message, SipResponse) and message.status >= 200:
-                        answers[message.call_id or ""].append(message.status)
+                        # A request without a Call-ID (insuf) is answered with a stand-in.
+                        call_id = message.call_id or ""
+                        bucket["" if call_id == STAND_IN_CALL_ID else call_id].append(
+                            message.status
+                        )
         await asyncio.sleep(0.02)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callgate.telephony.siptrunk import SipTrunkSettings
+from callgate.telephony.siptrunk.trust import TrustedSources
 
 
 def test_the_usual_uri():
@@ -43,8 +44,8 @@ def test_overrides_set_any_other_field():
     ("text", "message"),
     [
         ("carrier.example", "must start with sip:"),
-        ("sips:user@carrier.example", "TLS"),
-        ("sip:user@carrier.example;transport=tls", "TLS is not supported"),
+        ("sips:user@carrier.example", "transport=tls"),
+        ("sip:user@carrier.example;transport=sctp", "udp, tcp or tls"),
         ("sip:user@carrier.example;transport=sctp", "transport"),
         ("sip:user@carrier.example;colour=blue", "unknown parameter 'colour'"),
         ("sip:user@carrier.example;register", "needs a value"),
@@ -65,6 +66,10 @@ def test_bad_uris_say_what_is_wrong(text, message):
     ("field", "value", "message"),
     [
         ("trusted_sources", ("10.0.0.0/33",), "trusted_sources"),
+        ("trusted_sources", ("10.0.0.1:0",), "not a port"),
+        ("trusted_sources", ("[2001:db8::1]",), r"\[IPv6\]:port"),
+        ("trunk_source_ports", (0,), "trunk_source_ports"),
+        ("tls_cert_file", "/etc/ssl/gw.pem", "give both or neither"),
         ("rtp_port_min", 30001, "rtp_port_min/max"),
         ("rtp_port_max", 70000, "rtp_port_min/max"),
         ("codecs", ("G729",), "codecs"),
@@ -78,3 +83,29 @@ def test_bad_fields_are_refused(field, value, message):
     values = {"host": "pbx.local", "rtp_port_min": 20000, "rtp_port_max": 30000, field: value}
     with pytest.raises(ValueError, match=message):
         SipTrunkSettings(**values)
+
+
+def test_trust_names_addresses_networks_and_ports():
+    trusted = TrustedSources(
+        ["198.51.100.0/24:5070", "203.0.113.7", "[2001:db8::7]:5060", "2001:db8:1::/48"],
+        hosts=["192.0.2.1"],
+        host_ports=[5060, 5062],
+    )
+    allowed = [
+        ("192.0.2.1", 5060),
+        ("192.0.2.1", 5062),
+        ("198.51.100.9", 5070),
+        ("203.0.113.7", 40000),
+        ("2001:db8::7", 5060),
+        ("[2001:db8:1::5]", 9),
+        ("::ffff:192.0.2.1", 5060),
+    ]
+    refused = [("192.0.2.1", 40000), ("198.51.100.9", 5060), ("2001:db8::7", 5061), ("x", 5060)]
+    assert [trusted.allows(h, p) for h, p in allowed] == [True] * len(allowed)
+    assert [trusted.allows(h, p) for h, p in refused] == [False] * len(refused)
+    assert TrustedSources(hosts=["192.0.2.1"]).allows("192.0.2.1", 40000)  # no ports: any
+
+
+def test_tls_is_a_transport():
+    settings = SipTrunkSettings.from_uri("sip:gw@carrier.example:5061;transport=tls")
+    assert (settings.transport, settings.port) == ("tls", 5061)

@@ -104,7 +104,8 @@ class RequestReceived:
     """A new request made a server transaction; answer it with `TransactionLayer.respond`.
 
     `request`'s top Via already carries `received` / `rport` (§18.2.1, RFC 3581). For CANCEL,
-    `cancels` is the INVITE server transaction it matches (§9.2), or None: answer 481 then.
+    `cancels` is the INVITE server transaction it matches (§9.2); a CANCEL that matches none
+    was answered 481 by the layer and never comes up.
     """
 
     key: TransactionKey

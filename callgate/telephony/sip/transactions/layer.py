@@ -14,24 +14,30 @@ ordered `list[Action]`: `Send`s to put on the wire and events for the transactio
 
 Incoming requests are matched by §17.2.3 (see matching.py); a match is a retransmission fed to
 its transaction, an ACK for a 2xx is matched by Call-ID, tags and CSeq to the INVITE server
-transaction that sent the 2xx (which then stops retransmitting it), anything else new gets a
-server transaction after the optional `Policy` check (validate.py), which answers refusals
-itself through that transaction so retransmissions get the same answer. Responses are
-matched by §17.1.3; unmatched ones come up as `StrayResponse`.
+transaction that sent the 2xx (which then stops retransmitting it). Anything else new is
+answered statelessly when it can be (§8.2.7), so it costs no table entry: the optional `Policy`
+check's refusals (validate.py), every OPTIONS when `options_headers` is set, a CANCEL that
+matches no INVITE (481), and a stranger's INVITE (403). The To tag of a stateless answer is
+derived from the request under a secret key, so a retransmission gets the very same answer.
+The rest gets a server transaction and goes to the TU. Responses are matched by §17.1.3;
+unmatched ones come up as `StrayResponse`.
 
-Bounded: at most `max_transactions` live transactions. When full, a new request is answered
-statelessly with 503 and Retry-After (an ACK is just dropped), and `send_request` raises
-`TransactionTableFull`: the TU fails that call rather than the table growing without limit.
-An INVITE from a source `trusted` refuses is answered 403 statelessly (§8.2.7) before any
-transaction exists, and such a source holds at most `untrusted_transactions_per_source` server
-transactions (more requests are dropped), so memory per source is bounded.
+Bounded: at most `max_transactions` live transactions, of which `reserved_transactions` only
+INVITEs from trusted sources and the requests we send may take. A new request past its share
+is answered statelessly with 503 and Retry-After (an ACK is just dropped), and `send_request`
+on a full table raises `TransactionTableFull`: the TU fails that call rather than the table
+growing without limit. A source `trusted` refuses holds at most
+`untrusted_transactions_per_source` server transactions (more requests are dropped), so memory
+per source is bounded. Answers to such a source go to the exact address its packet came from.
 Deadlines sit in a heap with lazy deletion; stale entries are skipped and the heap is rebuilt
 if they ever outnumber the live ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import hmac
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +49,6 @@ from ..timers import DEFAULT_TIMERS, SipTimers
 from ..validate import (
     DEFAULT_POLICY,
     Policy,
-    Rejection,
     error_response,
     response_for,
     validate_request,
@@ -53,7 +58,6 @@ from .events import (
     AckReceived,
     Action,
     MessageDropped,
-    RequestReceived,
     RequestRefused,
     Send,
     StrayResponse,
@@ -101,14 +105,27 @@ class LayerConfig:
     # `untrusted_transactions_per_source` live server transactions, and more are dropped.
     trusted: Callable[[Target], bool] | None = None
     untrusted_transactions_per_source: int = 32
+    # OPTIONS needs no state: its answer is the same whoever asks, in a dialog or out of one
+    # (§11.2). With headers here the layer answers every OPTIONS 200 itself, statelessly
+    # (§8.2.7), with these headers (Allow, Accept ...); None hands OPTIONS to the TU.
+    options_headers: tuple[tuple[str, str], ...] | None = None
+    # Of `max_transactions`, this many are kept for INVITEs from trusted sources and for the
+    # requests we send: a flood of anything else, even from a trusted address, fills at most
+    # `max_transactions - reserved_transactions` and gets 503 past that.
+    reserved_transactions: int = 0
 
 
 class TransactionLayer:
     """All transactions of one SIP endpoint, driven by messages and time (see module doc)."""
 
     def __init__(self, config: LayerConfig = LayerConfig(), *, token: TokenSource = random_token):
+        if not 0 <= config.reserved_transactions < config.max_transactions:
+            raise SipLocalError("reserved_transactions must be below max_transactions")
         self.config = config
         self._token = token
+        # Stateless answers carry a To tag derived from the request (§8.2.7: the same request
+        # gets the same tag), keyed by a secret so a tag cannot be predicted from outside.
+        self._tag_key = (token() + token()).encode()
         self._txs: dict[TransactionKey, Transaction] = {}
         self._heap: list[tuple[float, int, TransactionKey]] = []
         self._order = itertools.count()
@@ -170,12 +187,49 @@ class TransactionLayer:
         dropped = MessageDropped(str(exc), source)
         if not exc.is_request or data.lstrip(b"\r\n")[:4].upper() == b"ACK ":
             return [dropped]  # responses and ACKs are never answered
-        response = error_response(exc, to_tag=self._token())
+        response = error_response(exc, to_tag=self._tag_for(data))
         via = top_via_of_basis(exc.basis or ())
         if response is None or via is None:
             return [dropped]
-        target = response_target(via, source)
+        target = response_target(via, source, trusted=self._trusts(source))
         return [Send(response, bytes(response), target), dropped]
+
+    def _tag_for(self, data: bytes) -> str:
+        return hmac.new(self._tag_key, data, hashlib.sha256).hexdigest()[:16]
+
+    def _stateless_tag(self, request: SipRequest) -> str:
+        """The To tag of a stateless answer: the same for a retransmission of `request`."""
+        via, cseq = request.top_via, request.cseq
+        identity = "\x00".join(
+            (
+                "" if via is None else f"{via.branch or ''} {via.sent_by}",
+                request.call_id or "",
+                request.from_tag or "",
+                "" if cseq is None else str(cseq.number),
+                request.method,
+            )
+        )
+        return self._tag_for(identity.encode("utf-8", "surrogateescape"))
+
+    def _stateless(
+        self,
+        request: SipRequest,
+        status: int,
+        detail: str,
+        target: Target,
+        source: Target,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> list[Action]:
+        """Answer `request` with `status` and keep nothing (§8.2.7)."""
+        answer = response_for(request, status, to_tag=self._stateless_tag(request), headers=headers)
+        send = Send(answer, bytes(answer), target)
+        if status < 300:
+            return [send]
+        return [send, RequestRefused(request, source, status, detail)]
+
+    def _trusts(self, source: Target) -> bool:
+        trusted = self.config.trusted
+        return trusted is None or trusted(source)
 
     def _on_response(self, response: SipResponse, source: Target, now: float) -> list[Action]:
         problem = check_response(response, self.config.policy or DEFAULT_POLICY)
@@ -245,63 +299,49 @@ class TransactionLayer:
     ) -> list[Action]:
         via = request.top_via
         assert via is not None  # server_key found one
-        target = response_target(via, source)
-        policy = self.config.policy
+        untrusted = not self._trusts(source)
+        target = response_target(via, source, trusted=not untrusted)
+        config = self.config
+        policy = config.policy
         rejection = None if policy is None else validate_request(request, policy)
-        if rejection is not None and not rejection.respond:
-            return [MessageDropped(f"{request.method} dropped: {rejection.detail}", source)]
-        trusted = self.config.trusted
-        untrusted = trusted is not None and not trusted(source)
-        if untrusted and request.method == "INVITE" and not request.to_tag:
-            # Stateless (§8.2.7): a stranger's INVITE leaves nothing behind. A malformed one gets
-            # the policy's answer, a well-formed one 403.
-            if rejection is None:
-                rejection = Rejection(403, "source not trusted")
-            status, detail = rejection.status, rejection.detail
-            refusal = response_for(request, status, to_tag=self._token(), headers=rejection.headers)
-            return [
-                Send(refusal, bytes(refusal), target),
-                RequestRefused(request, source, status, detail),
-            ]
-        if untrusted and self._untrusted_live.get(source.host, 0) >= (
-            self.config.untrusted_transactions_per_source
-        ):
-            detail = f"{request.method} dropped: too many transactions from untrusted {source.host}"
-            return [MessageDropped(detail, source)]
-        if len(self._txs) >= self.config.max_transactions:
-            refusal = response_for(
-                request,
-                503,
-                to_tag=self._token(),
-                headers=(("Retry-After", str(self.config.retry_after_s)),),
+        method = request.method
+        # Everything that can be answered without state is, so no request costs a table entry
+        # unless a call (or the TU's answer) needs one: refusals, OPTIONS, a CANCEL for nothing.
+        if rejection is not None:
+            if not rejection.respond:
+                return [MessageDropped(f"{method} dropped: {rejection.detail}", source)]
+            return self._stateless(
+                request, rejection.status, rejection.detail, target, source, rejection.headers
             )
-            detail = f"{len(self._txs)} transactions live, the limit"
-            return [
-                Send(refusal, bytes(refusal), target),
-                RequestRefused(request, source, 503, detail),
-            ]
+        if method == "OPTIONS" and config.options_headers is not None:
+            return self._stateless(request, 200, "", target, source, config.options_headers)
+        if untrusted and method == "INVITE" and not request.to_tag:
+            # A stranger's INVITE leaves nothing behind either.
+            return self._stateless(request, 403, "source not trusted", target, source)
+        cancels = cancelled_key(request) if method == "CANCEL" else None
+        if method == "CANCEL" and (cancels is None or cancels not in self._txs):
+            return self._stateless(request, 481, "no transaction to cancel", target, source)
+        if untrusted and self._untrusted_live.get(source.host, 0) >= (
+            config.untrusted_transactions_per_source
+        ):
+            detail = f"{method} dropped: too many transactions from untrusted {source.host}"
+            return [MessageDropped(detail, source)]
+        limit = config.max_transactions
+        if untrusted or method != "INVITE":
+            limit -= config.reserved_transactions  # the rest is kept for the trunk's calls
+        if len(self._txs) >= limit:
+            detail = f"{len(self._txs)} transactions live, the limit for a {method}"
+            retry = (("Retry-After", str(config.retry_after_s)),)
+            return self._stateless(request, 503, detail, target, source, retry)
 
         kind = Kind.INVITE_SERVER if request.method == "INVITE" else Kind.NON_INVITE_SERVER
         tx = Transaction(kind, key, request, target, self.config.timers, source=source)
         if untrusted:
             self._untrusted_live[source.host] = self._untrusted_live.get(source.host, 0) + 1
             self._untrusted_keys[key] = source.host
-        if request.method == "CANCEL":
-            invite_key = cancelled_key(request)
-            if invite_key is not None and invite_key in self._txs:
-                tx.cancels = invite_key
+        tx.cancels = cancels
         self._txs[key] = tx
-        if rejection is None:
-            return self._feed(tx, Input.REQUEST, now, request, source)
-        # Answer in the TU's place, through the transaction, so retransmissions are absorbed.
-        first = self._feed(tx, Input.REQUEST, now, request, source)
-        actions: list[Action] = [a for a in first if not isinstance(a, RequestReceived)]
-        refusal = response_for(
-            request, rejection.status, to_tag=self._token(), headers=rejection.headers
-        )
-        actions += self._feed(tx, Input.TU_3XX_6XX, now, refusal)
-        actions.append(RequestRefused(request, source, rejection.status, rejection.detail))
-        return actions
+        return self._feed(tx, Input.REQUEST, now, request, source)
 
     # --- from the TU ------------------------------------------------------------------------
 

@@ -117,26 +117,31 @@ def stamp_via(request: SipRequest, source: Target) -> SipRequest:
     """§18.2.1 and RFC 3581: note the source address in the top Via.
 
     `received` is added when the sent-by host is not the packet's source address (always for
-    RFC 3581 clients), and an empty `rport` gets the source port. The request is returned
-    unchanged when nothing needs noting, which is the common case on a LAN.
+    RFC 3581 clients), and `rport` gets the source port. Both are the receiver's to write: a
+    value the sender put there itself is replaced (or, for `received`, removed), so nothing
+    downstream can mistake an address the sender chose for where the packet came from. The
+    request is returned unchanged when nothing needs noting, the common case on a LAN.
     """
     via = request.top_via
     if via is None:
         return request
-    host_differs = via.host.strip("[]").lower() != source.host.strip("[]").lower()
-    wants_rport = via.rport_requested and via.rport is None
-    if not host_differs and not wants_rport:
+    source_host = source.host.strip("[]")
+    host_differs = via.host.strip("[]").lower() != source_host.lower()
+    port_text = str(source.port)
+    rport_wrong = via.rport_requested and via.params.get("rport") != port_text
+    received_wrong = via.received != (source_host if host_differs or via.rport_requested else None)
+    if not rport_wrong and not received_wrong:
         return request
     items: list[tuple[str, str | None]] = []
     for name, value in via.params:
         lowered = name.lower()
         if lowered == "received":
             continue
-        if lowered == "rport" and wants_rport:
-            value = str(source.port)
+        if lowered == "rport":
+            value = port_text
         items.append((name, value))
-    if host_differs or wants_rport:
-        items.append(("received", source.host.strip("[]")))
+    if host_differs or via.rport_requested:
+        items.append(("received", source_host))
     stamped = Via(
         via.transport, via.host, via.port, Params(tuple(items)), via.protocol, via.version
     )
@@ -155,23 +160,26 @@ def stamp_via(request: SipRequest, source: Target) -> SipRequest:
         return request
 
 
-def response_target(via: Via, source: Target) -> Target:
-    """§18.2.2 with RFC 3581: where responses to a request with top Via `via` go.
+def response_target(via: Via, source: Target, *, trusted: bool = True) -> Target:
+    """§18.2.2 with RFC 3581: where responses to a request with top Via `via` from `source` go.
 
     Reliable transports answer over the connection the request came on (`source`). Over UDP,
-    a `maddr` wins; otherwise the address the request came from (what `received` records, and
-    what it would record on a Via not yet stamped), at the source port for `rport`, else at
-    the sent-by port, 5060 by default.
+    the host is always the packet's source address (what `received` records: a `received` in
+    the Via as it arrived is the sender's claim, not a fact), at the source port for `rport`,
+    else at the sent-by port, 5060 by default. `maddr` is honoured for a trusted source only.
+
+    A source that is not `trusted` is answered at exactly the address and port its packet came
+    from, whatever its Via says: an answer sent anywhere else would let a stranger aim our
+    responses at a third party (a reflection attack).
     """
-    if source.reliable:
+    if source.reliable or not trusted:
         return source
     default_port = 5061 if via.transport.upper() == "TLS" else 5060
     if via.maddr:
         return Target(via.maddr, via.port or default_port, source.transport)
-    host = via.received or source.host
     if via.rport_requested:
-        return Target(host, via.rport or source.port, source.transport)
-    return Target(host, via.port or default_port, source.transport)
+        return source
+    return Target(source.host, via.port or default_port, source.transport)
 
 
 def top_via_of_basis(lines: tuple[tuple[str, str], ...]) -> Via | None:
