@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,21 +61,8 @@ class Api:
 
 @pytest.fixture
 async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    config = load_config(
-        environ={},
-        data_dir=str(tmp_path),
-        database_url=database_url,
-        jwt_secret=SECRET,
-        node_id="test-node",
-    )
-    clock = ManualClock()
-    gateway = Gateway.build(config, clock=clock)
-    await gateway.start()
-    app = create_app(gateway, manage_lifecycle=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://callgate.test") as client:
-        yield Api(gateway, clock, client, create_token(SECRET, "acme"))
-    await gateway.stop()
+    async with running(database_url, tmp_path) as gateway:
+        yield gateway
 
 
 def dials(api: Api) -> int:
@@ -85,14 +73,16 @@ def dials(api: Api) -> int:
 
 
 @asynccontextmanager
-async def running(database_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    """A gateway process's worth of state (its own clock, trunk and memory) on a database."""
+async def running(database_url: str, data_dir: Path, **settings: Any) -> AsyncIterator[Api]:
+    """A gateway process's worth of state (its own clock, trunk and memory) on a database, with
+    `settings` over the defaults."""
     config = load_config(
         environ={},
         data_dir=str(data_dir),
         database_url=database_url,
         jwt_secret=SECRET,
         node_id="test-node",
+        **settings,
     )
     clock = ManualClock()
     gateway = Gateway.build(config, clock=clock)

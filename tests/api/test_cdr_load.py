@@ -7,17 +7,11 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
-from callgate.api.auth import create_token
-from callgate.app import create_app
 from callgate.calls.ids import new_session_id
-from callgate.clock import ManualClock
-from callgate.config import load_config
-from callgate.gateway import Gateway
 from callgate.store import SqlRecordStore
-from tests.api.conftest import SECRET, Api
+from tests.api.conftest import Api, running
 from tests.store.sample import record
 
 COSTLY = "&".join(
@@ -50,21 +44,9 @@ async def test_an_account_over_its_concurrent_queries_gets_429(api: Api) -> None
 @pytest.fixture
 async def tight(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     """A gateway whose listings have next to no database time, and room for two at once."""
-    config = load_config(
-        environ={},
-        data_dir=str(tmp_path),
-        database_url=database_url,
-        jwt_secret=SECRET,
-        node_id="test-node",
-        cdr_query_budget_s=1e-9,
-        cdr_queries_total=2,
-    )
-    gateway = Gateway.build(config, clock=ManualClock())
-    await gateway.start()
-    transport = httpx.ASGITransport(app=create_app(gateway, manage_lifecycle=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://callgate.test") as client:
-        yield Api(gateway, gateway.clock, client, create_token(SECRET, "acme"))  # type: ignore[arg-type]
-    await gateway.stop()
+    settings = {"cdr_query_budget_s": 1e-9, "cdr_queries_total": 2}
+    async with running(database_url, tmp_path, **settings) as gateway:
+        yield gateway
 
 
 async def test_a_query_past_its_budget_gets_503_and_calls_go_on(tight: Api) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -204,13 +204,23 @@ async def test_an_exhausted_connection_pool_is_answered_at_the_bound(api: Api) -
     await retry_places_one_call(api, "after-the-pool")
 
 
+@asynccontextmanager
+async def behind_a_proxy(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[TcpProxy, Api]]:
+    """A gateway whose PostgreSQL is reached through a loopback proxy the test can pause or cut."""
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    await proxy.start()
+    try:
+        async with running(pg_url.replace("127.0.0.1:5432", proxy.url_host), tmp_path) as api:
+            yield proxy, api
+    finally:
+        await proxy.close()
+
+
 @pytest.mark.postgres
 async def test_a_database_that_refuses_connections_is_answered_at_once(
     pg_url: str, tmp_path: Path
 ) -> None:
-    proxy = TcpProxy(("127.0.0.1", 5432))
-    await proxy.start()
-    async with running(pg_url.replace("127.0.0.1:5432", proxy.url_host), tmp_path) as api:
+    async with behind_a_proxy(pg_url, tmp_path) as (proxy, api):
         try:
             placed = await post_call(api, None, number="0812345486")
             assert placed.status_code == 200
@@ -249,16 +259,13 @@ async def test_a_database_that_refuses_connections_is_answered_at_once(
         assert first.status_code == 200
         assert (await post_call(api, "refused-at-once")).json() == first.json()
         assert dials(api) == 2
-    await proxy.close()
 
 
 @pytest.mark.postgres
 async def test_a_database_that_stops_answering_is_answered_at_the_bound(
     pg_url: str, tmp_path: Path
 ) -> None:
-    proxy = TcpProxy(("127.0.0.1", 5432))
-    await proxy.start()
-    async with running(pg_url.replace("127.0.0.1:5432", proxy.url_host), tmp_path) as api:
+    async with behind_a_proxy(pg_url, tmp_path) as (proxy, api):
         try:
             proxy.pause()  # bytes held both ways: the write hangs, it does not fail
             request = asyncio.create_task(post_call(api, None))
@@ -270,4 +277,3 @@ async def test_a_database_that_stops_answering_is_answered_at_the_bound(
         # The write held by the proxy completes now: it lands, and is closed after it.
         await check_closed_and_never_dialled(api, refused=1)
         await retry_places_one_call(api, "after-the-pause")
-    await proxy.close()
