@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cdr_query import generate, load
 from bench.measure import summary
+from bench.serve import serve_env, wait_healthy
 from callgate.api import cdr_query
 from callgate.api.auth import create_token
 from callgate.store import SqlRecordStore
@@ -249,13 +250,7 @@ def main() -> None:
         asyncio.run(seed(database_url, args.rows))
         seed_s = time.monotonic() - seeded
         port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
-            "CALLGATE_DATA_DIR": str(tmp),
-            "CALLGATE_DATABASE_URL": database_url,
-            "CALLGATE_JWT_SECRET": SECRET,
-            "CALLGATE_LOG_LEVEL": "warning",
-        }
+        env = serve_env(tmp, SECRET, database_url=database_url)
         server = subprocess.Popen(
             [sys.executable, "-m", "callgate", "serve", "--port", str(port)],
             env=env,
@@ -263,16 +258,7 @@ def main() -> None:
             stderr=(tmp / "server.log").open("wb"),
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit((tmp / "server.log").read_text())
-            time.sleep(0.1)
+        wait_healthy(url, server, tmp / "server.log")
         result = asyncio.run(drive(url, server.pid, args))
         log = (tmp / "server.log").read_text(errors="replace")
         result.update(

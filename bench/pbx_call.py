@@ -28,6 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.serve import serve_env, wait_healthy
 from callgate.api.auth import create_token
 
 SECRET = "bench-secret-" + "z" * 40
@@ -101,16 +102,15 @@ def main() -> None:
         database_url = args.pg_url.rsplit("/", 1)[0] + "/" + pg_name
 
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
-        "CALLGATE_DATA_DIR": str(tmp),
-        "CALLGATE_DATABASE_URL": database_url,
-        "CALLGATE_JWT_SECRET": SECRET,
-        "CALLGATE_CALLS_PER_SECOND": "1000000",
-        "CALLGATE_CALLS_BURST": "1000000",
-        "CALLGATE_MAX_CONCURRENT_CALLS": "1000000",
-        "CALLGATE_LOG_LEVEL": "warning",
-    }
+    unlimited = "1000000"
+    env = serve_env(
+        tmp,
+        SECRET,
+        database_url=database_url,
+        calls_per_second=unlimited,
+        calls_burst=unlimited,
+        max_concurrent_calls=unlimited,
+    )
     server = subprocess.Popen(
         [sys.executable, "-m", "callgate", "serve", "--port", str(port)],
         env=env,
@@ -120,16 +120,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     token = create_token(SECRET, "bench")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit((tmp / "server.log").read_text())
-            time.sleep(0.1)
+        wait_healthy(url, server, tmp / "server.log", timeout_s=30)
         script = tmp / "post.lua"
         script.write_text(LUA % token)
         wrk = subprocess.run(

@@ -28,13 +28,13 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import Canary, cpu_times, reference_ms, usage_since  # noqa: E402
+from bench.serve import serve_env, wait_healthy  # noqa: E402
 from callgate.api.auth import create_token  # noqa: E402 - after the path is set
 from tests.support import free_port  # noqa: E402
 
@@ -113,15 +113,14 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="callgate-sio-bench-"))
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
-        "CALLGATE_DATA_DIR": str(tmp),
-        "CALLGATE_JWT_SECRET": SECRET,
-        "CALLGATE_LOG_LEVEL": "warning",
-        "CALLGATE_CALLS_PER_SECOND": "100000",
-        "CALLGATE_CALLS_BURST": "100000",
-        "CALLGATE_MAX_CONCURRENT_CALLS": "100000",
-    }
+    unlimited = "100000"
+    env = serve_env(
+        tmp,
+        SECRET,
+        calls_per_second=unlimited,
+        calls_burst=unlimited,
+        max_concurrent_calls=unlimited,
+    )
     mp3 = str(speech_mp3(tmp / "speech.mp3", 30.0)) if args.mp3 else ""
     reference_before = reference_ms()
     server = subprocess.Popen(
@@ -132,12 +131,7 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_healthy(url, server)
         token = create_token(SECRET, "bench")
         shares = [
             args.calls // args.procs + (i < args.calls % args.procs) for i in range(args.procs)

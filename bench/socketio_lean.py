@@ -48,12 +48,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import Canary, cpu_times, reference_ms, summary  # noqa: E402
+from bench.serve import serve_env, wait_healthy  # noqa: E402
 from callgate.api.auth import create_token  # noqa: E402 - after the path is set
 from tests.support import free_port  # noqa: E402
 
@@ -224,15 +223,13 @@ def main() -> None:
     procs = max(1, min(args.procs or -(-args.calls // 250), args.calls))
     tmp = Path(tempfile.mkdtemp(prefix="callgate-sio-lean-"))
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
-        "CALLGATE_DATA_DIR": str(tmp),
-        "CALLGATE_JWT_SECRET": SECRET,
-        "CALLGATE_LOG_LEVEL": "warning",
-        "CALLGATE_CALLS_PER_SECOND": "100000",
-        "CALLGATE_CALLS_BURST": "100000",
-        "CALLGATE_MAX_CONCURRENT_CALLS": str(max(1000, 2 * args.calls)),
-    }
+    env = serve_env(
+        tmp,
+        SECRET,
+        calls_per_second="100000",
+        calls_burst="100000",
+        max_concurrent_calls=str(max(1000, 2 * args.calls)),
+    )
     command = [sys.executable, "-m", "callgate", "serve", "--port", str(port)]
     if args.fake_server:
         command = ["node", str(ROOT / "bench" / "sio_fake_server.mjs"), str(port)]
@@ -246,15 +243,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     generators: list[subprocess.Popen[str]] = []
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise SystemExit("callgate serve did not become healthy in 30 s")
+        wait_healthy(url, server, timeout_s=30)
         tokens = [create_token(SECRET, f"bench{a}") for a in range(max(1, args.accounts))]
         reference_before = reference_ms()
         t0 = time.time() + 1.5  # node's start-up; every process starts its ramp at t0
