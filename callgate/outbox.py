@@ -29,20 +29,20 @@ class Outbox:
         self.max_audio = max_audio
         self.max_items = max_items
         self.overflowed = False
-        self._items: deque[Outgoing] = deque()
-        self.items = self._items  # read-only for owners: `if not outbox.items` costs no call
+        # Read-only for owners: `if not outbox.items` asks whether anything waits without a call.
+        self.items: deque[Outgoing] = deque()
         self._audio = 0
         self._ready = asyncio.Event()
         self.dropped: dict[str, int] = {}  # session id -> audio frames dropped, not yet reported
         self.dropped_total = 0  # the sum of `dropped`
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def put(self, event: str, data: Any, *, audio: bool = False, session_id: str = "") -> None:
         if self.overflowed:
             return
-        if len(self._items) >= self.max_items and not audio:
+        if len(self.items) >= self.max_items and not audio:
             self.overflowed = True
             self._ready.set()
             return
@@ -50,26 +50,26 @@ class Outbox:
             if self._audio >= self.max_audio:
                 self._drop_oldest_audio()
             self._audio += 1
-        self._items.append(Outgoing(event, data, audio, session_id))
+        self.items.append(Outgoing(event, data, audio, session_id))
         self._ready.set()
 
     def pop_nowait(self) -> Outgoing | None:
         """The next message if one waits (for an owner that writes when its socket can take it)."""
-        if not self._items:
+        if not self.items:
             return None
-        item = self._items.popleft()
+        item = self.items.popleft()
         if item.audio:
             self._audio -= 1
         return item
 
     async def get(self) -> Outgoing | None:
         """The next message; None once the outbox has overflowed (close the connection)."""
-        while not self._items and not self.overflowed:
+        while not self.items and not self.overflowed:
             self._ready.clear()
             await self._ready.wait()
         if self.overflowed:
             return None
-        item = self._items.popleft()
+        item = self.items.popleft()
         if item.audio:
             self._audio -= 1
         return item
@@ -80,9 +80,9 @@ class Outbox:
         return dropped
 
     def _drop_oldest_audio(self) -> None:
-        for index, item in enumerate(self._items):
+        for index, item in enumerate(self.items):
             if item.audio:
-                del self._items[index]
+                del self.items[index]
                 self._audio -= 1
                 self.dropped[item.session_id] = self.dropped.get(item.session_id, 0) + 1
                 self.dropped_total += 1

@@ -373,14 +373,9 @@ class Realtime:
             if channel.writable:
                 self._drain(client)
 
-    def _emit(self, client: Client, event: str, data: dict[str, Any]) -> None:
-        if client.channel is not None:
-            self._send(client, sio_wire.event_frames(event, data))
-        else:
-            client.outbox.put(event, data)
-
     def _broadcast(self, clients: Iterable[Client], event: str, data: dict[str, Any]) -> None:
-        """One event to many clients, encoded once (every client of an account gets newSession)."""
+        """An event to its clients, encoded once for all on the direct path (every client of an
+        account gets newSession)."""
         frames = None
         for client in clients:
             if client.channel is not None:
@@ -425,15 +420,17 @@ class Realtime:
         try:
             call = self.calls.find(client.account, session_id)
         except CallNotFound:
-            self._emit(client, "roomJoined", {"sessionId": session_id, "status": "failed"})
+            self._broadcast((client,), "roomJoined", {"sessionId": session_id, "status": "failed"})
             return _fail(f"No live call with sessionId {session_id}")
         if session_id not in client.joined:
             client.joined.add(session_id)
             self._rooms.setdefault(session_id, set()).add(client)
             self.calls.attach(call)
-        self._emit(client, "roomJoined", {"sessionId": session_id, "status": "success"})
+        self._broadcast((client,), "roomJoined", {"sessionId": session_id, "status": "success"})
         if call.state is not CallState.ENDED:  # a late joiner learns where the call stands at once
-            self._emit(client, "dialStatus", {"sessionId": session_id, "status": call.state.value})
+            self._broadcast(
+                (client,), "dialStatus", {"sessionId": session_id, "status": call.state.value}
+            )
         return _ok()
 
     @staticmethod

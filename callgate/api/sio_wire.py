@@ -41,7 +41,9 @@ __all__ = [
 
 AUDIO_FRAME_BYTES: Final = 320
 MAX_ATTACHMENTS: Final = 10
-"""python-socketio refuses packets announcing more attachments than fit in one digit's worth."""
+"""More attachments than a client library puts in one event: such a packet is left to the library."""
+MAX_ACK_ID_DIGITS: Final = 15
+"""Longer ack ids (python-socketio takes up to 100 digits) are left to the library too."""
 
 _FIN_TEXT: Final = 0x81
 _FIN_BINARY: Final = 0x82
@@ -177,8 +179,8 @@ class InboundDecoder:
         while end < len(payload) and 0x30 <= payload[end] <= 0x39:
             end += 1
         if end > rest:
-            if end - rest > 15:
-                return _PASS  # the library refuses ids this long
+            if end - rest > MAX_ACK_ID_DIGITS:
+                return _PASS
             ack_id = int(payload[rest:end])
         try:
             text = payload[end:].decode()
