@@ -102,8 +102,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     _disconnected = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.channel = DirectChannel(self)
-        self.writable_now = True
+        self.channel = DirectChannel(self)  # before uvicorn's __init__, which sets the flags
         super().__init__(*args, **kwargs)
         self._cutter: FrameCutter | None = None  # set while frames are cut here
         self.frames_cut = 0  # a statistic: tests check that the direct path is taken
@@ -128,8 +127,15 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _update_writable(self) -> None:
         channel = self.channel
+        # uvicorn's `writable` event is set while the transport takes data (cleared on
+        # pause_writing); it does not exist yet while uvicorn's __init__ sets the flags.
+        takes_data = getattr(self, "writable", None)
         channel.writable = (
-            channel.open and self.writable_now and not self._close_sent and not self._disconnected
+            channel.open
+            and takes_data is not None
+            and takes_data.is_set()
+            and not self._close_sent
+            and not self._disconnected
         )
 
     def data_received(self, data: bytes) -> None:
@@ -209,20 +215,16 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        self.writable_now = False
         self._update_writable()
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        self.writable_now = True
         self._update_writable()
         self.channel._drained()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.writable_now = False
-        self._update_writable()
         self.channel.detach()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # sets `disconnected`, so the channel is no longer writable
 
 
 def uvicorn_ws_options() -> dict[str, Any]:
