@@ -20,7 +20,6 @@ import pytest
 
 REQUIRE_PEERS = os.environ.get("CALLGATE_REQUIRE_PEERS", "") not in ("", "0")
 PG_URL = os.environ.get("CALLGATE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CALLGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def need(available: bool, reason: str) -> None:
@@ -50,11 +49,6 @@ def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
 def need_postgres() -> str:
     need(tcp_open("127.0.0.1", 5432), "PostgreSQL is not listening on 127.0.0.1:5432")
     return PG_URL
-
-
-def need_redis() -> str:
-    need(tcp_open("127.0.0.1", 6379), "Redis is not listening on 127.0.0.1:6379")
-    return REDIS_URL
 
 
 def free_port() -> int:

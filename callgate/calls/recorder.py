@@ -2,8 +2,9 @@
 
 Writes are coalesced per session (only the newest version of a record waits), so memory is bounded by
 the number of calls with unwritten changes, and one transaction carries every change that arrived
-while the previous one was committing. `submit()` returns a future that resolves once that version
-(or a newer one) is durable. A failing store is retried with backoff; nothing is dropped.
+while the previous one was committing. `submit()` queues a version; `submit_waiting()` also returns a
+future that resolves once that version (or a newer one) is durable; `flush()` waits for both kinds.
+A failing store is retried with backoff; nothing is dropped.
 
 Placing a call waits through `commit_within()`: the record must be durable within a bound, or the
 placement gives up (`RecordNotDurable`) and the call is never dialled. A write that fails ends that
@@ -62,15 +63,23 @@ class Recorder:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.batches_written = 0
 
-    def submit(self, record: CallRecord) -> asyncio.Future[None]:
+    def submit(self, record: CallRecord) -> None:
+        """Queue this version of the record (the writer retries until it is durable)."""
+        self._queue(record)
+
+    def submit_waiting(self, record: CallRecord) -> asyncio.Future[None]:
         """Queue this version of the record; the future resolves when it is durable."""
+        return asyncio.shield(self._queue(record))
+
+    def _queue(self, record: CallRecord) -> asyncio.Future[None]:
+        """Queue `record`, with the future `flush()` and `submit_waiting()` wait on."""
         self._pending[record.session_id] = record
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(record.session_id, []).append(future)
         self._wake.set()
-        # Shielded: a caller cancelled while it waits (a request dropped, a task shut down) must
-        # not cancel the writer's own future, which `flush()` still waits on.
-        return asyncio.shield(future)
+        # Shielded by submit_waiting(): a caller cancelled while it waits (a request dropped, a
+        # task shut down) must not cancel the writer's own future, which `flush()` still waits on.
+        return future
 
     def stalled_s(self) -> float:
         """How long the write in progress has been waiting for the database (0 when none is)."""
@@ -89,7 +98,7 @@ class Recorder:
         the caller does next (closing it, say) is written in order.
         """
         sid = record.session_id
-        durable = self.submit(record)
+        durable = self.submit_waiting(record)
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def settle(error: RecordNotDurable | None) -> None:

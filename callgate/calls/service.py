@@ -184,7 +184,7 @@ class CallService:
         call.record = call.record.replace(idempotency_key=None, idempotency_hash=None)
         session_id = call.session_id
         self._refused.add(session_id)
-        closing = self.recorder.submit(call.record)
+        closing = self.recorder.submit_waiting(call.record)
         closing.add_done_callback(lambda _: self._refused.discard(session_id))
 
     def hangup(
@@ -344,7 +344,7 @@ class CallService:
         call = self._new_call(
             account, "inbound", event.did_number, event.caller_id, event.session_id
         )
-        await self.recorder.submit(call.record)
+        await self.recorder.submit_waiting(call.record)
         self._register(call)
         self.bus.publish(
             CallCreated(call.session_id, account, "inbound", event.did_number, event.caller_id)

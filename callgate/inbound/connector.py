@@ -91,9 +91,6 @@ class InboundSettings:
     connect_timeout_s: float = 5.0
     answer_timeout_s: float = 30.0
     max_violations: int = DEFAULT_MAX_VIOLATIONS  # bad messages from an app before it is cut off
-    audio_backlog_frames: int = (
-        50  # caller audio waiting for a slow app before the oldest is dropped
-    )
     ssl_context: ssl.SSLContext | None = None  # for wss:// routes; None: the system's defaults
 
     def route_for(self, did_number: str) -> InboundRoute | None:
@@ -180,7 +177,8 @@ class InboundConnector:
             return
         clock = self.calls.clock
         protocol = GatewaySession(clock.monotonic(), max_violations=self.settings.max_violations)
-        session = _Session(call, Outbox(self.settings.audio_backlog_frames), protocol, clock)
+        # Control messages only: caller audio skips the outbox (send_audio_now).
+        session = _Session(call, Outbox(max_audio=0), protocol, clock)
         self._sessions[call.session_id] = session
         self.calls.attach(call)
         try:

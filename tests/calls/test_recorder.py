@@ -23,7 +23,7 @@ def record(sid: str, clock: ManualClock, **changes: object) -> CallRecord:
 async def test_versions_of_one_record_coalesce_into_one_write() -> None:
     clock, store = ManualClock(), MemoryStore()
     recorder = Recorder(store, clock, node="n1")
-    futures = [recorder.submit(record("a", clock, destination=str(i))) for i in range(100)]
+    futures = [recorder.submit_waiting(record("a", clock, destination=str(i))) for i in range(100)]
     recorder.start()
     await asyncio.gather(*futures)
     assert store.rows["a"].destination == "99"
@@ -37,7 +37,7 @@ async def test_a_failing_store_is_retried_and_nothing_is_lost() -> None:
     recorder = Recorder(store, clock, node="n1", retry_max_s=0.01)
     recorder.start()
     await asyncio.wait_for(
-        asyncio.gather(*(recorder.submit(record(str(i), clock)) for i in range(50))), 5
+        asyncio.gather(*(recorder.submit_waiting(record(str(i), clock)) for i in range(50))), 5
     )
     assert len(store.rows) == 50
     await recorder.stop()
@@ -47,7 +47,7 @@ async def test_group_commit_batches_concurrent_submissions() -> None:
     clock, store = ManualClock(), MemoryStore()
     recorder = Recorder(store, clock, node="n1", max_batch=1000)
     recorder.start()
-    await asyncio.gather(*(recorder.submit(record(str(i), clock)) for i in range(500)))
+    await asyncio.gather(*(recorder.submit_waiting(record(str(i), clock)) for i in range(500)))
     assert len(store.upserts) <= 2
     await recorder.stop()
 
@@ -86,7 +86,7 @@ def test_close_orphan_never_ends_before_the_answer() -> None:
 async def test_a_cancelled_waiter_does_not_break_flush() -> None:
     clock, store = ManualClock(), MemoryStore()
     recorder = Recorder(store, clock, node="n1")
-    future = recorder.submit(record("a", clock))
+    future = recorder.submit_waiting(record("a", clock))
 
     async def caller() -> None:  # e.g. the inbound connector, shut down mid-placement
         await future

@@ -1,15 +1,15 @@
 """The RTP session of one call, sans-I/O: datagrams and ticks in, datagrams and events out.
 
 Theory of operation. The transport owns the socket and the shared 20 ms ticker; this engine owns
-everything else and never reads a clock (every entry point takes `now`, in seconds on a monotonic
-scale).
+everything else and never reads a clock (every entry point that depends on time takes `now`, in
+seconds on a monotonic scale; a tick is one frame, not a time, so the ticks take none).
 
 - `on_datagram(data, source, now)` for each datagram on the call's RTP port. RTCP is counted and
   ignored; malformed packets are counted and dropped; packets from a source the latching policy
   refuses are dropped. Accepted packets go to the jitter buffer (audio, or a silent filler for
   telephone-event and comfort-noise packets, which share the sequence numbering); RFC 4733 packets
   also go to the DTMF receiver, which reports a press as soon as its first packet arrives.
-- `on_tick(now, pcm16_frame)` once per tick: one outgoing packet (the frame encoded, encoded silence
+- `on_tick(pcm16_frame)` once per tick: one outgoing packet (the frame encoded, encoded silence
   when the application has nothing, or the RFC 4733 packet of a press in progress, which replaces
   the audio), and one frame popped from the jitter buffer for the application. A transport with
   many calls uses its two halves, `send_tick` and `play_tick`, in two passes.
@@ -314,7 +314,7 @@ class RtpSession:
 
     # -- the tick --------------------------------------------------------------------------------
 
-    def on_tick(self, now: float, pcm16_frame: bytes | None) -> TickOutput:
+    def on_tick(self, pcm16_frame: bytes | None) -> TickOutput:
         """Advance one 20 ms frame: the datagram to send and the frame for the application.
 
         `pcm16_frame` is the application's next 320-byte frame, or None when it has nothing to say.

@@ -71,7 +71,7 @@ def test_audio_is_encoded_with_continuous_sequence_and_timestamps() -> None:
     rtp = session()
     packets = []
     for k in range(6):
-        output = rtp.on_tick(k * FRAME_S, tone(index=k))
+        output = rtp.on_tick(tone(index=k))
         assert output.datagrams[0][1] == REMOTE  # not latched yet: the SDP address
         packets.append(sent(output))
     assert [p.sequence_number for p in packets] == [65533, 65534, 65535, 0, 1, 2]
@@ -82,20 +82,20 @@ def test_audio_is_encoded_with_continuous_sequence_and_timestamps() -> None:
 
 
 def test_pcma_is_sent_when_negotiated() -> None:
-    packet = sent(session(payload_type=8).on_tick(0.0, None))
+    packet = sent(session(payload_type=8).on_tick(None))
     assert (packet.payload_type, packet.payload) == (8, b"\xd5" * 160)
 
 
 def test_nothing_from_the_app_sends_silence() -> None:
-    assert sent(session().on_tick(0.0, None)).payload == b"\xff" * 160
+    assert sent(session().on_tick(None)).payload == b"\xff" * 160
 
 
 def test_without_silence_the_gap_shows_in_timestamps_and_marker() -> None:
     rtp = session(send_silence=False)
-    first = sent(rtp.on_tick(0.0, tone()))
-    assert rtp.on_tick(0.02, None).datagrams == []
-    assert rtp.on_tick(0.04, None).datagrams == []
-    resumed = sent(rtp.on_tick(0.06, tone()))
+    first = sent(rtp.on_tick(tone()))
+    assert rtp.on_tick(None).datagrams == []
+    assert rtp.on_tick(None).datagrams == []
+    resumed = sent(rtp.on_tick(tone()))
     assert resumed.sequence_number == (first.sequence_number + 1) & 0xFFFF
     assert resumed.timestamp == (first.timestamp + 3 * 160) & 0xFFFFFFFF
     assert resumed.marker  # a new talkspurt
@@ -103,13 +103,13 @@ def test_without_silence_the_gap_shows_in_timestamps_and_marker() -> None:
 
 def test_wrong_frame_size_is_our_error() -> None:
     with pytest.raises(ValueError, match="320 bytes"):
-        session().on_tick(0.0, b"\x00" * 100)
+        session().on_tick(b"\x00" * 100)
 
 
 def test_no_remote_address_sends_nothing() -> None:
     rtp = session(remote=("0.0.0.0", 40000))
     assert rtp.send_address is None
-    assert rtp.on_tick(0.0, tone()).datagrams == []
+    assert rtp.on_tick(tone()).datagrams == []
     assert rtp.stats().packets_out == 0
 
 
@@ -121,7 +121,7 @@ def test_latches_to_the_port_the_peer_really_uses() -> None:
     events = rtp.on_datagram(peer_packet(1), NAT_SOURCE, 0.0)
     assert events == (SourceLatched(NAT_SOURCE, None),)
     assert rtp.send_address == NAT_SOURCE
-    assert rtp.on_tick(0.0, tone()).datagrams[0][1] == NAT_SOURCE
+    assert rtp.on_tick(tone()).datagrams[0][1] == NAT_SOURCE
     assert rtp.on_datagram(peer_packet(2), NAT_SOURCE, 0.02) == ()
 
 
@@ -177,7 +177,7 @@ def run(rtp: RtpSession, arrivals: dict[int, list[bytes]], ticks: int) -> list[A
     for k in range(ticks):
         for data in arrivals.get(k, []):
             rtp.on_datagram(data, REMOTE, k * FRAME_S - 0.005)
-        audio.append(rtp.on_tick(k * FRAME_S, None).audio)
+        audio.append(rtp.on_tick(None).audio)
     return audio
 
 
@@ -224,7 +224,7 @@ def test_captured_30_ms_pcma_plays_at_its_own_pace() -> None:
         for i, data in enumerate(captured.PCMA_30MS):
             if k * FRAME_S - FRAME_S < i * 0.03 <= k * FRAME_S:
                 rtp.on_datagram(data, REMOTE, now)
-        audio.append(rtp.on_tick(now, None).audio)
+        audio.append(rtp.on_tick(None).audio)
     played = b"".join(a.pcm16 for a in audio if a is not None and not a.concealed)
     expected = b"".join(alaw_decode(RtpPacket.parse(p).payload) for p in captured.PCMA_30MS)
     assert len(played) == 9 * FRAME_BYTES  # 6 packets x 30 ms = 9 frames of 20 ms
@@ -251,7 +251,7 @@ def test_malformed_datagrams_never_raise() -> None:
         data = data[: rng.randint(0, len(data))]
         rtp.on_datagram(bytes(data), REMOTE, i * 0.001)
         if i % 10 == 0:
-            rtp.on_tick(i * 0.001, None)
+            rtp.on_tick(None)
     assert rtp.stats().malformed_in > 0
 
 
@@ -284,7 +284,7 @@ def test_counters() -> None:
     rtp = session()
     for k in (1, 2, 2, 4, 5):
         rtp.on_datagram(peer_packet(k), REMOTE, k * FRAME_S)
-    rtp.on_tick(0.1, None)
+    rtp.on_tick(None)
     stats = rtp.stats()
     assert (stats.packets_in, stats.bytes_in) == (5, 5 * 172)
     assert (stats.packets_out, stats.bytes_out) == (1, 172)
@@ -302,16 +302,16 @@ def test_received_press_is_reported_at_once_and_heard_as_silence() -> None:
     assert events[0] == (SourceLatched(source, None), DtmfIn("1"))
     assert all(e == () for e in events[1:])
     assert rtp.stats().dtmf_in == 1
-    frames = [rtp.on_tick(0.12 + k * FRAME_S, None).audio for k in range(8)]
+    frames = [rtp.on_tick(None).audio for k in range(8)]
     assert [(f.pcm16 == SILENCE_FRAME, f.concealed) for f in frames if f] == [(True, False)] * 8
 
 
 def test_sent_press_replaces_audio_with_rfc4733_packets() -> None:
     rtp = session(telephone_event_pt=120, dtmf_gap_ms=40)
-    packets = [sent(rtp.on_tick(0.0, tone(index=0)))]
+    packets = [sent(rtp.on_tick(tone(index=0)))]
     assert rtp.send_dtmf("5", 100)
     assert rtp.sending_dtmf
-    packets += [sent(rtp.on_tick(k * FRAME_S, tone(index=k))) for k in range(1, 12)]
+    packets += [sent(rtp.on_tick(tone(index=k))) for k in range(1, 12)]
 
     audio_then_events = [p.payload_type for p in packets]
     assert audio_then_events == [0] + [120] * 7 + [0] * 4
@@ -342,7 +342,7 @@ def test_queued_presses_are_separated_by_a_gap() -> None:
     rtp = session(dtmf_gap_ms=40)
     rtp.send_dtmf("1", 40)
     rtp.send_dtmf("1", 40)
-    packets = [sent(rtp.on_tick(k * FRAME_S, None)) for k in range(12)]
+    packets = [sent(rtp.on_tick(None)) for k in range(12)]
     assert [p.payload_type for p in packets] == [101] * 4 + [0] * 2 + [101] * 4 + [0] * 2
     assert packets[0].timestamp != packets[6].timestamp  # two presses, two events
     assert [p.marker for p in packets if p.payload_type == 101] == [True, False, False, False] * 2
@@ -354,7 +354,7 @@ def test_dtmf_queue_is_bounded_and_durations_clamped() -> None:
     assert rtp.send_dtmf("2", 60_000)
     assert not rtp.send_dtmf("3", 100)
     assert rtp.stats().dtmf_dropped == 1
-    packets = [sent(rtp.on_tick(k * FRAME_S, None)) for k in range(70)]
+    packets = [sent(rtp.on_tick(None)) for k in range(70)]
     ends = [TelephoneEvent.parse(p.payload) for p in packets if p.payload_type == 101]
     assert {e.duration_samples for e in ends if e.end} == {320, 8000}  # 40 ms and 1000 ms
     with pytest.raises(ValueError, match="not a DTMF digit"):
@@ -365,7 +365,7 @@ def test_in_band_tones_without_telephone_event() -> None:
     rtp = session(telephone_event_pt=None)
     rtp.send_dtmf("8", 100)
     rtp.send_dtmf("#", 100)
-    packets = [sent(rtp.on_tick(k * FRAME_S, None)) for k in range(20)]
+    packets = [sent(rtp.on_tick(None)) for k in range(20)]
     assert {p.payload_type for p in packets} == {0}
     assert detect_digits(b"".join(ulaw_decode(p.payload) for p in packets)) == ["8", "#"]
 
@@ -387,12 +387,12 @@ def test_media_stopped_by_stepping_time() -> None:
     for k in range(100):  # two seconds of media
         now = k * FRAME_S
         rtp.on_datagram(peer_packet(k), REMOTE, now)
-        rtp.on_tick(now, None)
+        rtp.on_tick(None)
     assert rtp.timeout_deadline() == pytest.approx(now + 10.0)
     k = 100
     while not rtp.timed_out(now):
         now = k * FRAME_S
-        rtp.on_tick(now, None)
+        rtp.on_tick(None)
         k += 1
     assert rtp.timeout(now) is RtpTimeout.MEDIA_STOPPED
     assert now == pytest.approx(1.98 + 10.0, abs=FRAME_S)  # the tick at (or just after) 11.98 s
@@ -434,7 +434,7 @@ def test_send_tick_then_play_tick_is_on_tick_in_two_passes() -> None:
         for receiver in (whole, halves):
             receiver.on_datagram(peer_packet(tick), REMOTE, now)
         frame = None if tick % 3 == 0 else tone(700.0, tick)
-        expected = whole.on_tick(now, frame)
+        expected = whole.on_tick(frame)
         datagram = halves.send_tick(frame)
         audio = halves.play_tick()
         assert ([] if datagram is None else [datagram]) == expected.datagrams
@@ -465,7 +465,7 @@ def test_batched_decoding_and_encoding_give_what_play_tick_and_send_tick_give() 
             for rtp in (plain, batched):
                 rtp.on_datagram(peer_packet(tick, payload=payload), REMOTE, now)
         frame = tone(500.0, tick) if tick % 4 else None
-        expected = plain.on_tick(now, frame)
+        expected = plain.on_tick(frame)
         encoded = None if frame is None else BATCH_ENCODERS[0]([frame])
         datagram = batched.send_tick(frame, encoded)
         taken = batched.take_payload()
