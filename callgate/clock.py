@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from callgate.hrtimer import periodic_timer
+from callgate.media.pcm import FRAME_MS
 
-FRAME_MS = 20
 FRAME_S = FRAME_MS / 1000
 T = TypeVar("T")
 

@@ -47,6 +47,7 @@ from callgate.calls.events import (
 )
 from callgate.calls.machine import CallState
 from callgate.calls.service import MAX_DTMF_MS, CallNotFound, CallService, CommandError
+from callgate.media.pcm import FRAME_BYTES
 from callgate.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -538,7 +539,7 @@ class Realtime:
                 client.outbox.put("audio", payload, audio=True, session_id=sid)
 
     def _audio_frames(self, sid: str, frame: bytes) -> bytes:
-        if len(frame) != sio_wire.AUDIO_FRAME_BYTES:  # no trunk sends other sizes; kept exact
+        if len(frame) != FRAME_BYTES:  # no trunk sends other sizes; kept exact
             data = {"sessionId": sid, "audioData": frame, "audioFormat": "pcm16"}
             return sio_wire.event_frames("audio", data)
         prefix = self._audio_prefixes.get(sid)

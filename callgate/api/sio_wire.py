@@ -27,8 +27,9 @@ from typing import Any, Final
 
 from socketio import packet as sio_packet
 
+from callgate.media.pcm import FRAME_BYTES
+
 __all__ = [
-    "AUDIO_FRAME_BYTES",
     "Command",
     "InboundDecoder",
     "MalformedPacket",
@@ -39,7 +40,6 @@ __all__ = [
     "text_frame",
 ]
 
-AUDIO_FRAME_BYTES: Final = 320
 MAX_ATTACHMENTS: Final = 10
 """More attachments than a client library puts in one event: such a packet is left to the library."""
 MAX_ACK_ID_DIGITS: Final = 15
@@ -86,7 +86,7 @@ def audio_prefix(session_id: str, audio_format: str = "pcm16") -> bytes:
         "audioFormat": audio_format,
     }
     text = f'{_EIO_MESSAGE}{sio_packet.BINARY_EVENT}1-["audio",{_encode_json(data)}]'
-    return text_frame(text) + _frame_header(_FIN_BINARY, AUDIO_FRAME_BYTES)
+    return text_frame(text) + _frame_header(_FIN_BINARY, FRAME_BYTES)
 
 
 def event_frames(event: str, data: Any) -> bytes:

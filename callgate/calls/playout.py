@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from callgate.media.frames import FrameSplitter
+from callgate.media.pcm import FRAME_BYTES, FRAME_MS
 
-FRAME_MS = 20
-FRAME_BYTES = 320
 CheckpointStatus = Literal["played", "cleared"]
 
 

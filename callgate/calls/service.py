@@ -25,7 +25,7 @@ from callgate.calls.events import (
 )
 from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
-from callgate.calls.playout import FRAME_MS, Interrupted, Playout, PlayoutFull
+from callgate.calls.playout import Interrupted, Playout, PlayoutFull
 from callgate.calls.recorder import Recorder, RecordNotDurable
 from callgate.calls.records import Direction, RequestKey
 from callgate.calls.trunk import (
@@ -42,15 +42,13 @@ from callgate.clock import Clock, MediaTicker
 from callgate.media.decoder import AudioDecoder
 from callgate.media.dtmf import DIGIT_SET
 from callgate.media.errors import AudioFormatError
+from callgate.media.pcm import FRAME_MS, SILENCE_FRAME
 
 log = logging.getLogger(__name__)
 
 MAX_DTMF_MS = 1000
 # The cause a call's record is closed with when it could not be committed in time: never dialled.
 UNRECORDED_CAUSE = Cause.CHANNEL_UNAVAILABLE  # 44, "Resource unavailable"
-
-
-SILENCE_FRAME = bytes(320)
 
 
 @dataclass(frozen=True, slots=True)

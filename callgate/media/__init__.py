@@ -17,6 +17,7 @@ from callgate.media.pcm import (
     FRAME_MS,
     SAMPLE_RATE_HZ,
     SAMPLES_PER_FRAME,
+    SILENCE_FRAME,
 )
 from callgate.media.resample import Resampler
 
@@ -26,6 +27,7 @@ __all__ = [
     "FRAME_MS",
     "SAMPLES_PER_FRAME",
     "SAMPLE_RATE_HZ",
+    "SILENCE_FRAME",
     "AudioDecoder",
     "AudioFormat",
     "AudioFormatError",

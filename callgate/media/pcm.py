@@ -2,6 +2,8 @@
 
 Every other media module talks in these terms: little-endian signed 16-bit samples, 8000 samples per
 second, 160 samples (320 bytes) per 20 ms frame, and float32 samples where 1.0 is full scale (32768).
+This is the one home of these constants for the whole package: the media tick, the playout queue,
+the trunks and the wire formats import them from here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ FRAME_MS = 20
 BYTES_PER_SAMPLE = 2
 SAMPLES_PER_FRAME = SAMPLE_RATE_HZ * FRAME_MS // 1000
 FRAME_BYTES = SAMPLES_PER_FRAME * BYTES_PER_SAMPLE
+SILENCE_FRAME = bytes(FRAME_BYTES)
+"""One 20 ms frame of PCM16 silence."""
 FULL_SCALE = 32768.0
 """float 1.0 ↔ int16 32768, the same convention as FFmpeg's s16 ↔ flt conversion."""
 

@@ -18,6 +18,7 @@ from websockets.frames import Frame, Opcode
 
 from callgate.api import sio_wire
 from callgate.calls.ids import new_session_id
+from callgate.media.pcm import FRAME_BYTES
 
 
 def library_frames(packet: sio_packet.Packet) -> bytes:
@@ -46,7 +47,7 @@ def test_audio_events_are_byte_for_byte_the_librarys(seed: int) -> None:
     sid = new_session_id()
     prefix = sio_wire.audio_prefix(sid)
     for _ in range(50):
-        frame = rng.randbytes(sio_wire.AUDIO_FRAME_BYTES)
+        frame = rng.randbytes(FRAME_BYTES)
         ours = prefix + frame
         theirs = frames_for_event(
             "audio", {"sessionId": sid, "audioData": frame, "audioFormat": "pcm16"}

@@ -5,7 +5,9 @@ transport owns one UDP socket per call and the shared 20 ms ticker, and drives o
 call (see `session.py` for the contract).
 """
 
-from .codec import COMFORT_NOISE, PCMA, PCMU, SILENCE_FRAME
+from callgate.media.pcm import SILENCE_FRAME
+
+from .codec import COMFORT_NOISE, PCMA, PCMU
 from .concealment import Concealer
 from .dtmf import (
     DIGITS,

@@ -20,7 +20,7 @@ from callgate.media.g711 import (
     ULAW_DECODE_TABLE,
     ULAW_ENCODE_TABLE,
 )
-from callgate.media.pcm import FRAME_BYTES, SAMPLES_PER_FRAME
+from callgate.media.pcm import SAMPLES_PER_FRAME
 
 PCMU: Final = 0
 PCMA: Final = 8
@@ -28,8 +28,6 @@ COMFORT_NOISE: Final = 13
 """RFC 3389 comfort noise: no audio of ours, played as silence."""
 G711_PAYLOAD_TYPES: Final = (PCMU, PCMA)
 
-SILENCE_FRAME: Final = bytes(FRAME_BYTES)
-"""One 20 ms frame of PCM16 silence."""
 SILENCE_PAYLOADS: Final = {
     PCMU: ULAW_ENCODE_TABLE[0:1].tobytes() * SAMPLES_PER_FRAME,  # 0xFF
     PCMA: ALAW_ENCODE_TABLE[0:1].tobytes() * SAMPLES_PER_FRAME,  # 0xD5

@@ -12,9 +12,7 @@ from typing import Final
 
 import numpy as np
 
-from callgate.media.pcm import PCM16, SAMPLES_PER_FRAME
-
-from .codec import SILENCE_FRAME
+from callgate.media.pcm import PCM16, SAMPLES_PER_FRAME, SILENCE_FRAME
 
 _FADE: Final = np.linspace(0.5, 0.0, SAMPLES_PER_FRAME, dtype=np.float32)
 

@@ -42,9 +42,10 @@ from callgate.media.pcm import (
     FRAME_MS,
     SAMPLE_RATE_HZ,
     SAMPLES_PER_FRAME,
+    SILENCE_FRAME,
 )
 
-from .codec import DECODERS, ENCODERS, G711_PAYLOAD_TYPES, SILENCE_FRAME, SILENCE_PAYLOADS
+from .codec import DECODERS, ENCODERS, G711_PAYLOAD_TYPES, SILENCE_PAYLOADS
 from .concealment import Concealer
 from .dtmf import DtmfReceiver, DtmfSender, event_code
 from .events import Address, AudioIn, DtmfIn, RtpEvent, RtpTimeout, SourceLatched, TickOutput

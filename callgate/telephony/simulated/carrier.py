@@ -26,6 +26,7 @@ from callgate.calls.trunk import (
     TrunkRinging,
 )
 from callgate.clock import Clock, MediaTicker, Timer
+from callgate.media.pcm import FRAME_BYTES, SILENCE_FRAME
 from callgate.media.signals import sine_pcm16, speech_like_pcm16
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
@@ -36,10 +37,6 @@ from callgate.telephony.simulated.scripts import (
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE_HZ = 8000
-FRAME_SAMPLES = 160
-FRAME_BYTES = 2 * FRAME_SAMPLES
-SILENCE = bytes(FRAME_BYTES)
 ECHO_BACKLOG_FRAMES = 5  # frames the echo may trail the caller by before the oldest is dropped
 
 
@@ -246,5 +243,5 @@ class SimulatedCarrier:
             elif call.script.audio == "echo" and call.heard and call.heard[0][0] < tick_no:
                 frame = call.heard.popleft()[1]
             else:
-                frame = SILENCE
+                frame = SILENCE_FRAME
             self._listener(TrunkAudio(call.session_id, frame))
