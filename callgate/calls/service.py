@@ -337,6 +337,10 @@ class CallService:
             self._answered(call)  # the answer time is now, whatever the trunk then takes
             self.trunk.answer(call.session_id)
 
+    def refuse_inbound(self, event: TrunkIncomingCall, cause: Cause) -> None:
+        """Turn down an offered inbound call that was never registered (no route, no record)."""
+        self.trunk.hangup(event.session_id, int(cause))
+
     async def register_inbound(self, event: TrunkIncomingCall, account: str) -> Call:
         """Record an offered inbound call and make it live (Ringing) for `account`."""
         call = self._new_call(
@@ -353,7 +357,8 @@ class CallService:
     # --- trunk events --------------------------------------------------------------------------
 
     def handle_trunk_event(self, event: TrunkEvent) -> None:
-        if type(event) is TrunkAudio:  # 50 times a second per call: the shortest way through
+        # 50 times a second per call: the shortest way through, and the only one audio takes.
+        if type(event) is TrunkAudio:
             call = self._calls.get(event.session_id)
             if call is not None and not call.ended:
                 self.bus.publish(AudioReceived(call.session_id, call.account, event.frame))
@@ -361,7 +366,7 @@ class CallService:
         if isinstance(event, TrunkIncomingCall):
             if self.on_incoming is None:
                 log.warning("inbound call %s refused: no inbound route", event.session_id)
-                self.trunk.hangup(event.session_id, int(Cause.BEARER_NOT_IMPLEMENTED))
+                self.refuse_inbound(event, Cause.BEARER_NOT_IMPLEMENTED)
             else:
                 self.on_incoming(event)
             return
@@ -369,8 +374,6 @@ class CallService:
         if call is None or call.ended:
             return  # late event for a call that is over
         match event:
-            case TrunkAudio(frame=frame):
-                self.bus.publish(AudioReceived(call.session_id, call.account, frame))
             case TrunkDtmf(digit=digit):
                 self.bus.publish(DtmfReceived(call.session_id, call.account, digit))
             case TrunkRinging():

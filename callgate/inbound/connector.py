@@ -167,13 +167,13 @@ class InboundConnector:
         route = self.settings.route_for(event.did_number)
         if route is None:
             log.warning("no inbound route for %s; refusing the call", event.did_number)
-            self.calls.trunk.hangup(event.session_id, int(Cause.UNALLOCATED_NUMBER))
+            self.calls.refuse_inbound(event, Cause.UNALLOCATED_NUMBER)
             return
         try:
             call = await self.calls.register_inbound(event, route.account)
         except Exception:
             log.exception("could not record inbound call %s; refusing it", event.session_id)
-            self.calls.trunk.hangup(event.session_id, int(Cause.INTERWORKING))
+            self.calls.refuse_inbound(event, Cause.INTERWORKING)
             return
         clock = self.calls.clock
         protocol = GatewaySession(clock.monotonic(), max_violations=self.settings.max_violations)
