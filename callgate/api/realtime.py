@@ -38,9 +38,9 @@ from callgate.api.envelope import ApiError
 from callgate.api.sio_transport import DirectChannel, channel_of
 from callgate.calls.events import (
     AudioReceived,
+    BusEvent,
     CallCreated,
-    CallEnded,
-    CallEvent,
+    CallFinished,
     CheckpointReached,
     DialStatusChanged,
     DtmfReceived,
@@ -496,7 +496,7 @@ class Realtime:
 
     # --- call events to clients ----------------------------------------------------------------
 
-    def _on_call_event(self, event: CallEvent) -> None:
+    def _on_call_event(self, event: BusEvent) -> None:
         if type(event) is AudioReceived:  # 50 times a second per call: the shortest way through
             members = self._rooms.get(event.session_id)
             if members:  # most frames of most calls have nobody listening on Socket.IO
@@ -512,7 +512,7 @@ class Realtime:
                 self._to_room(sid, "dtmf", {"sessionId": sid, "digit": digit})
             case CheckpointReached(session_id=sid, name=name, status=status):
                 self._to_room(sid, "checkPoint", {"sessionId": sid, "name": name, "status": status})
-            case CallEnded(session_id=sid, record=record):
+            case CallFinished(session_id=sid, record=record):
                 self._to_room(sid, "hangup", {"sessionId": sid})
                 self._to_room(sid, "cdr", record.to_json())
                 self._audio_prefixes.pop(sid, None)

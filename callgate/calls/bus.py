@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from callgate.calls.events import CallEvent
+from callgate.calls.events import BusEvent
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[CallEvent], None]
+Listener = Callable[[BusEvent], None]
 
 
 class EventBus:
@@ -30,7 +30,7 @@ class EventBus:
 
         return unsubscribe
 
-    def publish(self, event: CallEvent) -> None:
+    def publish(self, event: BusEvent) -> None:
         for listener in self._listeners:
             try:
                 listener(event)

@@ -14,7 +14,7 @@ from callgate.media.decoder import AudioDecoder
 
 
 @dataclass(slots=True)
-class Call:
+class LiveCall:
     record: CallRecord
     state: CallState
     timers: list[Timer] = field(default_factory=list)
@@ -37,7 +37,7 @@ class Call:
         caller_id: str | None,
         now: datetime,
         node: str,
-    ) -> Call:
+    ) -> LiveCall:
         now = truncate_ms(now)
         record = CallRecord(
             session_id=session_id,

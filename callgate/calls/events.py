@@ -59,7 +59,7 @@ class CheckpointReached:
 
 
 @dataclass(frozen=True, slots=True)
-class CallEnded:
+class CallFinished:
     """The call is over; `record` is its final CDR. Nothing about the call follows this event."""
 
     session_id: str
@@ -67,6 +67,11 @@ class CallEnded:
     record: CallRecord
 
 
-CallEvent = (
-    CallCreated | DialStatusChanged | AudioReceived | DtmfReceived | CheckpointReached | CallEnded
+BusEvent = (
+    CallCreated
+    | DialStatusChanged
+    | AudioReceived
+    | DtmfReceived
+    | CheckpointReached
+    | CallFinished
 )

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from callgate.calls.bus import EventBus
-from callgate.calls.call import Call
+from callgate.calls.call import LiveCall
 from callgate.calls.causes import Cause, HangupBy, normalize_cause
 from callgate.calls.events import (
     AudioReceived,
     CallCreated,
-    CallEnded,
+    CallFinished,
     CheckpointReached,
     DialStatus,
     DialStatusChanged,
@@ -89,9 +89,11 @@ class CallService:
         self.bus = bus
         self.recorder = recorder
         self.settings = settings
-        self._calls: dict[str, Call] = {}
-        self._by_account: dict[str, dict[str, Call]] = {}  # the same calls, for per-account queries
-        self._connected: dict[str, Call] = {}  # what the media tick walks
+        self._calls: dict[str, LiveCall] = {}
+        self._by_account: dict[
+            str, dict[str, LiveCall]
+        ] = {}  # the same calls, for per-account queries
+        self._connected: dict[str, LiveCall] = {}  # what the media tick walks
         self._playout_frames = max(1, int(settings.playout_max_s * 1000 / FRAME_MS))
         self._unsubscribe_tick: Callable[[], None] | None = None
         self.on_incoming: Callable[[TrunkIncomingCall], None] | None = None
@@ -116,10 +118,10 @@ class CallService:
 
     # --- queries -------------------------------------------------------------------------------
 
-    def live(self, account: str) -> list[Call]:
+    def live(self, account: str) -> list[LiveCall]:
         return list(self._by_account.get(account, {}).values())
 
-    def find(self, account: str, session_id: str) -> Call:
+    def find(self, account: str, session_id: str) -> LiveCall:
         call = self._calls.get(session_id)
         if call is None or call.account != account or call.ended:
             raise CallNotFound(session_id)
@@ -129,7 +131,7 @@ class CallService:
         return len(self._by_account.get(account, ()))
 
     @property
-    def calls(self) -> Iterable[Call]:
+    def calls(self) -> Iterable[LiveCall]:
         return self._calls.values()
 
     # --- commands ------------------------------------------------------------------------------
@@ -146,7 +148,7 @@ class CallService:
         *,
         request: RequestKey | None = None,
         within_s: float | None = None,
-    ) -> Call:
+    ) -> LiveCall:
         """Record the call durably, then dial it.
 
         The record must be committed within `within_s` (default `record_timeout_s`). If it is not,
@@ -176,7 +178,7 @@ class CallService:
         self.trunk.dial(call.session_id, destination, caller_id)
         return call
 
-    def _abandon(self, call: Call) -> None:
+    def _abandon(self, call: LiveCall) -> None:
         call.end(self.clock.utcnow(), UNRECORDED_CAUSE, None, cancelled=False)
         # The closing version no longer carries the key: a retry of the request places a call.
         call.record = call.record.replace(idempotency_key=None, idempotency_hash=None)
@@ -192,7 +194,7 @@ class CallService:
         *,
         after_playout: bool = False,
         request: RequestKey | None = None,
-    ) -> Call:
+    ) -> LiveCall:
         """The application side ends the call: a cancel before answer, a hangup after.
 
         With `after_playout`, a connected call ends once its queued audio has been heard (at most
@@ -210,7 +212,7 @@ class CallService:
         self._hangup_now(call)
         return call
 
-    def terminate(self, call: Call, cause: Cause) -> None:
+    def terminate(self, call: LiveCall, cause: Cause) -> None:
         """The gateway ends the call for a reason of its own (no party hung up): hangupBy is null."""
         if call.ended:
             return
@@ -267,31 +269,31 @@ class CallService:
             )
         return result
 
-    def attach(self, call: Call) -> None:
+    def attach(self, call: LiveCall) -> None:
         """An application client now follows this call (joined its room, or its inbound socket)."""
         call.clients += 1
         if call.grace_timer is not None:
             call.grace_timer.cancel()
             call.grace_timer = None
 
-    def detach(self, call: Call) -> None:
+    def detach(self, call: LiveCall) -> None:
         call.clients = max(0, call.clients - 1)
         if call.clients == 0 and not call.ended:
             self._arm_grace(call)
 
-    def _playable(self, account: str, session_id: str) -> Call:
+    def _playable(self, account: str, session_id: str) -> LiveCall:
         call = self.find(account, session_id)
         if call.drain_deadline is not None:
             raise CommandError("the call is hanging up after its queued audio; no more audio")
         return call
 
-    def _arm_grace(self, call: Call) -> None:
+    def _arm_grace(self, call: LiveCall) -> None:
         grace_s = self.settings.no_client_grace_s
         if grace_s <= 0 or call.record.direction != "outbound" or call.grace_timer is not None:
             return
         call.grace_timer = self.clock.call_later(grace_s, lambda: self._abandoned(call))
 
-    def _abandoned(self, call: Call) -> None:
+    def _abandoned(self, call: LiveCall) -> None:
         call.grace_timer = None
         if call.ended or call.clients:
             return
@@ -303,7 +305,7 @@ class CallService:
         self.trunk.hangup(call.session_id, int(Cause.RECOVERY_ON_TIMER_EXPIRY))
         self._end(call, Cause.RECOVERY_ON_TIMER_EXPIRY, None, cancelled=not call.answered)
 
-    def _hangup_now(self, call: Call) -> None:
+    def _hangup_now(self, call: LiveCall) -> None:
         self.trunk.hangup(call.session_id, int(Cause.NORMAL_CLEARING))
         self._end(call, Cause.NORMAL_CLEARING, call.local_party(), cancelled=not call.answered)
 
@@ -332,7 +334,7 @@ class CallService:
             raise CommandError("DTMF can be sent only once the call is connected")
         self.trunk.send_dtmf(session_id, digit, duration_ms)
 
-    def answer_inbound(self, call: Call) -> None:
+    def answer_inbound(self, call: LiveCall) -> None:
         if call.state is CallState.RINGING and call.record.direction == "inbound":
             self._answered(call)  # the answer time is now, whatever the trunk then takes
             self.trunk.answer(call.session_id)
@@ -341,7 +343,7 @@ class CallService:
         """Turn down an offered inbound call that was never registered (no route, no record)."""
         self.trunk.hangup(event.session_id, int(cause))
 
-    async def register_inbound(self, event: TrunkIncomingCall, account: str) -> Call:
+    async def register_inbound(self, event: TrunkIncomingCall, account: str) -> LiveCall:
         """Record an offered inbound call and make it live (Ringing) for `account`."""
         call = self._new_call(
             account, "inbound", event.did_number, event.caller_id, event.session_id
@@ -397,8 +399,8 @@ class CallService:
         destination: str,
         caller_id: str | None,
         session_id: str | None = None,
-    ) -> Call:
-        call = Call.new(
+    ) -> LiveCall:
+        call = LiveCall.new(
             session_id=session_id or new_session_id(),
             account=account,
             direction=direction,
@@ -410,11 +412,11 @@ class CallService:
         call.playout = Playout(self._playout_frames, self.settings.playout_prebuffer_ms // FRAME_MS)
         return call
 
-    def _register(self, call: Call) -> None:
+    def _register(self, call: LiveCall) -> None:
         self._calls[call.session_id] = call
         self._by_account.setdefault(call.account, {})[call.session_id] = call
 
-    def _forget(self, call: Call) -> None:
+    def _forget(self, call: LiveCall) -> None:
         self._calls.pop(call.session_id, None)
         mine = self._by_account.get(call.account)
         if mine is not None:
@@ -422,7 +424,7 @@ class CallService:
             if not mine:
                 del self._by_account[call.account]
 
-    def _answered(self, call: Call) -> None:
+    def _answered(self, call: LiveCall) -> None:
         if not call.apply(CallInput.ANSWER, self.clock.utcnow()):
             return
         self._connected[call.session_id] = call
@@ -434,20 +436,20 @@ class CallService:
         self.recorder.submit(call.record)
         self._publish_status(call, "Connected")
 
-    def _ring_timeout(self, call: Call) -> None:
+    def _ring_timeout(self, call: LiveCall) -> None:
         if call.ended or call.answered:
             return
         self.trunk.hangup(call.session_id, int(Cause.NO_ANSWER))
         self._end(call, Cause.NO_ANSWER, None, cancelled=False)
 
-    def _too_long(self, call: Call) -> None:
+    def _too_long(self, call: LiveCall) -> None:
         if call.ended:
             return
         log.info("call %s reached the maximum duration; hanging up", call.session_id)
         self.trunk.hangup(call.session_id, int(Cause.NORMAL_CLEARING))
         self._end(call, Cause.NORMAL_CLEARING, None, cancelled=False)
 
-    def _end(self, call: Call, cause: Cause, by: HangupBy | None, *, cancelled: bool) -> None:
+    def _end(self, call: LiveCall, cause: Cause, by: HangupBy | None, *, cancelled: bool) -> None:
         if not call.end(self.clock.utcnow(), cause, by, cancelled=cancelled):
             return
         self._forget(call)
@@ -455,7 +457,7 @@ class CallService:
         self.recorder.submit(call.record)
         if not call.answered and cause in (Cause.USER_BUSY, Cause.CALL_REJECTED):
             self._publish_status(call, "Busy")
-        self.bus.publish(CallEnded(call.session_id, call.account, call.record))
+        self.bus.publish(CallFinished(call.session_id, call.account, call.record))
 
-    def _publish_status(self, call: Call, status: DialStatus) -> None:
+    def _publish_status(self, call: LiveCall, status: DialStatus) -> None:
         self.bus.publish(DialStatusChanged(call.session_id, call.account, status))

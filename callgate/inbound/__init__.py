@@ -47,7 +47,7 @@ from callgate.inbound.protocol import (
     ProtocolError,
 )
 from callgate.inbound.server import CallHandler, InboundServer, server_ssl_context
-from callgate.inbound.session import CallEnded, CallState, CallStateError
+from callgate.inbound.session import CallEnded, CallStateError, SessionState
 
 __all__ = [
     "AppDtmf",
@@ -56,7 +56,6 @@ __all__ = [
     "CallEnded",
     "CallEvent",
     "CallHandler",
-    "CallState",
     "CallStateError",
     "CallerDtmf",
     "CallerHangup",
@@ -65,5 +64,6 @@ __all__ = [
     "InboundServer",
     "IncomingCall",
     "ProtocolError",
+    "SessionState",
     "server_ssl_context",
 ]

@@ -33,7 +33,7 @@ from callgate.inbound.protocol import (
     IncomingCall,
     close_reason,
 )
-from callgate.inbound.session import AppSession, CallEnded, CallState
+from callgate.inbound.session import AppSession, CallEnded, SessionState
 
 CallEvent = AudioFrame | CallerDtmf | CallerHangup
 """What `async for event in call` yields."""
@@ -173,16 +173,16 @@ class Call:
         return self.incoming.session_id
 
     @property
-    def state(self) -> CallState:
+    def state(self) -> SessionState:
         return self._session.state
 
     @property
     def answered(self) -> bool:
-        return self._session.state is CallState.ANSWERED
+        return self._session.state is SessionState.ANSWERED
 
     @property
     def ended(self) -> bool:
-        return self._session.state is CallState.ENDED
+        return self._session.state is SessionState.ENDED
 
     @property
     def dropped_audio_frames(self) -> int:

@@ -38,9 +38,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
-from callgate.calls.call import Call
+from callgate.calls.call import LiveCall
 from callgate.calls.causes import Cause
-from callgate.calls.events import AudioReceived, CallEnded, CallEvent, DtmfReceived
+from callgate.calls.events import AudioReceived, BusEvent, CallFinished, DtmfReceived
 from callgate.calls.service import CallNotFound, CallService, CommandError
 from callgate.calls.trunk import TrunkIncomingCall
 from callgate.clock import Clock
@@ -98,8 +98,8 @@ class InboundSettings:
 
 
 @dataclass(eq=False)
-class _Session:
-    call: Call
+class _AppLink:
+    call: LiveCall
     outbox: Outbox
     protocol: GatewaySession
     """The inbound protocol's rules for this call (shared with the app framework)."""
@@ -139,7 +139,7 @@ class InboundConnector:
     def __init__(self, calls: CallService, settings: InboundSettings) -> None:
         self.calls = calls
         self.settings = settings
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[str, _AppLink] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
 
@@ -178,7 +178,7 @@ class InboundConnector:
         clock = self.calls.clock
         protocol = GatewaySession(clock.monotonic(), max_violations=self.settings.max_violations)
         # Control messages only: caller audio skips the outbox (send_audio_now).
-        session = _Session(call, Outbox(max_audio=0), protocol, clock)
+        session = _AppLink(call, Outbox(max_audio=0), protocol, clock)
         self._sessions[call.session_id] = session
         self.calls.attach(call)
         try:
@@ -187,7 +187,7 @@ class InboundConnector:
             self._sessions.pop(call.session_id, None)
 
     async def _connect_and_run(
-        self, session: _Session, route: InboundRoute, event: TrunkIncomingCall
+        self, session: _AppLink, route: InboundRoute, event: TrunkIncomingCall
     ) -> None:
         call = session.call
         try:
@@ -254,13 +254,13 @@ class InboundConnector:
                 )
                 self.calls.terminate(call, cause)
 
-    def _answer_overdue(self, session: _Session) -> None:
+    def _answer_overdue(self, session: _AppLink) -> None:
         if session.call.answered or session.call.ended:
             return
         log.warning("inbound app did not answer call %s in time", session.call.session_id)
         self.calls.terminate(session.call, Cause.NO_ANSWER)
 
-    async def _read(self, ws: ClientConnection, session: _Session) -> None:
+    async def _read(self, ws: ClientConnection, session: _AppLink) -> None:
         """App to gateway, until the socket closes. Messages are handled as they are parsed
         (`DirectClientConnection`); only the ones that reached the library's queue first (an app that
         spoke before `incoming_call` was sent) come through here."""
@@ -273,7 +273,7 @@ class InboundConnector:
                 if session.done is not None and session.done.done():
                     return
 
-    def _on_app_message(self, session: _Session, data: bytes, text: bool) -> None:
+    def _on_app_message(self, session: _AppLink, data: bytes, text: bool) -> None:
         """One message from the app, through the protocol's rules; resolves `session.done` when
         reading should stop."""
         call = session.call
@@ -316,20 +316,20 @@ class InboundConnector:
             log.exception("call %s: handling a message from the app failed", call.session_id)
 
     @staticmethod
-    def _stop_reading(session: _Session, violation: Violation | None) -> None:
+    def _stop_reading(session: _AppLink, violation: Violation | None) -> None:
         ws = session.ws
         if ws is not None:
             ws.on_message = None
         if session.done is not None and not session.done.done():
             session.done.set_result(violation)
 
-    def _app_audio(self, call: Call, audio: bytes) -> None:
+    def _app_audio(self, call: LiveCall, audio: bytes) -> None:
         try:
             self.calls.push_audio(call.account, call.session_id, audio, "pcm16")
         except (CommandError, CallNotFound) as exc:
             log.warning("call %s: app audio refused: %s", call.session_id, exc)
 
-    async def _write(self, ws: ClientConnection, session: _Session) -> None:
+    async def _write(self, ws: ClientConnection, session: _AppLink) -> None:
         """Gateway to app: caller audio and events, then `hangup` and a clean close when the call ends."""
         while True:
             item = await session.outbox.get()
@@ -340,7 +340,7 @@ class InboundConnector:
 
     # --- call events ---------------------------------------------------------------------------
 
-    def _on_call_event(self, event: CallEvent) -> None:
+    def _on_call_event(self, event: BusEvent) -> None:
         if type(event) is AudioReceived:  # the caller's audio, 50 times a second per call
             session = self._sessions.get(event.session_id)
             if session is not None:
@@ -352,7 +352,7 @@ class InboundConnector:
                 text = None if session is None else session.send(CallerDtmf(digit))
                 if session is not None and text is not None:
                     session.outbox.put("dtmf", text)
-            case CallEnded(session_id=sid):
+            case CallFinished(session_id=sid):
                 session = self._sessions.get(sid)
                 if session is not None:
                     text = session.send(CallerHangup())  # None when the app hung up first

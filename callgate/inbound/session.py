@@ -58,7 +58,7 @@ from callgate.inbound.protocol import (
 DEFAULT_MAX_VIOLATIONS: Final = 10
 
 
-class CallState(Enum):
+class SessionState(Enum):
     AWAITING_CALL = auto()
     RINGING = auto()
     ANSWERED = auto()
@@ -78,13 +78,13 @@ Kind = Literal["incoming_call", "audio", "dtmf", "hangup", "answer"]
 
 _A, _D, _E, _X, _V = Rule.ACCEPT, Rule.DUPLICATE, Rule.TOO_EARLY, Rule.AFTER_END, Rule.VIOLATION
 _AWAIT, _RING, _UP, _END = (
-    CallState.AWAITING_CALL,
-    CallState.RINGING,
-    CallState.ANSWERED,
-    CallState.ENDED,
+    SessionState.AWAITING_CALL,
+    SessionState.RINGING,
+    SessionState.ANSWERED,
+    SessionState.ENDED,
 )
 
-RULES: Final[dict[tuple[Sender, Kind], dict[CallState, Rule]]] = {
+RULES: Final[dict[tuple[Sender, Kind], dict[SessionState, Rule]]] = {
     # What the gateway sends.
     ("gateway", "incoming_call"): {_AWAIT: _A, _RING: _V, _UP: _V, _END: _X},
     ("gateway", "audio"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},
@@ -98,7 +98,7 @@ RULES: Final[dict[tuple[Sender, Kind], dict[CallState, Rule]]] = {
 }
 """The whole ordering contract: (sender, message kind) → state → rule."""
 
-NEXT_STATE: Final[dict[Kind, CallState]] = {
+NEXT_STATE: Final[dict[Kind, SessionState]] = {
     "incoming_call": _RING,
     "answer": _UP,
     "hangup": _END,
@@ -167,7 +167,7 @@ class _Session:
     def __init__(self, now: float, max_violations: int) -> None:
         if max_violations < 1:
             raise ValueError("max_violations must be at least 1")
-        self.state = CallState.AWAITING_CALL
+        self.state = SessionState.AWAITING_CALL
         self.max_violations = max_violations
         self.violations = 0
         """Protocol errors received from the peer so far."""
@@ -186,17 +186,17 @@ class _Session:
         if deadline is None or now < deadline:
             return None
         error = ProtocolError(self._timeout_message(), CloseCode.POLICY_VIOLATION)
-        self._move(CallState.ENDED, now)
+        self._move(SessionState.ENDED, now)
         return Violation(error, fatal=True)
 
     def end(self, now: float) -> None:
         """The connection is closing or closed: the call is over, whatever the state was."""
-        self._move(CallState.ENDED, now)
+        self._move(SessionState.ENDED, now)
 
     def _timeout_message(self) -> str:
         raise NotImplementedError
 
-    def _move(self, state: CallState, now: float) -> None:
+    def _move(self, state: SessionState, now: float) -> None:
         if state is not self.state:
             self.state = state
             self._state_since = now
@@ -204,12 +204,12 @@ class _Session:
     def _violation(self, error: ProtocolError) -> Violation:
         self.violations += 1
         fatal = (
-            self.state is CallState.AWAITING_CALL
+            self.state is SessionState.AWAITING_CALL
             or error.close_code is CloseCode.TOO_BIG
             or self.violations >= self.max_violations
         )
         if fatal:
-            self.state = CallState.ENDED
+            self.state = SessionState.ENDED
         return Violation(error, fatal)
 
     def _ignore(self, reason: str, *, notable: bool = False) -> Ignored:
@@ -252,7 +252,7 @@ class _Session:
             and RULES[(self.peer, "audio")][self.state] is Rule.ACCEPT
         ):
             return AudioFrame(data)
-        if self.state is CallState.ENDED:
+        if self.state is SessionState.ENDED:
             # Nothing after the end matters, valid or not: don't even parse it.
             return self._ignore(f"{self._peer_name} sent a message after the call ended")
         message: GatewayMessage | AppMessage | AudioFrame
@@ -315,7 +315,7 @@ class AppSession(_Session):
 
     @property
     def deadline(self) -> float | None:
-        if self.state is CallState.AWAITING_CALL and self.incoming_call_timeout_s is not None:
+        if self.state is SessionState.AWAITING_CALL and self.incoming_call_timeout_s is not None:
             return self._state_since + self.incoming_call_timeout_s
         return None
 
@@ -373,7 +373,7 @@ class GatewaySession(_Session):
 
     @property
     def deadline(self) -> float | None:
-        if self.state is CallState.RINGING and self.answer_timeout_s is not None:
+        if self.state is SessionState.RINGING and self.answer_timeout_s is not None:
             return self._state_since + self.answer_timeout_s
         return None
 

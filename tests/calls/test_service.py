@@ -10,9 +10,9 @@ import pytest
 from callgate.calls.bus import EventBus
 from callgate.calls.events import (
     AudioReceived,
+    BusEvent,
     CallCreated,
-    CallEnded,
-    CallEvent,
+    CallFinished,
     CheckpointReached,
     DialStatusChanged,
     DtmfReceived,
@@ -32,7 +32,7 @@ class World:
     store: MemoryStore
     recorder: Recorder
     service: CallService
-    events: list[CallEvent] = field(default_factory=list)
+    events: list[BusEvent] = field(default_factory=list)
 
     def statuses(self, session_id: str) -> list[str]:
         return [
@@ -91,7 +91,7 @@ async def test_answered_call_hung_up_by_the_app(world: World) -> None:
     assert record.billable_seconds == 10
     assert record.to_json()["hangupCauseText"] == "Call completed successfully"
     assert isinstance(world.events[0], CallCreated)
-    assert isinstance(world.events[-1], CallEnded)
+    assert isinstance(world.events[-1], CallFinished)
     with pytest.raises(CallNotFound):
         world.service.hangup("acme", sid)
 

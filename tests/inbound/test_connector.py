@@ -16,7 +16,7 @@ import pytest
 import websockets
 from websockets.asyncio.server import ServerConnection
 
-from callgate.calls.events import CallCreated, CallEvent
+from callgate.calls.events import BusEvent, CallCreated
 from callgate.calls.records import CallRecord
 from callgate.clock import ManualClock
 from callgate.config import load_config
@@ -64,7 +64,7 @@ class World:
     clock: ManualClock
     carrier: SimulatedCarrier
     app: AppPeer
-    events: list[CallEvent]
+    events: list[BusEvent]
 
     async def step(self, seconds: float) -> None:
         for _ in range(round(seconds / 0.02)):
@@ -127,7 +127,7 @@ async def world(tmp_path: Path, *, app_up: bool = True) -> AsyncIterator[World]:
     config = dataclasses.replace(config, inbound_routes=(route,))
     clock = ManualClock()
     gateway = Gateway.build(config, clock=clock)
-    events: list[CallEvent] = []
+    events: list[BusEvent] = []
     gateway.bus.subscribe(events.append)
     await gateway.start()
     app = AppPeer()

@@ -20,11 +20,11 @@ from callgate.inbound.session import (
     RULES,
     AppSession,
     CallEnded,
-    CallState,
     CallStateError,
     GatewaySession,
     Ignored,
     Rule,
+    SessionState,
     Violation,
 )
 
@@ -34,16 +34,16 @@ FRAME = bytes(320)
 
 def test_the_table_covers_every_message_in_every_state() -> None:
     for rules in RULES.values():
-        assert set(rules) == set(CallState)
+        assert set(rules) == set(SessionState)
     # Nothing is ever accepted after the end; the end is reached only by hangup.
-    assert all(rules[CallState.ENDED] is not Rule.ACCEPT for rules in RULES.values())
-    assert [kind for kind, state in NEXT_STATE.items() if state is CallState.ENDED] == ["hangup"]
+    assert all(rules[SessionState.ENDED] is not Rule.ACCEPT for rules in RULES.values())
+    assert [kind for kind, state in NEXT_STATE.items() if state is SessionState.ENDED] == ["hangup"]
 
 
 def ringing_app(now: float = 0.0) -> AppSession:
     session = AppSession(now)
     assert session.receive(INCOMING, now) == IncomingCall("0812", "021", "s-1")
-    assert session.state is CallState.RINGING
+    assert session.state is SessionState.RINGING
     return session
 
 
@@ -51,13 +51,13 @@ def test_app_side_full_flow() -> None:
     session = ringing_app()
     assert session.incoming == IncomingCall("0812", "021", "s-1")
     assert session.send(Answer(), 0.0) == '{"event":"answer"}'
-    assert session.state is CallState.ANSWERED
+    assert session.state is SessionState.ANSWERED
     assert session.receive(FRAME, 0.02) == AudioFrame(FRAME)
     assert session.receive('{"event":"dtmf","digit":"1"}', 0.1) == CallerDtmf("1")
     session.send_audio(0.1)
     assert session.send(AppDtmf("1"), 2.0) == '{"event":"dtmf","digit":"1","duration":200}'
     assert session.receive('{"event":"hangup"}', 3.0) == CallerHangup()
-    assert session.state is CallState.ENDED
+    assert session.state is SessionState.ENDED
     assert (session.violations, session.ignored) == (0, 0)
 
 
@@ -72,7 +72,7 @@ def test_app_answer_and_hangup_are_idempotent() -> None:
 def test_app_may_reject_a_ringing_call() -> None:
     session = ringing_app()
     assert session.send(AppHangup(), 0.0) == '{"event":"hangup"}'
-    assert session.state is CallState.ENDED
+    assert session.state is SessionState.ENDED
 
 
 def test_app_dtmf_before_answer_is_the_apps_error_but_audio_is_not() -> None:
@@ -80,7 +80,7 @@ def test_app_dtmf_before_answer_is_the_apps_error_but_audio_is_not() -> None:
     with pytest.raises(CallStateError, match="answer\\(\\) first"):
         session.send(AppDtmf("1"), 0.0)
     session.send_audio(0.0)  # a greeting queued while ringing: the gateway plays it from the answer
-    assert session.state is CallState.RINGING
+    assert session.state is SessionState.RINGING
 
 
 def test_app_sends_after_the_end_raise_call_ended() -> None:
@@ -119,21 +119,21 @@ def test_anything_wrong_before_incoming_call_is_fatal(data: str | bytes, code: C
     assert isinstance(outcome, Violation)
     assert outcome.fatal
     assert outcome.error.close_code is code
-    assert session.state is CallState.ENDED
+    assert session.state is SessionState.ENDED
 
 
 def test_unknown_events_are_ignored_even_before_incoming_call() -> None:
     session = AppSession(0.0)
     outcome = session.receive('{"event":"ping","t":1}', 0.0)
     assert outcome == Ignored("unknown event 'ping' from the gateway: ignored", notable=True)
-    assert session.state is CallState.AWAITING_CALL
+    assert session.state is SessionState.AWAITING_CALL
     assert session.violations == 0
 
 
 def test_hangup_before_incoming_call_ends_quietly() -> None:
     session = AppSession(0.0)
     assert session.receive('{"event":"hangup"}', 1.0) == CallerHangup()
-    assert session.state is CallState.ENDED
+    assert session.state is SessionState.ENDED
 
 
 def test_errors_during_a_call_drop_the_message_until_the_budget_is_spent() -> None:
@@ -153,7 +153,7 @@ def test_errors_during_a_call_drop_the_message_until_the_budget_is_spent() -> No
     third = session.receive('{"event":"dtmf","digit":"Z"}', 1.2)
     assert isinstance(third, Violation)
     assert third.fatal
-    assert session.state is CallState.ENDED
+    assert session.state is SessionState.ENDED
     assert session.violations == 3
 
 
@@ -190,7 +190,7 @@ def test_incoming_call_deadline_with_scripted_time() -> None:
     assert outcome.fatal
     assert outcome.error.close_code is CloseCode.POLICY_VIOLATION
     assert outcome.error.message == "the gateway sent no incoming_call within 30 s"
-    assert session.state is CallState.ENDED
+    assert session.state is SessionState.ENDED
     assert session.deadline is None
 
 
@@ -218,13 +218,13 @@ def ringing_gateway(now: float = 0.0, answer_timeout_s: float | None = None) -> 
 def test_gateway_side_full_flow() -> None:
     session = ringing_gateway()
     assert session.receive('{"event":"answer"}', 0.5) == Answer()
-    assert session.state is CallState.ANSWERED
+    assert session.state is SessionState.ANSWERED
     session.send_audio(0.52)
     assert session.receive(bytes(1000), 0.6) == AudioFrame(bytes(1000))
     assert session.send(CallerDtmf("7"), 1.0) == '{"event":"dtmf","digit":"7"}'
     assert session.receive('{"event":"dtmf","digit":"1","duration":200}', 2.5) == AppDtmf("1")
     assert session.receive('{"event":"hangup"}', 12.5) == AppHangup()
-    assert session.state is CallState.ENDED
+    assert session.state is SessionState.ENDED
     with pytest.raises(CallEnded):
         session.send_audio(12.6)
     assert session.send(CallerHangup(), 12.6) is None
@@ -236,7 +236,7 @@ def test_gateway_keeps_app_audio_before_answer_but_ignores_dtmf() -> None:
     outcome = session.receive('{"event":"dtmf","digit":"1"}', 0.1)
     assert outcome == Ignored("application sent dtmf before answer: dropped", notable=True)
     assert session.violations == 0
-    assert session.state is CallState.RINGING
+    assert session.state is SessionState.RINGING
 
 
 def test_app_audio_may_be_cut_anywhere_but_gateway_audio_is_whole_samples() -> None:
