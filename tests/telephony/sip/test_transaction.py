@@ -27,18 +27,18 @@ from callgate.telephony.sip import (
 )
 from callgate.telephony.sip.transactions.machine import Transaction
 from callgate.telephony.sip.transactions.matching import client_key, server_key
-from callgate.telephony.sip.transactions.tables import TABLES, Input, Kind, State, Timer
+from callgate.telephony.sip.transactions.tables import TABLES, Input, Kind, State, TimerName
 
 from .factory import PEER, answer, invite, our_request, req, request_from_peer
 
 UDP = Target(PEER, 5060)
 TCP = Target(PEER, 5060, "TCP")
-I, S, T = Input, State, Timer  # noqa: E741 - as in tables.py
+I, S, T = Input, State, TimerName  # noqa: E741 - as in tables.py
 
 # --- every row ------------------------------------------------------------------------------
 
 # (kind, state, input) -> (next state, what is sent / reported, timers running afterwards)
-EXPECTED: dict[tuple[Kind, State, Input], tuple[State, list[str], set[Timer]]] = {
+EXPECTED: dict[tuple[Kind, State, Input], tuple[State, list[str], set[TimerName]]] = {
     # INVITE client, RFC 3261 Figure 5 + RFC 6026
     (Kind.INVITE_CLIENT, S.INIT, I.TU_REQUEST): (S.CALLING, ["send INVITE"], {T.A, T.B}),
     (Kind.INVITE_CLIENT, S.CALLING, I.TIMER_A): (S.CALLING, ["send INVITE"], {T.A, T.B}),

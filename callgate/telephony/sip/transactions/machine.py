@@ -36,12 +36,12 @@ from .tables import (
     Input,
     Kind,
     State,
-    Timer,
+    TimerName,
 )
 
 __all__ = ["Transaction"]
 
-_NO_TIMERS: frozenset[Timer] = frozenset()
+_NO_TIMERS: frozenset[TimerName] = frozenset()
 _REPORTED_TIMER = {
     Input.TIMER_B: "B",
     Input.TIMER_F: "F",
@@ -111,8 +111,8 @@ class Transaction:
         # INVITE server that sent a 2xx: (Call-ID, From tag, To tag, CSeq) its ACK will carry.
         self.accepted_id: tuple[str, str, str, int] | None = None
         self._table = TABLES[kind]
-        self._timers: dict[Timer, float] = {}
-        self._intervals: dict[Timer, float] = {}
+        self._timers: dict[TimerName, float] = {}
+        self._intervals: dict[TimerName, float] = {}
         self._pending: deque[Input] = deque()
 
     # --- driving ---------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class Transaction:
         return min(self._timers.values()) if self._timers else None
 
     @property
-    def armed(self) -> dict[Timer, float]:
+    def armed(self) -> dict[TimerName, float]:
         """The running timers and their deadlines (a copy)."""
         return dict(self._timers)
 
@@ -254,20 +254,20 @@ class Transaction:
         else:
             self._timers[timer] = now + interval
 
-    def _initial(self, timer: Timer) -> float | None:
+    def _initial(self, timer: TimerName) -> float | None:
         """A timer's first duration (RFC 3261 Table 4; RFC 6026); None: not used here."""
         timers = self.timers
         reliable = self.target.reliable
-        if timer in (Timer.A, Timer.E, Timer.G):
+        if timer in (TimerName.A, TimerName.E, TimerName.G):
             return None if reliable else timers.t1_s
-        if timer is Timer.D:
+        if timer is TimerName.D:
             return 0.0 if reliable else timers.timer_d_s
-        if timer in (Timer.I, Timer.K):
+        if timer in (TimerName.I, TimerName.K):
             return 0.0 if reliable else timers.t4_s
-        if timer is Timer.J:
+        if timer is TimerName.J:
             return 0.0 if reliable else timers.transaction_timeout_s
-        if timer is Timer.TRYING:
+        if timer is TimerName.TRYING:
             return timers.trying_s
-        if timer is Timer.RETRANSMIT_2XX:
+        if timer is TimerName.RETRANSMIT_2XX:
             return timers.t1_s  # on every transport: the ACK is end to end (§13.3.1.4)
         return timers.transaction_timeout_s  # B, F, H, L, M, CANCEL, GUARD

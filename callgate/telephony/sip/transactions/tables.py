@@ -56,7 +56,7 @@ __all__ = [
     "Kind",
     "Row",
     "State",
-    "Timer",
+    "TimerName",
 ]
 
 
@@ -79,7 +79,7 @@ class State(StrEnum):
     TERMINATED = "Terminated"
 
 
-class Timer(StrEnum):
+class TimerName(StrEnum):
     A = "A"
     B = "B"
     D = "D"
@@ -161,7 +161,7 @@ class Backoff(Enum):
 class Arm:
     """Effect: (re)arm `timer`; its duration comes from `SipTimers` and the transport."""
 
-    timer: Timer
+    timer: TimerName
     backoff: Backoff = Backoff.INITIAL
 
 
@@ -169,7 +169,7 @@ class Arm:
 class Disarm:
     """Effect: stop `timer` although the state stays (a provisional answer ends Timer TRYING)."""
 
-    timer: Timer
+    timer: TimerName
 
 
 Effect = Do | Arm | Disarm
@@ -181,7 +181,7 @@ class Row:
     effects: tuple[Effect, ...] = ()
 
 
-S, I, T = State, Input, Timer  # noqa: E741 - the tables below read better short
+S, I, T = State, Input, TimerName  # noqa: E741 - the tables below read better short
 _NOTHING: tuple[Effect, ...] = ()
 
 # RFC 3261 Figure 5 (§17.1.1.2) with RFC 6026 §7.2 / Figure 3.
@@ -319,7 +319,7 @@ TABLES: dict[Kind, dict[State, dict[Input, Row]]] = {
 }
 
 # The timers that may keep running in each state; entering a state cancels all others.
-TIMERS_IN_STATE: dict[Kind, dict[State, frozenset[Timer]]] = {
+TIMERS_IN_STATE: dict[Kind, dict[State, frozenset[TimerName]]] = {
     Kind.INVITE_CLIENT: {
         S.CALLING: frozenset({T.A, T.B}),
         S.PROCEEDING: frozenset({T.CANCEL}),
@@ -346,7 +346,7 @@ TIMERS_IN_STATE: dict[Kind, dict[State, frozenset[Timer]]] = {
 }
 
 # Which input each timer feeds when it fires.
-TIMER_INPUT: dict[Timer, Input] = {
+TIMER_INPUT: dict[TimerName, Input] = {
     T.A: I.TIMER_A,
     T.B: I.TIMER_B,
     T.D: I.TIMER_D,
