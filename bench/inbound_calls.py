@@ -51,7 +51,7 @@ from bench.measure import Canary, GcPauses, cpu_times, reference_ms, summary, us
 from callgate.calls.recordstore import CdrQuery
 from callgate.config import load_config
 from callgate.gateway import Gateway
-from callgate.inbound.connector import InboundRoute
+from callgate.inbound.routes import InboundRoute
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 from callgate.telephony.simulated.carrier import caller_speech_pcm16
 

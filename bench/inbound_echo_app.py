@@ -1,6 +1,6 @@
 """Benchmark: the inbound echo app alone, under N concurrent calls from raw `websockets` "gateways".
 
-Starts `python -m callgate.inbound.echo` (uvloop, one process) with its DTMF and hangup pushed out of the
+Starts `python -m callgate.appkit.echo` (uvloop, one process) with its DTMF and hangup pushed out of the
 way, opens N calls from this process (also uvloop), and streams one 320-byte frame per call every 20 ms
 for T seconds from one shared ticker, as the gateway's media clock does. Each frame carries its call's
 sequence number, so the client counts echoes lost and measures, per call, how far the interval between
@@ -179,7 +179,7 @@ def main() -> int:
     port = free_port()
     app = subprocess.Popen(
         [
-            *(sys.executable, "-m", "callgate.inbound.echo", "--port", str(port)),
+            *(sys.executable, "-m", "callgate.appkit.echo", "--port", str(port)),
             *("--dtmf-after", "3600", "--hangup-after-dtmf", "3600", "--log-level", "warning"),
         ],
         cwd=ROOT,

@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 from callgate.api.auth import create_token, load_or_create_secret
+from callgate.appkit import echo as echo_parser
 from callgate.config import Config, ConfigError, load_config
-from callgate.inbound import echo as echo_parser
 
 DAY_S = 86400
 

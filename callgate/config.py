@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from callgate.calls.ids import ACCOUNT_RE
-from callgate.inbound.connector import InboundRoute
+from callgate.inbound.routes import InboundRoute
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
     CalleeScript,

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import ssl
 from dataclasses import dataclass
 
@@ -57,6 +56,7 @@ from callgate.inbound.protocol import (
     IncomingCall,
     close_reason,
 )
+from callgate.inbound.routes import InboundRoute
 from callgate.inbound.session import (
     DEFAULT_MAX_VIOLATIONS,
     NOT_UTF8,
@@ -70,19 +70,6 @@ from callgate.outbox import Outbox
 log = logging.getLogger(__name__)
 
 AUDIO_BUFFER_LIMIT = 64 * 1024  # ~4 s of caller audio waiting in the socket for a slow app
-
-
-@dataclass(frozen=True, slots=True)
-class InboundRoute:
-    """Calls to numbers matching `pattern` (a regular expression on the whole DID) go to `url`."""
-
-    pattern: str
-    url: str
-    account: str
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def matches(self, did_number: str) -> bool:
-        return re.fullmatch(self.pattern, did_number) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from callgate.calls.records import CallRecord
 from callgate.clock import ManualClock
 from callgate.config import load_config
 from callgate.gateway import Gateway
-from callgate.inbound.connector import InboundRoute
+from callgate.inbound.routes import InboundRoute
 from callgate.media.signals import align, sine_pcm16
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 from tests.support import free_port

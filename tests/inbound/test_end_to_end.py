@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from callgate.appkit.echo import EchoTimings, run_echo_app
 from callgate.calls.records import CallRecord
 from callgate.config import load_config
 from callgate.gateway import Gateway
-from callgate.inbound.connector import InboundRoute
-from callgate.inbound.echo import EchoTimings, run_echo_app
+from callgate.inbound.routes import InboundRoute
 from callgate.media.signals import align
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 from callgate.telephony.simulated.carrier import caller_speech_pcm16

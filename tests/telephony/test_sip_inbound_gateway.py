@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from callgate.appkit.echo import EchoTimings, run_echo_app
 from callgate.calls.recordstore import CdrQuery
 from callgate.clock import LoopClock, MediaTicker
 from callgate.config import load_config
 from callgate.gateway import Gateway
-from callgate.inbound.connector import InboundRoute
-from callgate.inbound.echo import EchoTimings, run_echo_app
+from callgate.inbound.routes import InboundRoute
 from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
 from tests.peers.sipp import errors, running_sipp
 from tests.support import free_port

@@ -250,7 +250,7 @@ class Call:
             await self._send_message(AppHangup())
         except CallEnded:
             return  # the connection dropped first: the call is over all the same
-        self._mark_ended(EndReason.APP_HANGUP)
+        self.mark_ended(EndReason.APP_HANGUP)
         await self._close(CloseCode.NORMAL, "hangup")
 
     # --- events ---
@@ -268,9 +268,10 @@ class Call:
         """The next event from the caller, or None once the call is over and every event was read."""
         return await self._queue.get()
 
-    # --- used by the server ---
+    # --- the server's side: how `InboundServer` feeds and ends the call (a handler needs none) ---
 
-    def _deliver(self, event: CallEvent) -> None:
+    def deliver(self, event: CallEvent) -> None:
+        """Hand the handler one event from the gateway (the audio callback, else the queue)."""
         handler = self._audio_handler
         if handler is not None and isinstance(event, AudioFrame):
             try:
@@ -280,16 +281,16 @@ class Call:
             return
         self._queue.put(event)
         if isinstance(event, CallerHangup):
-            self._mark_ended(EndReason.CALLER_HANGUP)
+            self.mark_ended(EndReason.CALLER_HANGUP)
 
-    def _mark_ended(self, reason: EndReason) -> None:
+    def mark_ended(self, reason: EndReason) -> None:
         """Record why the call ended (the first reason wins) and end the event stream."""
         if self.end_reason is None:
             self.end_reason = reason
         self._session.end(self._loop.time())
         self._queue.close()
 
-    async def _finish(self, reason: EndReason, code: CloseCode, why: str) -> None:
+    async def finish(self, reason: EndReason, code: CloseCode, why: str) -> None:
         """End the call from our side if it is still up: `hangup`, then close with `code`."""
         if not self.ended:
             try:
@@ -298,7 +299,7 @@ class Call:
                     await self._ws.send(text)
             except ConnectionClosed:
                 pass  # the gateway is gone already: nothing to tell it
-        self._mark_ended(reason)
+        self.mark_ended(reason)
         await self._close(code, why)
 
     async def _close(self, code: CloseCode, why: str) -> None:
@@ -317,7 +318,7 @@ class Call:
         try:
             await self._ws.send(data)
         except ConnectionClosed as exc:
-            self._mark_ended(EndReason.CONNECTION_LOST)
+            self.mark_ended(EndReason.CONNECTION_LOST)
             raise CallEnded(f"call {self.session_id}: the connection is closed ({exc})") from None
 
     def _write_now(self, data: bytes | bytearray | memoryview) -> bool:
@@ -337,6 +338,6 @@ class Call:
                 ws.send_data()
         except Exception as exc:  # the socket failed under us: the reader sees it close
             ws.transport.abort()
-            self._mark_ended(EndReason.CONNECTION_LOST)
+            self.mark_ended(EndReason.CONNECTION_LOST)
             raise CallEnded(f"call {self.session_id}: writing failed ({exc!r})") from None
         return True

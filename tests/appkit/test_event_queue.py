@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from callgate.inbound.call import EventQueue
+from callgate.appkit.call import EventQueue
 from callgate.inbound.protocol import AudioFrame, CallerDtmf, CallerHangup
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from callgate.inbound import (
+from callgate.appkit import (
     AudioFrame,
     Call,
     CallEnded,

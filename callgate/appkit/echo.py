@@ -6,7 +6,7 @@ caller may hang up first. All times are deadlines on the loop clock counted from
 late step never pushes the later ones back.
 
     callgate inbound-echo [--host H] [--port P] [--certfile F --keyfile K]   # the CLI hooks main()
-    python -m callgate.inbound.echo --port 4143
+    python -m callgate.appkit.echo --port 4143
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from callgate.inbound.call import Call
+from callgate.appkit.call import Call
+from callgate.appkit.server import DEFAULT_PORT, InboundServer, server_ssl_context
 from callgate.inbound.protocol import CallerDtmf, CallerHangup
-from callgate.inbound.server import DEFAULT_PORT, InboundServer, server_ssl_context
 from callgate.inbound.session import CallEnded, CallStateError
 
-logger = logging.getLogger("callgate.inbound.echo")
+logger = logging.getLogger("callgate.appkit.echo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +166,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`callgate inbound-echo` / `python -m callgate.inbound.echo`: parse `argv` and run."""
+    """`callgate inbound-echo` / `python -m callgate.appkit.echo`: parse `argv` and run."""
     return run_from_args(build_parser().parse_args(argv))
 
 

@@ -30,7 +30,7 @@ from typing import Any, Final, Self
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from callgate.inbound.call import DEFAULT_RECEIVE_QUEUE_EVENTS, Call, EndReason
+from callgate.appkit.call import DEFAULT_RECEIVE_QUEUE_EVENTS, Call, EndReason
 from callgate.inbound.direct import DirectMessages, DirectServerConnection
 from callgate.inbound.protocol import (
     MAX_MESSAGE_BYTES,
@@ -174,7 +174,7 @@ class InboundServer:
     async def _shut_down(self, call: Call, task: asyncio.Task[None]) -> None:
         task.cancel()
         await asyncio.wait([task], timeout=self.handler_grace_s)
-        await call._finish(EndReason.SERVER_SHUTDOWN, CloseCode.GOING_AWAY, "server shutting down")
+        await call.finish(EndReason.SERVER_SHUTDOWN, CloseCode.GOING_AWAY, "server shutting down")
 
     # --- one connection ---
 
@@ -269,9 +269,9 @@ class InboundServer:
             try:
                 outcome = session.receive(message, loop.time())
                 if isinstance(outcome, AudioFrame | CallerDtmf):
-                    call._deliver(outcome)
+                    call.deliver(outcome)
                 elif isinstance(outcome, CallerHangup):
-                    call._deliver(outcome)
+                    call.deliver(outcome)
                     stop.set_result(None)
                 elif isinstance(outcome, Ignored):
                     _log_ignored(where, outcome)
@@ -304,17 +304,17 @@ class InboundServer:
             if violation is not None:  # fatal
                 if violation is NOT_UTF8:
                     _log_violation(where, violation)
-                call._mark_ended(EndReason.PROTOCOL_ERROR)
+                call.mark_ended(EndReason.PROTOCOL_ERROR)
                 await ws.close(violation.error.close_code, close_reason(violation.error.message))
             return
         exc = reader.exception()
         if isinstance(exc, ConnectionClosed):
             if _refused_as_too_big(exc):
                 _log_too_big(where)
-                call._mark_ended(EndReason.PROTOCOL_ERROR)
+                call.mark_ended(EndReason.PROTOCOL_ERROR)
             elif not call.ended:
                 logger.warning("%s: connection lost (%s)", where, exc)
-            call._mark_ended(EndReason.CONNECTION_LOST)
+            call.mark_ended(EndReason.CONNECTION_LOST)
 
     async def _run_handler(self, call: Call) -> None:
         """The handler's task: run it, then end the call the way it finished."""
@@ -324,13 +324,13 @@ class InboundServer:
             logger.debug("call %s: handler stopped: %s", call.session_id, exc)
         except Exception as exc:
             logger.exception("call %s: the application handler failed", call.session_id)
-            await call._finish(
+            await call.finish(
                 EndReason.HANDLER_ERROR,
                 CloseCode.INTERNAL_ERROR,
                 f"application error: {type(exc).__name__}",
             )
             return
-        await call._finish(EndReason.APP_HANGUP, CloseCode.NORMAL, "call finished")
+        await call.finish(EndReason.APP_HANGUP, CloseCode.NORMAL, "call finished")
 
     async def _settle(self, call: Call, task: asyncio.Task[None]) -> None:
         """After the call ended: give the handler its grace period, then cancel it."""

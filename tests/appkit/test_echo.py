@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from callgate.inbound import InboundServer
-from callgate.inbound.echo import EchoApp, EchoTimings, build_parser, main, run_echo_app
+from callgate.appkit import InboundServer
+from callgate.appkit.echo import EchoApp, EchoTimings, build_parser, main, run_echo_app
 from callgate.media.pcm import FRAME_BYTES
 from callgate.media.signals import align, speech_like_pcm16
 from tests.inbound.gateway import WAIT_S, Gateway, eventually
@@ -154,7 +154,7 @@ async def test_the_command_runs_the_flow_and_exits_cleanly_on_sigint() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "callgate.inbound.echo",
+        "callgate.appkit.echo",
         "--port",
         "0",
         "--dtmf-after",

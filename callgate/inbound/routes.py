@@ -1,0 +1,23 @@
+"""Inbound routes: which application (WebSocket URL) and account a dialled number's calls go to.
+
+A value type of its own so that the settings (`config.py`) can hold routes without importing the
+connector that follows them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRoute:
+    """Calls to numbers matching `pattern` (a regular expression on the whole DID) go to `url`."""
+
+    pattern: str
+    url: str
+    account: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, did_number: str) -> bool:
+        return re.fullmatch(self.pattern, did_number) is not None
