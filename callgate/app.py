@@ -15,12 +15,15 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callgate import __version__
+from callgate.api.context import ApiContext
 from callgate.api.envelope import ApiError, error_response
 from callgate.api.openapi import build_openapi
 from callgate.api.realtime import Realtime
 from callgate.api.rest import router
 from callgate.api.simulate import router as simulate_router
+from callgate.calls.history import CallHistory
 from callgate.gateway import Gateway
+from callgate.telephony.simulated import SimulatedCarrier
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,9 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
         redoc_url=None,
     )
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
-    app.state.gateway = gateway
+    app.state.api = api_context(gateway)
+    # The simulator's routes are mounted either way; without the simulated carrier they answer 404.
+    app.state.simulator = gateway.trunk if isinstance(gateway.trunk, SimulatedCarrier) else None
     app.state.realtime = realtime
     app.include_router(router)
     app.include_router(simulate_router)
@@ -87,6 +92,21 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     app.add_middleware(EnvelopeOnCrash)
 
     return socketio.ASGIApp(realtime.sio, other_asgi_app=app, socketio_path="socket.io")
+
+
+def api_context(gateway: Gateway) -> ApiContext:
+    """The part of `gateway` the HTTP surfaces use."""
+    config = gateway.config
+    return ApiContext(
+        jwt_secret=gateway.jwt_secret,
+        calls=gateway.calls,
+        requests=gateway.requests,
+        history=CallHistory(gateway.recorder, gateway.store),
+        cdr_queries=gateway.cdr_queries,
+        cdr_default_limit=config.cdr_default_limit,
+        cdr_max_limit=config.cdr_max_limit,
+        started=lambda: gateway.started,
+    )
 
 
 class EnvelopeOnCrash:

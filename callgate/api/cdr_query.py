@@ -47,6 +47,7 @@ from urllib.parse import quote
 
 from callgate.api.envelope import ApiError
 from callgate.api.limits import BUSY
+from callgate.calls.history import CallHistory
 from callgate.calls.recordstore import (
     CdrPage,
     CdrQuery,
@@ -54,7 +55,6 @@ from callgate.calls.recordstore import (
     FilterOp,
     FilterValue,
     QueryTooCostly,
-    RecordStore,
     SortDir,
     StoreBusy,
 )
@@ -170,10 +170,10 @@ def parse_cdr_query(
     )
 
 
-async def run_listing(store: RecordStore, query: CdrQuery) -> CdrPage:
-    """The store's page for `query`; a listing stopped by its budget, or no free connection, is 503."""
+async def run_listing(history: CallHistory, query: CdrQuery) -> CdrPage:
+    """The page for `query`; a listing stopped by its budget, or no free connection, is 503."""
     try:
-        return await store.query(query)
+        return await history.query(query)
     except QueryTooCostly as exc:
         raise ApiError(
             503,

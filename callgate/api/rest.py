@@ -16,6 +16,7 @@ from callgate.api.cdr_query import (
     parse_cdr_query,
     run_listing,
 )
+from callgate.api.context import ApiContext
 from callgate.api.envelope import ApiError, ok
 from callgate.api.idempotency import request_key
 from callgate.api.limits import BUSY
@@ -23,7 +24,6 @@ from callgate.calls.ids import is_session_id
 from callgate.calls.records import CallRecord, iso_ms
 from callgate.calls.recordstore import StoreBusy
 from callgate.calls.service import CallNotFound
-from callgate.gateway import Gateway
 
 # Digits with an optional leading +: 3 digits (short codes) to 20 (E.164's 15 plus trunk prefixes).
 PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
@@ -31,14 +31,14 @@ PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
 router = APIRouter()
 
 
-def gateway(request: Request) -> Gateway:
-    gw: Gateway = request.app.state.gateway
-    return gw
+def context(request: Request) -> ApiContext:
+    api: ApiContext = request.app.state.api
+    return api
 
 
 def account(request: Request) -> str:
     return account_from_token(
-        gateway(request).jwt_secret, bearer_token(request.headers.get("authorization"))
+        context(request).jwt_secret, bearer_token(request.headers.get("authorization"))
     )
 
 
@@ -82,7 +82,7 @@ async def place_call(
     if not isinstance(number, str) or not PHONE_RE.fullmatch(number):
         raise ApiError(400, "Invalid phone number format")
     key = request_key(idempotency_key, body)
-    return await gateway(request).requests.place_call(account, number, key)
+    return await context(request).requests.place_call(account, number, key)
 
 
 @router.post(
@@ -101,39 +101,37 @@ async def hangup(
     if not isinstance(session_id, str) or not is_session_id(session_id):
         raise ApiError(400, "sessionId must be a session id as returned by POST /pbx/call")
     key = request_key(idempotency_key, body)
-    return await gateway(request).requests.hangup(account, session_id, key)
+    return await context(request).requests.hangup(account, session_id, key)
 
 
 @router.get("/v1/cdr", summary="List call detail records (paginated, filtered, sorted)")
 async def list_cdrs(request: Request, account: Account) -> JSONResponse:
-    gw = gateway(request)
+    api = context(request)
     params = list(request.query_params.multi_items())
     try:
         query = parse_cdr_query(
             account,
             params,
-            default_limit=gw.config.cdr_default_limit,
-            max_limit=gw.config.cdr_max_limit,
+            default_limit=api.cdr_default_limit,
+            max_limit=api.cdr_max_limit,
         )
     except CdrQueryError as exc:
         raise ApiError(400, str(exc)) from None
-    async with gw.cdr_queries.slot(account):
-        await gw.recorder.flush()  # what the API already reported is in the listing
-        page = await run_listing(gw.store, query)
+    async with api.cdr_queries.slot(account):
+        page = await run_listing(api.history, query)
     return JSONResponse(cdr_page_response(query, page, request.url.path, params))
 
 
 @router.get("/v1/cdr/{sessionId}", summary="One call detail record")
 async def get_cdr(request: Request, sessionId: str, account: Account) -> JSONResponse:
-    gw = gateway(request)
+    api = context(request)
     try:
-        record: CallRecord | None = gw.calls.find(account, sessionId).record
+        record: CallRecord | None = api.calls.find(account, sessionId).record
     except CallNotFound:
         record = None
     if record is None and is_session_id(sessionId):
-        await gw.recorder.flush()
         try:
-            record = await gw.store.get(account, sessionId)
+            record = await api.history.get(account, sessionId)
         except StoreBusy:
             raise ApiError(503, BUSY, {"Retry-After": "1"}) from None
     if record is None:
@@ -143,7 +141,7 @@ async def get_cdr(request: Request, sessionId: str, account: Account) -> JSONRes
 
 @router.get("/v1/calls", summary="This account's live calls")
 async def live_calls(request: Request, account: Account) -> JSONResponse:
-    calls = gateway(request).calls.live(account)
+    calls = context(request).calls.live(account)
     return ok(
         [
             {
@@ -162,12 +160,12 @@ async def live_calls(request: Request, account: Account) -> JSONResponse:
 
 @router.get("/health", summary="Liveness and basic figures (no authentication)")
 async def health(request: Request) -> JSONResponse:
-    gw = gateway(request)
+    api = context(request)
     return ok(
         {
-            "status": "ok" if gw.started else "starting",
-            "liveCalls": len(list(gw.calls.calls)),
-            "callsDialled": gw.calls.dialled,
-            "databaseRefusals": gw.requests.refusals.count,
+            "status": "ok" if api.started() else "starting",
+            "liveCalls": len(list(api.calls.calls)),
+            "callsDialled": api.calls.dialled,
+            "databaseRefusals": api.requests.refusals.count,
         }
     )

@@ -2,23 +2,31 @@
 
 Present only while the gateway runs on the simulated carrier. The call is routed like a real inbound
 call (by its DID, to the route's application and account), whichever account's token asked for it.
+The API knows no trunk: the wiring hands it the simulator (`InboundSimulator`, on the app's state as
+`simulator`) when the simulated carrier runs, else None, and the route answers 404 (as documented).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from callgate.api.body import json_object
 from callgate.api.envelope import ApiError, ok
-from callgate.api.rest import PHONE_RE, Account, gateway
+from callgate.api.rest import PHONE_RE, Account
 from callgate.media.dtmf import DIGIT_SET
-from callgate.telephony.simulated import CallerScript, SimulatedCarrier
+from callgate.telephony.simulated.scripts import CallerScript
 
 router = APIRouter()
+
+
+class InboundSimulator(Protocol):
+    """What the route needs of the simulated carrier: a scripted caller dialling a number."""
+
+    def offer_inbound(self, caller_id: str, did_number: str, script: CallerScript) -> str: ...
 
 
 def _number(key: str, value: Any, low: float, high: float, unit: str) -> float:
@@ -45,8 +53,8 @@ def _seconds(body: dict[str, Any], key: str) -> float | None:
     "/v1/simulate/inbound", summary="Simulated carrier: an inbound call to one of your numbers"
 )
 async def simulate_inbound(request: Request, account: Account) -> JSONResponse:
-    carrier = gateway(request).trunk
-    if not isinstance(carrier, SimulatedCarrier):
+    carrier: InboundSimulator | None = request.app.state.simulator
+    if carrier is None:
         raise ApiError(404, "Simulated inbound calls exist only on the simulated carrier")
     body = await json_object(request)
     caller_id, did_number = body.get("callerId"), body.get("didNumber")

@@ -1,0 +1,31 @@
+"""`ApiContext`: what the HTTP surfaces use of the running gateway, and nothing more.
+
+The wiring (`app.py`, from the `Gateway`) builds one and puts it on the ASGI app's state; the handlers
+read it there. So the API depends on the call domain and on its own pieces (admission, idempotency,
+query slots), never on the gateway that wires them, the store behind the records, or a trunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callgate.api.idempotency import CallRequests
+from callgate.api.limits import QueryGate
+from callgate.calls.history import CallHistory
+from callgate.calls.service import CallService
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    jwt_secret: str
+    calls: CallService
+    requests: CallRequests
+    """Placing and hanging up calls under admission limits and idempotency keys."""
+    history: CallHistory
+    """Call detail records, read as the API already reported them."""
+    cdr_queries: QueryGate
+    cdr_default_limit: int
+    cdr_max_limit: int
+    started: Callable[[], bool]
+    """Whether the gateway has finished starting (the health check's status)."""
