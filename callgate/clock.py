@@ -12,6 +12,7 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from enum import IntEnum
 from typing import Any, Protocol, TypeVar
 
 from callgate.hrtimer import periodic_timer
@@ -180,8 +181,24 @@ class ManualClock:
         return self._heap[0][0] / 1e9 if self._heap else None
 
 
+class TickPhase(IntEnum):
+    """The order of work within one tick; listeners run phase by phase, in subscription order within one.
+
+    Playout first, so that the frame a call plays this tick is with its trunk before the trunk
+    sends; then the trunks, which send every call's frame and then read what arrived; then whatever
+    reacts to the tick's outcome. Written here so the order is code, not the order of start-up.
+    """
+
+    PLAYOUT = 0
+    """The call service: each connected call's next frame (or silence) handed to its trunk."""
+    TRUNK = 1
+    """The trunks: send this tick's frames, then receive (the SIP trunk's RTP, the simulator's callers)."""
+    AFTER_MEDIA = 2
+    """Listeners of what the tick carried: Socket.IO acks that found no audio frame to ride with."""
+
+
 class MediaTicker:
-    """One 20 ms tick for all calls: listeners run in order on every frame boundary.
+    """One 20 ms tick for all calls: listeners run phase by phase (`TickPhase`) on every frame boundary.
 
     Deadlines are absolute (start + n x 20 ms), so lateness never accumulates into drift. When the
     loop falls behind by more than `max_catch_up` frames, the ticker skips ahead rather than bursting.
@@ -193,7 +210,8 @@ class MediaTicker:
         self._clock = clock
         self._frame_s = frame_s
         self._max_catch_up = max_catch_up
-        self._listeners: dict[int, Callable[[int], None]] = {}
+        self._listeners: dict[tuple[TickPhase, int], Callable[[int], None]] = {}
+        self._in_order: tuple[Callable[[int], None], ...] = ()
         self._ids = itertools.count()
         self._timer: Timer | None = None
         self._start = 0.0
@@ -201,11 +219,22 @@ class MediaTicker:
         self.skipped_frames = 0
         self.on_error: Callable[[BaseException], None] | None = None
 
-    def subscribe(self, listener: Callable[[int], None]) -> Callable[[], None]:
-        """Add a listener called with the tick number; returns the function that removes it."""
-        key = next(self._ids)
+    def subscribe(
+        self, listener: Callable[[int], None], phase: TickPhase = TickPhase.TRUNK
+    ) -> Callable[[], None]:
+        """Add a listener called with the tick number in `phase`; returns the function that removes it."""
+        key = (phase, next(self._ids))
         self._listeners[key] = listener
-        return lambda: self._listeners.pop(key, None) and None
+        self._reorder()
+
+        def unsubscribe() -> None:
+            if self._listeners.pop(key, None) is not None:
+                self._reorder()
+
+        return unsubscribe
+
+    def _reorder(self) -> None:
+        self._in_order = tuple(self._listeners[key] for key in sorted(self._listeners))
 
     def start(self) -> None:
         if self._timer is not None:
@@ -242,7 +271,7 @@ class MediaTicker:
             behind = 1
         for _ in range(max(behind, 1)):
             self.tick_no += 1
-            for listener in list(self._listeners.values()):
+            for listener in self._in_order:
                 try:
                     listener(self.tick_no)
                 except Exception as exc:  # one bad listener must not stop media for every call

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from callgate.clock import FRAME_S, LoopClock, ManualClock, MediaTicker, within
+from callgate.clock import FRAME_S, LoopClock, ManualClock, MediaTicker, TickPhase, within
 from callgate.hrtimer import PeriodicTimer, periodic_timer
 
 
@@ -77,6 +77,22 @@ def test_a_failing_listener_does_not_stop_the_others() -> None:
     clock.advance(0.06)
     assert seen == [1, 2, 3]
     assert len(errors) == 3
+
+
+def test_listeners_run_phase_by_phase_whatever_order_they_subscribed_in() -> None:
+    clock = ManualClock()
+    ticker = MediaTicker(clock)
+    ran: list[str] = []
+    ticker.subscribe(lambda n: ran.append("after"), TickPhase.AFTER_MEDIA)
+    ticker.subscribe(lambda n: ran.append("trunk 1"), TickPhase.TRUNK)
+    stop_playout = ticker.subscribe(lambda n: ran.append("playout"), TickPhase.PLAYOUT)
+    ticker.subscribe(lambda n: ran.append("trunk 2"))  # a trunk's phase unless told
+    ticker.start()
+    clock.advance(0.02)
+    assert ran == ["playout", "trunk 1", "trunk 2", "after"]
+    stop_playout()
+    clock.advance(0.02)
+    assert ran[4:] == ["trunk 1", "trunk 2", "after"]
 
 
 def test_unsubscribe() -> None:

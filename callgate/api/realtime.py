@@ -47,6 +47,7 @@ from callgate.calls.events import (
 )
 from callgate.calls.machine import CallState
 from callgate.calls.service import MAX_DTMF_MS, CallNotFound, CallService, CommandError
+from callgate.clock import TickPhase
 from callgate.media.pcm import FRAME_BYTES
 from callgate.outbox import Outbox
 
@@ -128,8 +129,8 @@ class Realtime:
             "hangup": self._hangup,
         }
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
-        # After the trunk's and the calls' listeners (subscribed when the gateway was built).
-        self._unsubscribe_tick = calls.ticker.subscribe(self._on_tick)
+        # After the calls' playout and the trunk's audio, so this tick's audio can carry the acks.
+        self._unsubscribe_tick = calls.ticker.subscribe(self._on_tick, TickPhase.AFTER_MEDIA)
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._generic_event)

@@ -38,7 +38,7 @@ from callgate.calls.trunk import (
     TrunkIncomingCall,
     TrunkRinging,
 )
-from callgate.clock import Clock, MediaTicker
+from callgate.clock import Clock, MediaTicker, TickPhase
 from callgate.media.decoder import AudioDecoder
 from callgate.media.dtmf import DIGIT_SET
 from callgate.media.errors import AudioFormatError
@@ -103,7 +103,7 @@ class CallService:
         self.dialled = 0  # outbound calls handed to the trunk
 
     async def start(self) -> None:
-        self._unsubscribe_tick = self.ticker.subscribe(self._on_tick)
+        self._unsubscribe_tick = self.ticker.subscribe(self._on_tick, TickPhase.PLAYOUT)
         await self.trunk.start(self.handle_trunk_event)
         self.ticker.start()
 

@@ -25,7 +25,7 @@ from callgate.calls.trunk import (
     TrunkListener,
     TrunkRinging,
 )
-from callgate.clock import Clock, MediaTicker, Timer
+from callgate.clock import Clock, MediaTicker, TickPhase, Timer
 from callgate.media.pcm import FRAME_BYTES, SILENCE_FRAME
 from callgate.media.signals import sine_pcm16, speech_like_pcm16
 from callgate.telephony.simulated.scripts import (
@@ -86,7 +86,7 @@ class _SimCall:
     recording: Recording | None = None
     timers: list[Timer] = field(default_factory=list)
     # (tick it arrived on, frame): echoed on a later tick, so the echo trails by exactly one frame
-    # whichever of the call service and the carrier runs first within a tick.
+    # (the call service's playout runs before the carrier within a tick: TickPhase).
     heard: deque[tuple[int, bytes]] = field(
         default_factory=lambda: deque(maxlen=ECHO_BACKLOG_FRAMES)
     )
@@ -115,7 +115,7 @@ class SimulatedCarrier:
     async def start(self, listener: TrunkListener) -> None:
         _speech_loop()  # made now: making it mid-call would stall the loop for every call
         self._listener = listener
-        self._unsubscribe = self._ticker.subscribe(self._on_tick)
+        self._unsubscribe = self._ticker.subscribe(self._on_tick, TickPhase.TRUNK)
         self._ticker.start()
 
     async def stop(self) -> None:

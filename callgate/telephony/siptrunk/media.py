@@ -56,7 +56,7 @@ from typing import Final, Protocol
 
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import TrunkAudio, TrunkDtmf, TrunkEvent
-from callgate.clock import Clock, MediaTicker
+from callgate.clock import Clock, MediaTicker, TickPhase
 from callgate.media.pcm import FRAME_BYTES, SAMPLES_PER_FRAME
 from callgate.telephony.rtp import DtmfIn, RtpConfig, RtpSession, RtpStats, RtpTimeout
 from callgate.telephony.rtp.codec import BATCH_DECODERS, BATCH_ENCODERS
@@ -161,7 +161,7 @@ class MediaPlane:
     def start(self) -> None:
         # epoll where there is one (Linux); poll has the same register/poll interface.
         self._poller = select.epoll() if hasattr(select, "epoll") else select.poll()
-        self._unsubscribe = self._ticker.subscribe(self._on_tick)
+        self._unsubscribe = self._ticker.subscribe(self._on_tick, TickPhase.TRUNK)
         self._ticker.start()
 
     def close(self) -> None:
