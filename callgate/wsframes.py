@@ -9,6 +9,13 @@ the rest of the stream is handed to the library, which checks and answers it as 
 therefore only ever sees a stream that starts at a frame boundary. `library_between_frames` tells
 when the library's parser is back at a boundary with nothing buffered, so the stream can be taken
 again.
+
+That one question reaches into websockets' undocumented state (`Protocol.parser`, the generator it
+waits in, `StreamReader.at_eof`, `reader.buffer`, `current_size`): the library offers no public
+"between frames" predicate, and asking it any other way means parsing each frame twice. Should a
+websockets release change those, nothing crashes: the fast path is either never taken (every frame
+slow) or taken mid-frame (a corrupt stream). `tests/test_wsframes.py` checks each assumption against
+the installed websockets and fails naming the broken one; run it before changing the version pin.
 """
 
 from __future__ import annotations

@@ -226,7 +226,13 @@ class Realtime:
                 log.exception("sending %s to %s failed", item.event, client.sid)
 
     def _engine_queue(self, sid: str) -> asyncio.Queue[Any] | None:
-        """The queue in which python-engineio holds packets for this client's socket, if known."""
+        """The queue in which python-engineio holds packets for this client's socket, if known.
+
+        Private state of python-engineio (its `AsyncSocket.queue`): the library has no public
+        measure of a socket's backlog, and without one the generic path (long-polling, or a
+        WebSocket with permessage-deflate) would feed a client that stopped reading without bound.
+        The direct path does not need it. tests/api/test_realtime.py fails if an upgrade moves it.
+        """
         try:
             eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
             socket = self.sio.eio.sockets.get(eio_sid)

@@ -15,6 +15,8 @@ else (a control frame, a fragment, reserved bits, a wrong mask bit, a frame over
 and all that follows go to the library, which parses and checks it as usual, answers pings and
 closes with the right code; this takes the stream back once the library is between frames again.
 The library only ever sees a stream that starts at a frame boundary, so its state stays right.
+Knowing when the library is between frames reads websockets' private parser state: why, and the
+test that fails loudly on an upgrade that breaks it, are in `callgate/wsframes.py`.
 
 `on_message` must not raise. The one limit the library's queue applies, the number of fragments in
 a message, is applied here too.

@@ -314,6 +314,17 @@ async def test_polling_transport_works_too(live: Live) -> None:
     assert (await client.next("cdr"))["disposition"] == "ANSWERED"
 
 
+async def test_the_generic_paths_backlog_bound_finds_python_engineios_queue(live: Live) -> None:
+    # realtime.py bounds what waits for a generic-path client's socket by reading python-engineio's
+    # per-socket queue, which the library does not publish: an upgrade that moves it must fail
+    # here, not quietly lift the bound.
+    client = await connect(live, transports=["polling"])
+    await connected_call(live, client)  # the call's audio has gone through the client's sender
+    (server_side,) = live.realtime.clients.values()
+    assert server_side.channel is None  # the generic path
+    assert isinstance(server_side.engine_queue, asyncio.Queue)
+
+
 async def test_calls_with_no_client_end_after_the_grace_period(tmp_path: Path) -> None:
     async with live_gateway(tmp_path, no_client_grace_s=5) as live:
         client = await connect(live)
