@@ -79,7 +79,7 @@ def run(calls: int, ticks: int, rounds: int) -> dict[str, float]:
                 session.on_datagram(packet, peer, now)
             middle = time.perf_counter_ns()
             for session in sessions:
-                session.on_tick(now, frame)
+                session.on_tick(frame)
             end = time.perf_counter_ns()
             dg_ns += middle - start
             tk_ns += end - middle
