@@ -49,9 +49,7 @@ def cpu_s(pid: int) -> float:
 
 def speech_mp3(path: Path, seconds: float) -> Path:
     """A speech-like MP3 file as a TTS engine would send it: 44.1 kHz stereo, 128 kbit/s, tagged."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from media_decode import encode_mp3
-
+    from bench.media_decode import encode_mp3  # imported here: it needs PyAV, only this needs it
     from callgate.media.signals import speech_like
 
     mono = speech_like(seconds, rate_hz=44100, level_dbfs=-18.0, seed=3)

@@ -91,7 +91,10 @@ async def test_bad_keys_are_refused(api: Api) -> None:
         response = await api.client.post(
             "/pbx/call",
             json={"phoneNumber": NUMBER},
-            headers=[*api.auth().items(), ("Idempotency-Key", key.encode())],
+            headers=[
+                *((name.encode(), value.encode()) for name, value in api.auth().items()),
+                (b"Idempotency-Key", key.encode()),
+            ],
         )
         assert response.status_code == 400, key
         assert response.json()["errors"] == (

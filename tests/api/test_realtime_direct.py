@@ -48,7 +48,7 @@ async def test_a_websocket_and_a_polling_client_of_one_call_both_get_every_frame
         await live.step(0.02)
     heard = {}
     for name, client in (("ws", ws), ("polling", polling)):
-        frames = []
+        frames: list[bytes] = []
         while len(frames) < 50:
             data = await client.next("audio")
             assert data["sessionId"] == sid

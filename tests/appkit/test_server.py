@@ -522,7 +522,7 @@ async def test_messages_sent_with_incoming_call_and_fragmented_ones_arrive_in_or
     tone = sine_pcm16(800.0, 0.1)
     frames = [tone[i : i + 320] for i in range(0, len(tone), 320)]
     async with serving(app) as server, Gateway.connect(server.url) as gateway:
-        burst = [
+        burst: list[str | bytes] = [
             '{"event":"incoming_call","callerId":"0811","didNumber":"0215","sessionId":"s-burst"}',
             '{"event":"dtmf","digit":"1"}',
             frames[0],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -46,9 +47,7 @@ class World:
         return self.store.rows[session_id]
 
 
-async def make_world(
-    scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS, **settings: float
-) -> World:
+async def make_world(scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS, **settings: Any) -> World:
     clock = ManualClock()
     ticker = MediaTicker(clock)
     carrier = SimulatedCarrier(clock, ticker, scripts)

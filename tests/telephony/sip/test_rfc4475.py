@@ -516,7 +516,9 @@ def test_multi01_repeated_single_value_fields() -> None:
         assert name in rejection.detail
     response = rejection_response(m, rejection, to_tag="m1")
     assert response is not None
-    assert validate_response(parse(bytes(response))) is None  # one of each: a UAC takes it
+    reparsed = parse(bytes(response))
+    assert isinstance(reparsed, SipResponse)
+    assert validate_response(reparsed) is None  # one of each: a UAC takes it
     assert response.call_id == "multi01.98asdh@192.0.2.1"
 
 

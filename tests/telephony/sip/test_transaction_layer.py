@@ -472,6 +472,7 @@ def test_rfc_4475_requests_with_a_usable_via_get_their_400(name: str) -> None:
     again = parse(bytes(response))
     assert isinstance(again, SipResponse)
     assert again.top_via is not None
+    assert again.top_via.branch is not None
     assert again.top_via.branch in data.decode()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkRinging
-from callgate.telephony.sip import SipUri, parse_sdp
+from callgate.telephony.sip import SipRequest, SipResponse, SipUri, parse_sdp
 from callgate.telephony.siptrunk import MediaStart, MediaStop
 from callgate.telephony.siptrunk.call import Phase
 
@@ -26,14 +26,14 @@ from .kit import (
 CALL = "call-1"
 
 
-def dialled(**settings: object) -> tuple[Run, object]:
+def dialled(**settings: object) -> tuple[Run, SipRequest]:
     run = Run(engine(**settings))
     run.step(run.engine.dial(CALL, "+15551230000", "4155550100", RTP_PORT, run.now))
     (invite,) = requests(run.outputs, "INVITE")
     return run, invite
 
 
-def answered(**settings: object) -> tuple[Run, object, object]:
+def answered(**settings: object) -> tuple[Run, SipRequest, SipResponse]:
     run, invite = dialled(**settings)
     ok = reply(invite, 200, sdp=peer_sdp())
     run.feed(ok)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from callgate.telephony.sip import SipRequest
+
 from .kit import TRUNK, Run, engine, reply
 from .kit import requests as all_requests
 
@@ -12,8 +14,9 @@ CHALLENGE = (("WWW-Authenticate", 'Digest realm="carrier", nonce="r1", qop="auth
 
 def requests(outputs: list, method: str) -> list:
     """The REGISTERs sent, one per transaction (Timer E retransmissions left out)."""
-    firsts = {}
+    firsts: dict[str | None, SipRequest] = {}
     for request in all_requests(outputs, method):
+        assert request.top_via is not None
         firsts.setdefault(request.top_via.branch, request)
     return list(firsts.values())
 
