@@ -147,7 +147,9 @@ class SipTrunkSettings:
             _port("port", self.port, allow_zero=False)
         _port("bind_port", self.bind_port, allow_zero=True)
         if self.transport not in TRANSPORTS:
-            raise ValueError(f"transport: expected udp, tcp or tls (or auto), got {self.transport!r}")
+            raise ValueError(
+                f"transport: expected udp, tcp or tls (or auto), got {self.transport!r}"
+            )
         for server in self.dns_servers:
             _nameserver(server)
         if not self.dns_timeout_s > 0:

@@ -104,19 +104,19 @@ class SipTrunk:
         self._hop = TrunkResolver.for_hop(
             settings, settings.host, settings.port, self._clock, tls=tls
         )
-        trunk = await _located(self._hop)
+        hop = trunk = await _located(self._hop)
         trusted = TrustedSources(
             settings.trusted_sources,
             hosts=[t.host for t in trunk.targets],
             host_ports=settings.trunk_source_ports,
         )
-        if settings.outbound_proxy is not None:
+        if settings.outbound_proxy is not None:  # requests go there, RFC 3263 applied to it
             host, port = split_optional_port("outbound_proxy", settings.outbound_proxy)
             self._hop = TrunkResolver.for_hop(settings, host, port, self._clock, tls=tls)
-            for target in (await _located(self._hop)).targets:
+            hop = await _located(self._hop)
+            for target in hop.targets:
                 trusted.add_host(target.host)
         self._trusted = trusted
-        hop = await _located(self._hop)
         first_hop = hop.targets[0]
         self._transport.trusted = trusted.allows  # TCP: who gets a stranger's slot at accept
         tls_server = None

@@ -116,7 +116,7 @@ def test_a_lone_dot_target_means_the_service_is_not_offered():
         ("_sip._udp.carrier.test", "SRV"): srv((0, 0, 0, ".")),
         ("carrier.test", "A"): a("192.0.2.99"),
     }
-    with pytest.raises(LocateError, match="carrier.test does not resolve"):
+    with pytest.raises(LocateError, match=r"carrier\.test does not resolve"):
         resolve(Locator("carrier.test", transport="udp"), zone)
 
 

@@ -17,12 +17,7 @@ THIRD = Target("192.0.2.3", 5060, "UDP")
 
 def sends(outputs, method):
     """(target, request) of every `method` request sent, retransmissions included."""
-    return [
-        (o.target, r)
-        for o in outputs
-        if hasattr(o, "data")
-        for r in requests([o], method)
-    ]
+    return [(o.target, r) for o in outputs if hasattr(o, "data") for r in requests([o], method)]
 
 
 def dialled(*targets: Target, **settings: object) -> Run:
