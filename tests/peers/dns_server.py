@@ -2,7 +2,7 @@
 
 `running_dns(records)` serves `records` ({(name, type): [rdata text, ...]}, names without the final
 dot) with dnspython's message API: an answer for a name and type it has, NOERROR with no answer for
-a name it has under another type, NXDOMAIN for a name it lacks. The dict may be changed while it
+a name it has under another type, NXDOMAIN for a name it lacks (or nothing at all while `silent`). The dict may be changed while it
 runs (a record removed, a TTL changed). Every question is logged in `queries`, in order.
 """
 
@@ -30,6 +30,8 @@ class DnsServer:
     records: Records
     ttl_s: int = 300
     port: int = 0
+    silent: bool = False
+    """Take queries and answer none (a dead name server)."""
     queries: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -48,6 +50,8 @@ class DnsServer:
             name = question.name.to_text(omit_final_dot=True).lower()
             rdtype = dns.rdatatype.to_text(question.rdtype)
             self.queries.append((name, rdtype))
+            if self.silent:
+                return None
             texts = self.records.get((name, rdtype))
             if texts:
                 response.answer.append(

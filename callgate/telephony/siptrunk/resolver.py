@@ -5,7 +5,8 @@ mean; this module only asks the name servers (`dns_servers`, or the system's res
 keeps each resolution in a `TargetCache` until its smallest TTL runs out on the trunk's clock.
 `cached()` never waits (what a dial or a REGISTER reads); `locate()` looks up when nothing fresh
 is cached, bounded by `dns_timeout_s` in all, and raises `LocateError` with the lookups that
-found nothing (NXDOMAIN, no records, no server answered, timed out).
+found nothing (NXDOMAIN, no records, no server answered, timed out); that failure is kept for
+`FAILURE_HOLD_S` before the servers are asked again.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ __all__ = ["TrunkResolver", "nameserver_address"]
 log = logging.getLogger(__name__)
 
 DNS_PORT = 53
+FAILURE_HOLD_S = 5.0
+"""After a failed resolution, the same failure is given for this long before the name servers are
+asked again (negative caching, RFC 2308), so a dead server or a missing zone is not asked on every
+dial and every SIP timer."""
 
 
 def nameserver_address(text: str) -> tuple[str, int]:
@@ -83,6 +88,8 @@ class TrunkResolver:
         self._timeout_s = timeout_s
         self._random = random or _random.Random()
         self._cache = TargetCache(max_entries=1)
+        self._failure: LocateError | None = None
+        self._failed_until = 0.0
         self._resolver = dns.asyncresolver.Resolver(configure=not nameservers)
         if nameservers:
             self._resolver.nameservers = [
@@ -123,11 +130,27 @@ class TrunkResolver:
         """The resolution still within its TTL, or None."""
         return self._cache.get(self.host, self._clock.monotonic())
 
+    def due(self) -> bool:
+        """Nothing fresh is cached, and the name servers may be asked now."""
+        return self.cached() is None and self._clock.monotonic() >= self._failed_until
+
     async def locate(self) -> Located:
-        """The targets, from the cache or looked up now; LocateError when there are none."""
+        """The targets, from the cache or looked up now; LocateError when there are none (the
+        last failure again, within `FAILURE_HOLD_S` of it)."""
         located = self.cached()
         if located is not None:
             return located
+        if self._failure is not None and self._clock.monotonic() < self._failed_until:
+            raise LocateError(str(self._failure))
+        try:
+            located = await self._look_up()
+        except LocateError as exc:
+            self._failure, self._failed_until = exc, self._clock.monotonic() + FAILURE_HOLD_S
+            raise
+        self._failure = None
+        return located
+
+    async def _look_up(self) -> Located:
         locator = Locator(
             self.host,
             port=self._port,

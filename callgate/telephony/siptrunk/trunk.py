@@ -309,7 +309,8 @@ class SipTrunk:
         # A loop may wake a hair before the deadline (uvloop counts in milliseconds): never
         # earlier than the deadline as far as the engine is concerned, or it would spin.
         now = max(self._clock.monotonic(), self._timer_at)
-        self._routed()  # a REGISTER refresh goes to the last targets while they are looked up
+        if self._hop is not None and self._hop.due():
+            self._routed()  # a REGISTER refresh goes to the last targets while they are looked up
         try:
             self._execute(engine.expire(now))
         except Exception:

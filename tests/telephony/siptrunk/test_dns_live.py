@@ -17,6 +17,7 @@ from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkHangup
 from callgate.telephony.siptrunk import DNS_FAILURE_CAUSE
 from tests.peers.dns_server import running_dns
+from tests.peers.process import tcp_listening
 from tests.peers.sipp import errors, running_sipp, scenario
 
 from .harness import running_trunk
@@ -143,3 +144,53 @@ async def test_a_trunk_whose_name_does_not_resolve_does_not_start(tmp_path):
         with pytest.raises(OSError, match=r"carrier\.test does not resolve.*NXDOMAIN"):
             async with running_trunk(None, HOST, dns_servers=(dns.address,)):
                 pass
+
+
+async def test_register_uses_the_same_resolution_and_fails_over_from_a_503(tmp_path):
+    busy_dir, good_dir = tmp_path / "busy", tmp_path / "good"
+    busy_dir.mkdir()
+    good_dir.mkdir()
+    busy = scenario("uas_unavailable", busy_dir, METHOD="REGISTER")
+    good = scenario("uas_registrar", good_dir, USER="gw", PASSWORD="s3cret", EXPIRES="300")
+    async with (
+        running_sipp(busy_dir, scenario_file=busy) as (refuser, busy_port),
+        running_sipp(good_dir, scenario_file=good) as (registrar, good_port),
+        running_dns(zone((10, busy_port), (20, good_port))) as dns,
+        running_trunk(
+            None,
+            HOST,
+            dns_servers=(dns.address,),
+            username="gw",
+            password="s3cret",
+            register=True,
+        ) as t,
+    ):
+        await t.wait_for(lambda: t.trunk.registered, "registered")
+        assert await refuser.wait(SIPP_DONE_S) == 0, errors(busy_dir)
+        assert await registrar.wait(SIPP_DONE_S) == 0, errors(good_dir)
+
+
+async def test_transport_auto_follows_naptr_to_tcp(tmp_path):
+    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="0")
+    async with running_sipp(tmp_path, scenario_file=plan, transport="t1") as (sipp, port):
+        await tcp_listening(port)
+        records = {
+            (HOST, "NAPTR"): [
+                '10 10 "s" "SIP+D2T" "" _sip._tcp.carrier.test.',
+                '20 10 "s" "SIP+D2U" "" _sip._udp.carrier.test.',
+            ],
+            ("_sip._tcp.carrier.test", "SRV"): [f"10 0 {port} sip10.carrier.test."],
+            ("_sip._udp.carrier.test", "SRV"): ["10 0 9 sip10.carrier.test."],  # not taken
+            ("sip10.carrier.test", "A"): ["127.0.0.1"],
+        }
+        async with (
+            running_dns(records) as dns,
+            running_trunk(None, HOST, dns_servers=(dns.address,), transport="auto") as t,
+        ):
+            call = new_session_id()
+            t.trunk.dial(call, "5000", None)
+            await t.answered(call)
+            t.trunk.hangup(call, 16)
+            await t.drained()
+            assert (HOST, "NAPTR") in dns.queries
+        assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
