@@ -2,8 +2,9 @@
 
 `running_dns(records)` serves `records` ({(name, type): [rdata text, ...]}, names without the final
 dot) with dnspython's message API: an answer for a name and type it has, NOERROR with no answer for
-a name it has under another type, NXDOMAIN for a name it lacks (or nothing at all while `silent`). The dict may be changed while it
-runs (a record removed, a TTL changed). Every question is logged in `queries`, in order.
+a name it has under another type, NXDOMAIN for a name it lacks; nothing at all while `silent`.
+The dict may be changed while it runs (a record removed, a TTL changed). Every question is logged
+in `queries`, in order.
 """
 
 from __future__ import annotations
