@@ -109,6 +109,17 @@ class Located:
 
     targets: tuple[Target, ...]
     ttl_s: float
+    servers: tuple[tuple[Srv, tuple[Target, ...]], ...] = ()
+    """The SRV records (with their addresses) the targets came from, if any."""
+
+    def drawn(self, random: Random) -> tuple[Target, ...]:
+        """The targets in an order drawn afresh by the SRV weights: one draw for each request,
+        so a cached answer still shares the requests out as the weights say (RFC 2782)."""
+        if not self.servers:
+            return self.targets
+        addresses = dict(self.servers)
+        order = order_srv(addresses, random)
+        return tuple(dict.fromkeys(t for record in order for t in addresses[record]))
 
 
 def default_port(transport: str) -> int:
@@ -201,6 +212,7 @@ class Locator:
         self._ttl_s = MAX_CACHE_S
         self._misses: list[str] = []
         self._targets: list[Target] | None = None
+        self._servers: list[tuple[Srv, tuple[Target, ...]]] = []
         self._plan = self._run()
         self._pending: Query | None = self._step(None)
 
@@ -226,7 +238,7 @@ class Locator:
         if not self._targets:
             tried = "; ".join(self._misses) or "nothing to look up"
             raise LocateError(f"{self.host} does not resolve ({tried})")
-        return Located(tuple(self._targets), self._ttl_s)
+        return Located(tuple(self._targets), self._ttl_s, tuple(self._servers))
 
     def _step(self, answer: Answer | None) -> Query | None:
         try:
@@ -256,7 +268,10 @@ class Locator:
                 continue
             targets: list[Target] = []
             for record in order_srv(records, self._random):  # "." alone: no such service
-                targets += yield from self._addresses(record.target, record.port, transport)
+                found = yield from self._addresses(record.target, record.port, transport)
+                if found:
+                    self._servers.append((record, tuple(found)))
+                targets += found
             return targets  # SRV records exist: no fallback to the host's own addresses
         transport = pinned or "UDP"
         return (yield from self._addresses(host, default_port(transport), transport))

@@ -90,13 +90,8 @@ class TrunkResolver:
         self._cache = TargetCache(max_entries=1)
         self._failure: LocateError | None = None
         self._failed_until = 0.0
-        self._resolver = dns.asyncresolver.Resolver(configure=not nameservers)
-        if nameservers:
-            self._resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(*nameserver_address(text)) for text in nameservers
-            ]
-        self._resolver.lifetime = timeout_s
-        self._resolver.timeout = timeout_s
+        self._nameservers = tuple(nameserver_address(text) for text in nameservers)
+        self._resolver: dns.asyncresolver.Resolver | None = None  # made at the first lookup
 
     @classmethod
     def for_hop(
@@ -176,14 +171,28 @@ class TrunkResolver:
             locator.feed(await self._ask(query))
             query = locator.next_query()
 
+    def _dns(self) -> dns.asyncresolver.Resolver:
+        """dnspython's resolver, on our servers or the system's (read from resolv.conf once)."""
+        if self._resolver is None:
+            resolver = dns.asyncresolver.Resolver(configure=not self._nameservers)
+            if self._nameservers:
+                resolver.nameservers = [
+                    dns.nameserver.Do53Nameserver(host, port) for host, port in self._nameservers
+                ]
+            resolver.lifetime = resolver.timeout = self._timeout_s
+            self._resolver = resolver
+        return self._resolver
+
     async def _ask(self, query: Query) -> Answer:
         try:
             name = dns.name.from_text(query.name)
-            answer = await self._resolver.resolve(name, query.rdtype, search=False)
+            answer = await self._dns().resolve(name, query.rdtype, search=False)
         except dns.resolver.NXDOMAIN:
             return Answer(error="NXDOMAIN")
         except dns.resolver.NoAnswer:
             return Answer(error="no records")
+        except dns.resolver.NoResolverConfiguration:
+            return Answer(error="no name servers (none in /etc/resolv.conf: set dns_servers)")
         except dns.resolver.NoNameservers:
             return Answer(error="no server answered (SERVFAIL or refused)")
         except dns.exception.Timeout:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import ssl
 
@@ -61,6 +62,7 @@ class SipTrunk:
         self._trusted: TrustedSources | None = None
         self._locating: asyncio.Task[None] | None = None
         self._waiting: dict[str, tuple[str, str | None, int]] = {}  # dials awaiting DNS
+        self._random = random.Random()
 
     # --- inspection -------------------------------------------------------------------------
 
@@ -187,24 +189,40 @@ class SipTrunk:
         if port is None:
             self._emit(TrunkHangup(session_id, NO_CIRCUIT_CAUSE, by_remote=False))
             return
-        if not self._routed():  # the DNS answer expired: dial once it is looked up again
+        located = self._routed()
+        if located is None:  # the DNS answer expired: dial once it is looked up again
             if len(self._waiting) >= self.settings.max_calls:
                 self._media.stop(session_id)
                 self._emit(TrunkHangup(session_id, NO_CIRCUIT_CAUSE, by_remote=False))
                 return
             self._waiting[session_id] = (destination, caller_id, port)
             return
-        now = self._clock.monotonic()
-        self._execute(engine.dial(session_id, destination, caller_id, port, now))
+        self._place(engine, session_id, destination, caller_id, port, located)
 
-    def _routed(self) -> bool:
-        """The trunk's targets are fresh (within their TTL); otherwise one lookup is started."""
+    def _place(
+        self,
+        engine: CallControl,
+        session_id: str,
+        destination: str,
+        caller_id: str | None,
+        port: int,
+        located: Located | None,
+    ) -> None:
+        # Each call draws its own order of the SRV targets, so calls share out by their weights.
+        targets = () if located is None else located.drawn(self._random.random)
+        now = self._clock.monotonic()
+        self._execute(engine.dial(session_id, destination, caller_id, port, now, targets=targets))
+
+    def _routed(self) -> Located | None:
+        """The trunk's fresh resolution (an empty one for an IP); None when it expired, and
+        then one lookup is started."""
         hop = self._hop
-        if hop is None or hop.cached() is not None:
-            return True
-        if self._locating is None:
+        if hop is None:
+            return Located((), 0.0)
+        located = hop.cached()
+        if located is None and self._locating is None:
             self._locating = asyncio.get_running_loop().create_task(self._relocate(hop))
-        return False
+        return located
 
     async def _relocate(self, hop: TrunkResolver) -> None:
         """Look the trunk up again; then place the dials that waited, or fail them (cause 38)."""
@@ -231,8 +249,7 @@ class SipTrunk:
         waiting, self._waiting = self._waiting, {}
         for session_id, (destination, caller_id, port) in waiting.items():
             try:
-                now = self._clock.monotonic()
-                self._execute(engine.dial(session_id, destination, caller_id, port, now))
+                self._place(engine, session_id, destination, caller_id, port, located)
             except Exception:
                 log.exception("call %s could not be dialled", session_id)
                 self._media.stop(session_id)

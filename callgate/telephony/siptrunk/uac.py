@@ -11,6 +11,7 @@ A 2xx retransmitted after its transaction ended gets our ACK again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkRinging
@@ -24,6 +25,7 @@ from callgate.telephony.sip import (
     SipError,
     SipResponse,
     SipUri,
+    Target,
     TransactionKey,
     TransactionTableFull,
     cause_for_response,
@@ -64,7 +66,11 @@ class OutboundCalls(UserAgentCore):
         caller_id: str | None,
         rtp_port: int,
         now: float,
+        *,
+        targets: Sequence[Target] = (),
     ) -> list[Output]:
+        """Call `destination`: the INVITE goes to `targets` in turn (RFC 3263 §4.3), or when
+        none are given, to the trunk's (`route`)."""
         if session_id in self._calls:
             return []
         if len(self._calls) >= self.settings.max_calls:
@@ -80,7 +86,7 @@ class OutboundCalls(UserAgentCore):
         local_tag = new_tag()
         call_id = f"{self._token()}@{self.local.endpoint.host}"
         sdp = SdpSession(self._media_config(rtp_port))
-        target, *alternatives = self.targets
+        target, *alternatives = targets or self.targets
         invite = make_request(
             "INVITE",
             target_uri,

@@ -247,3 +247,29 @@ def test_timeouts_transport_errors_and_503_fail_over_other_answers_do_not():
     assert fails_over(None)
     assert fails_over(503)
     assert [fails_over(s) for s in (200, 404, 408, 480, 486, 500, 502, 600)] == [False] * 8
+
+
+def test_a_cached_answer_draws_the_srv_order_again_for_each_request():
+    zone = {
+        ("_sip._udp.carrier.test", "SRV"): srv(
+            (10, 50, 5060, "a.carrier.test"),
+            (10, 50, 5060, "b.carrier.test"),
+            (20, 0, 5060, "c.carrier.test"),
+        ),
+        ("a.carrier.test", "A"): a("192.0.2.1"),
+        ("b.carrier.test", "A"): a("192.0.2.2", "192.0.2.22"),
+        ("c.carrier.test", "A"): a("192.0.2.3"),
+    }
+    _, located = resolve(Locator("carrier.test", transport="udp", random=lambda: 0.0), zone)
+    a1, b1, b2, c1 = (
+        Target(h, 5060, "UDP") for h in ("192.0.2.1", "192.0.2.2", "192.0.2.22", "192.0.2.3")
+    )
+    assert located.targets == (a1, b1, b2, c1)
+    assert located.drawn(lambda: 0.0) == (a1, b1, b2, c1)
+    assert located.drawn(lambda: 0.99) == (b1, b2, a1, c1)  # priority 20 stays last
+    draw = random.Random(5).random
+    firsts = Counter(located.drawn(draw)[0] for _ in range(2000))
+    assert set(firsts) == {a1, b1}
+    assert 0.4 < firsts[a1] / 2000 < 0.6
+    plain = Located((a1,), 60.0)
+    assert plain.drawn(draw) == (a1,)
