@@ -205,7 +205,7 @@ class SipTrunkSettings:
     def from_uri(cls, text: str, **overrides: Any) -> SipTrunkSettings:
         """Settings from `sip:user:secret@host:port;transport=udp` (see the module docstring).
 
-        Parameters: transport (udp, tcp), register (yes/no), expires (REGISTER seconds), proxy
+        Parameters: transport (udp, tcp, tls, auto), register (yes/no), expires (REGISTER seconds), proxy
         (host[:port]), realm, callerid, domain, authuser. Reserved characters in the user or the
         password are written %-escaped (an "@" in a password is %40). `overrides` set any other
         field, e.g. bind_port=5080.

@@ -194,3 +194,22 @@ async def test_transport_auto_follows_naptr_to_tcp(tmp_path):
             await t.drained()
             assert (HOST, "NAPTR") in dns.queries
         assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+
+
+async def test_a_call_hung_up_while_its_name_is_looked_up_ends_quietly(tmp_path):
+    async with (
+        running_dns(zone((10, 5060)), ttl_s=0) as dns,
+        running_trunk(None, HOST, dns_servers=(dns.address,), dns_timeout_s=0.5) as t,
+    ):
+        dns.silent = True  # the name server stops answering: the lookup takes its 0.5 s
+        given_up, failed = new_session_id(), new_session_id()
+        t.trunk.dial(given_up, "6000", None)
+        t.trunk.dial(failed, "6001", None)
+        assert t.trunk.media_streams == 2  # both wait for the one lookup, their RTP ports held
+        t.trunk.hangup(given_up, 16)
+        assert t.trunk.media_streams == 1
+        hangup = await t.hangup(failed, timeout_s=5.0)
+        assert hangup == TrunkHangup(failed, DNS_FAILURE_CAUSE, by_remote=False)
+        assert not t.of(TrunkHangup, given_up), "the domain's own hangup gets no event"
+        assert t.trunk.media_streams == 0
+        assert len(t.trunk.engine) == 0
