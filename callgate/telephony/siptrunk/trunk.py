@@ -161,6 +161,7 @@ class SipTrunk:
             self._locating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._locating
+            self._locating = None
         self._waiting.clear()
         self._media.close()
         if self._timer is not None:
@@ -226,19 +227,23 @@ class SipTrunk:
 
     async def _relocate(self, hop: TrunkResolver) -> None:
         """Look the trunk up again; then place the dials that waited, or fail them (cause 38)."""
+        located: Located | None = None
         try:
             located = await hop.locate()
-        except Exception as exc:  # LocateError, or a bug of ours: the calls must not hang
-            if not isinstance(exc, LocateError):
-                log.exception("SIP trunk: looking up %s failed", hop.host)
-            log.warning("SIP trunk: %s; %d call(s) fail", exc, len(self._waiting))
+        except LocateError as exc:
+            failure: Exception = exc
+        except Exception as exc:  # a bug of ours: the calls must not hang on it
+            log.exception("SIP trunk: looking up %s failed", hop.host)
+            failure = exc
+        # Done before anything is emitted: a listener that dials again starts a new lookup.
+        self._locating = None
+        if located is None:
+            log.warning("SIP trunk: %s; %d call(s) fail", failure, len(self._waiting))
             waiting, self._waiting = self._waiting, {}
             for session_id in waiting:
                 self._media.stop(session_id)
                 self._emit(TrunkHangup(session_id, DNS_FAILURE_CAUSE, by_remote=False))
             return
-        finally:
-            self._locating = None
         engine = self._engine
         if engine is None:
             return
