@@ -9,8 +9,10 @@ Outbound: INVITE with our SDP offer to the trunk (or the outbound proxy, with a 
 401/407 -> one retry with digest credentials; any other final response -> `TrunkHangup` with its
 Q.850 cause (`cause_for_response`: the Reason header wins, else RFC 3398; 3xx, which we do not
 follow, and a 487 we did not ask for give 127 Interworking). No final response (Timer B) is a 408,
-cause 102. The ring timeout is the domain's: its `hangup` CANCELs. A 2xx that crosses our CANCEL is
-ACKed and ended with BYE; a second 2xx from another fork likewise.
+cause 102. Silence, a send failure or a 503 first moves the INVITE (and a REGISTER) to the trunk's
+next target, as `route` gave them (RFC 3263 §4.3). The ring timeout is the domain's: its `hangup`
+CANCELs. A 2xx that crosses our CANCEL is ACKed and ended with BYE; a second 2xx from another fork
+likewise.
 
 Inbound: an INVITE from an untrusted source gets 403 and no call. Otherwise its SDP offer is
 checked at once (488 when there is no common codec), a 180 goes out and `TrunkIncomingCall` up;

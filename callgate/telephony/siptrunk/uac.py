@@ -5,7 +5,8 @@ Route). The first provisional response reports `TrunkRinging`; one with SDP (183
 media and says so. A 2xx is ACKed at once (with the INVITE's credentials) and connects the call;
 one that arrives after we gave up, or from a second fork, is ACKed and ended with BYE. A 401/407
 gets one retry with credentials; any other final response ends the call with its Q.850 cause.
-A 2xx retransmitted after its transaction ended gets our ACK again.
+A 2xx retransmitted after its transaction ended gets our ACK again. An INVITE that gets no answer
+(Timer B), cannot be sent or gets 503 goes to the trunk's next DNS target (RFC 3263 §4.3).
 """
 
 from __future__ import annotations
