@@ -29,6 +29,7 @@ from callgate.telephony.sip import (
     Send,
     SessionDescription,
     SipRequest,
+    Target,
     TransactionKey,
 )
 
@@ -87,6 +88,10 @@ class SipCall:
     """Our ACK for the 2xx, re-sent if the 2xx comes again after its transaction ended."""
     bye: SipRequest | None = None
     bye_auth_retried: bool = False
+    target: Target | None = None
+    """Where our INVITE went (the trunk's current target, RFC 3263)."""
+    alternatives: tuple[Target, ...] = ()
+    """The trunk's targets not tried yet: the INVITE goes to the next on a timeout or 503."""
 
     def move(self, phase: Phase) -> None:
         if phase not in TRANSITIONS[self.phase]:

@@ -9,9 +9,10 @@ together behind the public API. The constants name the Q.850 causes the trunk ch
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -106,6 +107,8 @@ class UserAgentCore:
         self.settings = settings
         self.local = local
         self.trunk = trunk
+        self.targets: tuple[Target, ...] = (trunk,)
+        """Where out-of-dialog requests go, in order (RFC 3263): `trunk` first, then failover."""
         self.trusted = trusted
         self._token = token
         timers = SipTimers(t1_s=settings.t1_s, t2_s=settings.t2_s, t4_s=settings.t4_s)
@@ -132,7 +135,7 @@ class UserAgentCore:
             proxy = SipUri.build(bracketed(host), port=port, params=(("lr", None),))
             self._route = (NameAddr(proxy),)
         self._uri_params: tuple[tuple[str, str | None], ...] = ()
-        if settings.transport != "udp":
+        if settings.transport not in ("udp", "auto"):
             self._uri_params = (("transport", settings.transport),)
         self._digest: DigestClient | None = None
         user = settings.digest_username
@@ -146,6 +149,7 @@ class UserAgentCore:
         self.registration: Registration | None = None
         self._register_request: SipRequest | None = None
         self._register_key: TransactionKey | None = None  # the REGISTER awaiting its answer
+        self._register_target: Target | None = None
         if settings.register:
             registrar = SipUri.build(
                 bracketed(settings.domain), port=self._trunk_port(), params=self._uri_params
@@ -177,6 +181,23 @@ class UserAgentCore:
     def idle(self) -> bool:
         """No call and no REGISTER in progress: stopping loses nothing."""
         return not self._calls and self._register_key is None
+
+    def route(self, targets: Sequence[Target]) -> None:
+        """Send new out-of-dialog requests to `targets` (the trunk's host resolved afresh)."""
+        if targets:
+            self.targets = tuple(targets)
+            self.trunk = self.targets[0]
+
+    def _sent_to(self, request: SipRequest, target: Target) -> SipRequest:
+        """`request` with a new top Via (a new branch) for `target`: a new transaction (§4.3)."""
+        return request.without_header("Via").with_header("Via", self._via(target), first=True)
+
+    def _via(self, target: Target) -> str:
+        """A new top Via, naming the transport `target` is reached over (NAPTR may pick it)."""
+        endpoint = self.local.endpoint
+        if endpoint.transport.upper() != target.transport:
+            endpoint = dataclasses.replace(endpoint, transport=target.transport)
+        return endpoint.via(self.layer.new_branch())
 
     def next_deadline(self) -> float | None:
         deadlines = [self.layer.next_deadline()]
@@ -257,7 +278,7 @@ class UserAgentCore:
 
     def _trunk_port(self) -> int | None:
         settings = self.settings
-        if settings.from_domain is not None or settings.port == 5060:
+        if settings.from_domain is not None or settings.port in (None, 5060):
             return None
         return settings.port
 

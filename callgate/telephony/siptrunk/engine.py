@@ -9,8 +9,10 @@ Outbound: INVITE with our SDP offer to the trunk (or the outbound proxy, with a 
 401/407 -> one retry with digest credentials; any other final response -> `TrunkHangup` with its
 Q.850 cause (`cause_for_response`: the Reason header wins, else RFC 3398; 3xx, which we do not
 follow, and a 487 we did not ask for give 127 Interworking). No final response (Timer B) is a 408,
-cause 102. The ring timeout is the domain's: its `hangup` CANCELs. A 2xx that crosses our CANCEL is
-ACKed and ended with BYE; a second 2xx from another fork likewise.
+cause 102. Silence, a send failure or a 503 first moves the INVITE (and a REGISTER) to the trunk's
+next target, as `route` gave them (RFC 3263 §4.3). The ring timeout is the domain's: its `hangup`
+CANCELs. A 2xx that crosses our CANCEL is ACKed and ended with BYE; a second 2xx from another fork
+likewise.
 
 Inbound: an INVITE from an untrusted source gets 403 and no call. Otherwise its SDP offer is
 checked at once (488 when there is no common codec), a 180 goes out and `TrunkIncomingCall` up;
@@ -60,6 +62,7 @@ from callgate.telephony.sip import (
     response_for,
     status_for_cause,
 )
+from callgate.telephony.sip.locate import fails_over
 
 from .call import Phase, SipCall
 from .core import (
@@ -275,24 +278,44 @@ class CallControl(InboundCalls, OutboundCalls):
             retry = self._digest.authorize(request, response, branch=self.layer.new_branch())
             if retry is not None:
                 registration.sent(retry)
-                self._send_register(retry, now)
+                self._send_register(retry, now, self._register_target)
                 return
+        if fails_over(response.status) and self._register_elsewhere(now):
+            return
         registration.on_response(response, now)
         if registration.registered:
             log.debug("registered at %s until %.0f", self.trunk, registration.registered_until)
         else:
             log.warning("REGISTER refused: %d %s", response.status, response.reason)
 
-    def _send_register(self, request: SipRequest, now: float) -> None:
+    def _send_register(self, request: SipRequest, now: float, target: Target | None = None) -> None:
+        target = target or self.trunk
+        top = request.top_via
+        if top is not None and top.transport.upper() != target.transport:
+            request = self._sent_to(request, target)  # the transport NAPTR chose
         try:
-            key, actions = self.layer.send_request(request, self.trunk, now)
+            key, actions = self.layer.send_request(request, target, now)
         except TransactionTableFull:
             if self.registration is not None:
                 self.registration.on_failure(now)
             return
         self._register_request, self._register_key = request, key
+        self._register_target = target
         self._client[key] = (None, Purpose.REGISTER)
         self._run(actions, now)
+
+    def _register_elsewhere(self, now: float) -> bool:
+        """RFC 3263 §4.3 for our REGISTER: after a timeout or a 503, the same REGISTER (a new
+        branch) to the trunk's next target, if one is left after the one just tried."""
+        request, tried = self._register_request, self._register_target
+        if request is None or tried not in self.targets:
+            return False
+        rest = self.targets[self.targets.index(tried) + 1 :]
+        if not rest:
+            return False
+        log.info("REGISTER: no answer from %s, trying %s", tried, rest[0])
+        self._send_register(self._sent_to(request, rest[0]), now, rest[0])
+        return True
 
     def _on_failed(self, key: TransactionKey, why: str, now: float) -> None:
         """A transaction timed out (`why` is its timer) or could not be sent ("transport")."""
@@ -314,6 +337,8 @@ class CallControl(InboundCalls, OutboundCalls):
         if purpose == Purpose.REGISTER:
             if key == self._register_key:
                 self._register_key = None
+                if self._register_elsewhere(now):
+                    return
                 if self.registration is not None:
                     self.registration.on_failure(now)
             return
@@ -324,6 +349,8 @@ class CallControl(InboundCalls, OutboundCalls):
         ):
             return
         if purpose == Purpose.INVITE and key == call.invite_key:
+            if self._fail_over(call, now):
+                return
             was_calling = call.phase is Phase.CALLING
             self._forget(call)
             if was_calling:

@@ -10,6 +10,7 @@ with a message that names the setting, so a bad configuration stops start-up wit
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -19,7 +20,7 @@ from callgate.telephony.sip.grammar import GrammarError, check_host
 
 from .trust import parse_source
 
-TRANSPORTS: Final = ("udp", "tcp", "tls")
+TRANSPORTS: Final = ("udp", "tcp", "tls", "auto")
 CODECS: Final = ("PCMU", "PCMA")
 
 _TRUE = frozenset({"1", "yes", "true", "on"})
@@ -68,10 +69,18 @@ class SipTrunkSettings:
 
     host: str
     """The trunk: carrier or PBX host name or IP. Out-of-dialog requests go here (or to the proxy)."""
-    port: int = 5060
+    port: int | None = None
+    """The trunk's port. Given, the host's A/AAAA records are used at that port; not given, a host
+    name's SRV records name the servers and their ports (RFC 3263), else 5060 (5061 for TLS)."""
     transport: str = "udp"
     """udp, tcp or tls, for requests we send; UDP is always listened on, TCP when this is tcp,
-    TLS (on the same port number, over TCP) when this is tls and `tls_cert_file` is set."""
+    TLS (on the same port number, over TCP) when this is tls and `tls_cert_file` is set.
+    auto: the trunk host's NAPTR records choose among UDP, TCP and TLS (RFC 3263 §4.1)."""
+    dns_servers: tuple[str, ...] = ()
+    """Name servers (`IP`, `IP:port`, `[IPv6]:port`) for the trunk's NAPTR, SRV and A/AAAA
+    lookups; default: the system's (/etc/resolv.conf)."""
+    dns_timeout_s: float = 5.0
+    """The longest one resolution of the trunk's host may take; a call then fails (cause 38)."""
     tls_ca_file: str | None = None
     """PEM CA certificates the trunk's TLS certificate must chain to; default: the system's
     store. The certificate must also name the trunk `host` (a DNS name or an IP SAN)."""
@@ -134,10 +143,17 @@ class SipTrunkSettings:
 
     def __post_init__(self) -> None:
         _host("host", self.host)
-        _port("port", self.port, allow_zero=False)
+        if self.port is not None:
+            _port("port", self.port, allow_zero=False)
         _port("bind_port", self.bind_port, allow_zero=True)
         if self.transport not in TRANSPORTS:
-            raise ValueError(f"transport: expected udp, tcp or tls, got {self.transport!r}")
+            raise ValueError(
+                f"transport: expected udp, tcp or tls (or auto), got {self.transport!r}"
+            )
+        for server in self.dns_servers:
+            _nameserver(server)
+        if not self.dns_timeout_s > 0:
+            raise ValueError(f"dns_timeout_s: must be positive, got {self.dns_timeout_s}")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file/tls_key_file: give both or neither")
         if self.password is not None and not (self.username or self.auth_username):
@@ -189,7 +205,7 @@ class SipTrunkSettings:
     def from_uri(cls, text: str, **overrides: Any) -> SipTrunkSettings:
         """Settings from `sip:user:secret@host:port;transport=udp` (see the module docstring).
 
-        Parameters: transport (udp, tcp), register (yes/no), expires (REGISTER seconds), proxy
+        Parameters: transport (udp, tcp, tls, auto), register (yes/no), expires (REGISTER seconds), proxy
         (host[:port]), realm, callerid, domain, authuser. Reserved characters in the user or the
         password are written %-escaped (an "@" in a password is %40). `overrides` set any other
         field, e.g. bind_port=5080.
@@ -249,9 +265,23 @@ def _port(name: str, value: int, *, allow_zero: bool) -> None:
         raise ValueError(f"{name}: expected a port {low}-65535, got {value!r}")
 
 
+def _nameserver(text: str) -> None:
+    host, _ = split_optional_port("dns_servers", text.strip())
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"dns_servers: {text!r} is not an IP address[:port]") from None
+
+
 def split_hostport(name: str, text: str, default_port: int = 5060) -> tuple[str, int]:
     """`host[:port]` (IPv6 in brackets) -> (host, port); ValueError naming the setting."""
-    host, port = text, default_port
+    host, port = split_optional_port(name, text)
+    return host, default_port if port is None else port
+
+
+def split_optional_port(name: str, text: str) -> tuple[str, int | None]:
+    """`host[:port]` (IPv6 in brackets) -> (host, port or None when not given)."""
+    host, port = text, None
     if text.startswith("["):
         end = text.find("]")
         host, rest = text[1:end], text[end + 1 :]
@@ -263,5 +293,6 @@ def split_hostport(name: str, text: str, default_port: int = 5060) -> tuple[str,
         host, port_text = text.split(":")
         port = _whole(name, port_text)
     _host(name, host)
-    _port(name, port, allow_zero=False)
+    if port is not None:
+        _port(name, port, allow_zero=False)
     return host, port

@@ -13,8 +13,9 @@ Commands never raise and never block. A call that cannot get an RTP port fails w
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import contextlib
 import logging
+import random
 import socket
 import ssl
 
@@ -23,19 +24,23 @@ from callgate.calls.trunk import TrunkEvent, TrunkHangup, TrunkListener
 from callgate.clock import Clock, MediaTicker, Timer
 from callgate.telephony.rtp import RtpStats
 from callgate.telephony.sip import Endpoint, Send, Target, TransactionKey
+from callgate.telephony.sip.locate import Located, LocateError
 
 from .call import Phase
 from .engine import NO_CIRCUIT_CAUSE, CallControl, LocalAddress
 from .media import MediaPlane
 from .outputs import MediaStart, MediaStop, Output
-from .settings import SipTrunkSettings, split_hostport
+from .resolver import TrunkResolver
+from .settings import SipTrunkSettings, split_optional_port
 from .transport import SipTransport
 from .trust import TrustedSources
 
-__all__ = ["STOP_GRACE_S", "SipTrunk"]
+__all__ = ["DNS_FAILURE_CAUSE", "STOP_GRACE_S", "SipTrunk"]
 
 log = logging.getLogger(__name__)
 
+DNS_FAILURE_CAUSE = int(Cause.NETWORK_OUT_OF_ORDER)
+"""The trunk's host name does not resolve (NXDOMAIN, no records, no server answered)."""
 STOP_GRACE_S = 2.0
 """How long `stop` waits for the BYEs, CANCELs and un-REGISTER it sent to be answered."""
 
@@ -53,6 +58,11 @@ class SipTrunk:
         self._timer: Timer | None = None
         self._timer_at = 0.0
         self._idle: asyncio.Event | None = None
+        self._hop: TrunkResolver | None = None  # where out-of-dialog requests go (RFC 3263)
+        self._trusted: TrustedSources | None = None
+        self._locating: asyncio.Task[None] | None = None
+        self._waiting: dict[str, tuple[str, str | None, int]] = {}  # dials awaiting DNS
+        self._random = random.Random()
 
     # --- inspection -------------------------------------------------------------------------
 
@@ -92,20 +102,27 @@ class SipTrunk:
         """Resolve the trunk, bind the SIP socket(s), start media and REGISTER when configured.
         Raises OSError when the trunk host does not resolve or the port cannot be bound."""
         settings = self.settings
-        trunk_ips = await _resolve(settings.host, settings.port)
-        first_hop = Target(trunk_ips[0], settings.port, settings.transport.upper())
-        trusted = TrustedSources(
-            settings.trusted_sources, hosts=trunk_ips, host_ports=settings.trunk_source_ports
+        tls = settings.transport in ("tls", "auto")
+        self._hop = TrunkResolver.for_hop(
+            settings, settings.host, settings.port, self._clock, tls=tls
         )
-        if settings.outbound_proxy is not None:
-            proxy_host, proxy_port = split_hostport("outbound_proxy", settings.outbound_proxy)
-            proxy_ips = await _resolve(proxy_host, proxy_port)
-            first_hop = Target(proxy_ips[0], proxy_port, settings.transport.upper())
-            for address in proxy_ips:
-                trusted.add_host(address)
+        hop = trunk = await _located(self._hop)
+        trusted = TrustedSources(
+            settings.trusted_sources,
+            hosts=[t.host for t in trunk.targets],
+            host_ports=settings.trunk_source_ports,
+        )
+        if settings.outbound_proxy is not None:  # requests go there, RFC 3263 applied to it
+            host, port = split_optional_port("outbound_proxy", settings.outbound_proxy)
+            self._hop = TrunkResolver.for_hop(settings, host, port, self._clock, tls=tls)
+            hop = await _located(self._hop)
+            for target in hop.targets:
+                trusted.add_host(target.host)
+        self._trusted = trusted
+        first_hop = hop.targets[0]
         self._transport.trusted = trusted.allows  # TCP: who gets a stranger's slot at accept
         tls_server = None
-        if settings.transport == "tls":
+        if tls:
             self._transport.tls_client, tls_server = _tls_contexts(settings)
             self._transport.tls_server_name = settings.host
         port = await self._transport.open(
@@ -124,6 +141,7 @@ class SipTrunk:
         )
         self._listener = listener
         self._engine = CallControl(settings, LocalAddress(endpoint, public), first_hop, trusted)
+        self._engine.route(hop.targets)
         self._media.start()
         log.info("SIP trunk to %s via %s, listening on %s", settings.host, first_hop, endpoint)
         self._execute(self._engine.start(self._clock.monotonic()))
@@ -139,6 +157,12 @@ class SipTrunk:
                     await asyncio.wait_for(self._idle.wait(), STOP_GRACE_S)
                 except TimeoutError:
                     log.info("SIP trunk stopped with %d calls still ending", len(engine))
+        if self._locating is not None:
+            self._locating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._locating
+            self._locating = None
+        self._waiting.clear()
         self._media.close()
         if self._timer is not None:
             self._timer.cancel()
@@ -166,8 +190,75 @@ class SipTrunk:
         if port is None:
             self._emit(TrunkHangup(session_id, NO_CIRCUIT_CAUSE, by_remote=False))
             return
+        located = self._routed()
+        if located is None:  # the DNS answer expired: dial once it is looked up again
+            if len(self._waiting) >= self.settings.max_calls:
+                self._media.stop(session_id)
+                self._emit(TrunkHangup(session_id, NO_CIRCUIT_CAUSE, by_remote=False))
+                return
+            self._waiting[session_id] = (destination, caller_id, port)
+            return
+        self._place(engine, session_id, destination, caller_id, port, located)
+
+    def _place(
+        self,
+        engine: CallControl,
+        session_id: str,
+        destination: str,
+        caller_id: str | None,
+        port: int,
+        located: Located | None,
+    ) -> None:
+        # Each call draws its own order of the SRV targets, so calls share out by their weights.
+        targets = () if located is None else located.drawn(self._random.random)
         now = self._clock.monotonic()
-        self._execute(engine.dial(session_id, destination, caller_id, port, now))
+        self._execute(engine.dial(session_id, destination, caller_id, port, now, targets=targets))
+
+    def _routed(self) -> Located | None:
+        """The trunk's fresh resolution (an empty one for an IP); None when it expired, and
+        then one lookup is started."""
+        hop = self._hop
+        if hop is None:
+            return Located((), 0.0)
+        located = hop.cached()
+        if located is None and self._locating is None:
+            self._locating = asyncio.get_running_loop().create_task(self._relocate(hop))
+        return located
+
+    async def _relocate(self, hop: TrunkResolver) -> None:
+        """Look the trunk up again; then place the dials that waited, or fail them (cause 38)."""
+        located: Located | None = None
+        try:
+            located = await hop.locate()
+        except LocateError as exc:
+            failure: Exception = exc
+        except Exception as exc:  # a bug of ours: the calls must not hang on it
+            log.exception("SIP trunk: looking up %s failed", hop.host)
+            failure = exc
+        # Done before anything is emitted: a listener that dials again starts a new lookup.
+        self._locating = None
+        if located is None:
+            log.warning("SIP trunk: %s; %d call(s) fail", failure, len(self._waiting))
+            waiting, self._waiting = self._waiting, {}
+            for session_id in waiting:
+                self._media.stop(session_id)
+                self._emit(TrunkHangup(session_id, DNS_FAILURE_CAUSE, by_remote=False))
+            return
+        engine = self._engine
+        if engine is None:
+            return
+        engine.route(located.targets)
+        if self._trusted is not None:
+            for target in located.targets:
+                self._trusted.add_host(target.host)
+        waiting, self._waiting = self._waiting, {}
+        for session_id, (destination, caller_id, port) in waiting.items():
+            try:
+                self._place(engine, session_id, destination, caller_id, port, located)
+            except Exception:
+                log.exception("call %s could not be dialled", session_id)
+                self._media.stop(session_id)
+                self._emit(TrunkHangup(session_id, int(Cause.INTERWORKING), by_remote=False))
 
     def answer(self, session_id: str) -> None:
         try:
@@ -188,6 +279,9 @@ class SipTrunk:
         self._execute(engine.answer(session_id, port, now))
 
     def hangup(self, session_id: str, cause: int) -> None:
+        if self._waiting.pop(session_id, None) is not None:  # not dialled yet: nothing to end
+            self._media.stop(session_id)
+            return
         engine = self._engine
         try:
             if engine is not None:
@@ -237,6 +331,8 @@ class SipTrunk:
         # A loop may wake a hair before the deadline (uvloop counts in milliseconds): never
         # earlier than the deadline as far as the engine is concerned, or it would spin.
         now = max(self._clock.monotonic(), self._timer_at)
+        if self._hop is not None and self._hop.due():
+            self._routed()  # a REGISTER refresh goes to the last targets while they are looked up
         try:
             self._execute(engine.expire(now))
         except Exception:
@@ -289,23 +385,12 @@ def _head(data: bytes) -> str:
     return data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
 
 
-async def _resolve(host: str, port: int) -> list[str]:
-    """The IP addresses of `host` (itself when it is one); OSError naming the host otherwise."""
+async def _located(resolver: TrunkResolver) -> Located:
+    """The resolver's targets; OSError naming the host when it has none (a start-up error)."""
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return [host]
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except OSError as exc:
-        raise OSError(f"SIP trunk host {host!r} does not resolve: {exc}") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not addresses:
-        raise OSError(f"SIP trunk host {host!r} has no address")
-    return addresses
+        return await resolver.locate()
+    except LocateError as exc:
+        raise OSError(f"SIP trunk host {exc}") from None
 
 
 def _local_address(bind_host: str, toward: str) -> str:

@@ -5,12 +5,14 @@ Route). The first provisional response reports `TrunkRinging`; one with SDP (183
 media and says so. A 2xx is ACKed at once (with the INVITE's credentials) and connects the call;
 one that arrives after we gave up, or from a second fork, is ACKed and ended with BYE. A 401/407
 gets one retry with credentials; any other final response ends the call with its Q.850 cause.
-A 2xx retransmitted after its transaction ended gets our ACK again.
+A 2xx retransmitted after its transaction ended gets our ACK again. An INVITE that gets no answer
+(Timer B), cannot be sent or gets 503 goes to the trunk's next DNS target (RFC 3263 §4.3).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkRinging
@@ -24,6 +26,7 @@ from callgate.telephony.sip import (
     SipError,
     SipResponse,
     SipUri,
+    Target,
     TransactionKey,
     TransactionTableFull,
     cause_for_response,
@@ -33,6 +36,7 @@ from callgate.telephony.sip import (
     q850_reason,
 )
 from callgate.telephony.sip.grammar import GrammarError
+from callgate.telephony.sip.locate import fails_over
 
 from .call import Phase, SipCall
 from .core import (
@@ -63,7 +67,11 @@ class OutboundCalls(UserAgentCore):
         caller_id: str | None,
         rtp_port: int,
         now: float,
+        *,
+        targets: Sequence[Target] = (),
     ) -> list[Output]:
+        """Call `destination`: the INVITE goes to `targets` in turn (RFC 3263 §4.3), or when
+        none are given, to the trunk's (`route`)."""
         if session_id in self._calls:
             return []
         if len(self._calls) >= self.settings.max_calls:
@@ -79,10 +87,11 @@ class OutboundCalls(UserAgentCore):
         local_tag = new_tag()
         call_id = f"{self._token()}@{self.local.endpoint.host}"
         sdp = SdpSession(self._media_config(rtp_port))
+        target, *alternatives = targets or self.targets
         invite = make_request(
             "INVITE",
             target_uri,
-            via=self.local.endpoint.via(self.layer.new_branch()),
+            via=self._via(target),
             from_=NameAddr(from_uri).with_tag(local_tag),
             to=NameAddr(without_params(target_uri)),
             call_id=call_id,
@@ -95,7 +104,7 @@ class OutboundCalls(UserAgentCore):
             user_agent=self.local.endpoint.user_agent,
         )
         try:
-            key, actions = self.layer.send_request(invite, self.trunk, now)
+            key, actions = self.layer.send_request(invite, target, now)
         except TransactionTableFull:
             return self._fail_dial(session_id, NO_CIRCUIT_CAUSE)
         call = SipCall(
@@ -107,6 +116,8 @@ class OutboundCalls(UserAgentCore):
             invite=invite,
             invite_key=key,
             sdp=sdp,
+            target=target,
+            alternatives=tuple(alternatives),
         )
         self._calls[session_id] = call
         self._by_dialog[(call_id, local_tag)] = call
@@ -148,6 +159,8 @@ class OutboundCalls(UserAgentCore):
         if status < 300:
             self._on_answered(call, key, response, now)
             return
+        if fails_over(status) and self._fail_over(call, now):
+            return
         challenged = status in (401, 407) and call.phase is Phase.CALLING
         if challenged and self._retry_invite(call, response, now):
             return
@@ -184,12 +197,31 @@ class OutboundCalls(UserAgentCore):
         if retry is None:
             return False
         try:
-            key, actions = self.layer.send_request(retry, self.trunk, now)
+            key, actions = self.layer.send_request(retry, call.target or self.trunk, now)
         except TransactionTableFull:
             return False
         call.auth_retried = True
         call.invite, call.invite_key = retry, key
         self._client[key] = (call, Purpose.INVITE)
+        self._run(actions, now)
+        return True
+
+    def _fail_over(self, call: SipCall, now: float) -> bool:
+        """RFC 3263 §4.3: our INVITE timed out, could not be sent, or got 503: the same INVITE
+        (a new branch) goes to the trunk's next target, while one is left and we still call."""
+        if call.phase is not Phase.CALLING or not call.alternatives:
+            return False
+        target, call.alternatives = call.alternatives[0], call.alternatives[1:]
+        invite = self._sent_to(call.invite, target)
+        try:
+            key, actions = self.layer.send_request(invite, target, now)
+        except TransactionTableFull:
+            return False
+        log.info("call %s: no answer from %s, trying %s", call.session_id, call.target, target)
+        call.invite, call.invite_key, call.target = invite, key, target
+        call.dialog = None  # an early dialog with the last target ends with it
+        self._client[key] = (call, Purpose.INVITE)
+        self.stats["failed_over"] += 1
         self._run(actions, now)
         return True
 

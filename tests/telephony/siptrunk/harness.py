@@ -161,7 +161,7 @@ class TrunkUnderTest:
 
 @contextlib.asynccontextmanager
 async def running_trunk(
-    trunk_port: int, trunk_host: str = "127.0.0.1", **overrides: Any
+    trunk_port: int | None, trunk_host: str = "127.0.0.1", **overrides: Any
 ) -> AsyncIterator[TrunkUnderTest]:
     low, high = rtp_range()
     values: dict[str, Any] = {

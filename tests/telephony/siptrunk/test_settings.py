@@ -20,7 +20,7 @@ def test_defaults_and_parameters():
         "sip:gw@10.0.0.5;transport=TCP;register=yes;expires=600;proxy=10.0.0.9:5070"
         ";callerid=%2B4155550100;domain=voip.example"
     )
-    assert settings.port == 5060
+    assert settings.port is None  # not given: RFC 3263 decides (5060 for this IP over TCP)
     assert settings.password is None
     assert settings.transport == "tcp"
     assert settings.register

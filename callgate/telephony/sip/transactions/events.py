@@ -37,7 +37,7 @@ class Target:
     """Where a message goes (or came from): transport name, host and port.
 
     `host` is whatever the transport can send to: normally an IP address. Resolving names
-    (RFC 3263) is the transport's business, not the engine's.
+    (RFC 3263, `callgate/telephony/sip/locate.py`) happens before a request is made, not here.
     """
 
     host: str
