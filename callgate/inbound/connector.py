@@ -143,6 +143,7 @@ class InboundConnector:
         self.calls = calls
         self.settings = settings
         self._sessions: dict[str, _Session] = {}
+        self._dropped_by_ended = 0  # audio frames dropped for the apps of calls that ended
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
 
@@ -163,6 +164,11 @@ class InboundConnector:
     @property
     def live_sessions(self) -> int:
         return len(self._sessions)
+
+    @property
+    def audio_frames_dropped(self) -> int:
+        """Audio frames dropped for apps that did not read fast enough, since start (metrics)."""
+        return self._dropped_by_ended + sum(s.audio_dropped for s in self._sessions.values())
 
     # --- one call ------------------------------------------------------------------------------
 
@@ -187,6 +193,7 @@ class InboundConnector:
             await self._connect_and_run(session, route, event)
         finally:
             self._sessions.pop(call.session_id, None)
+            self._dropped_by_ended += session.audio_dropped
 
     async def _connect_and_run(
         self, session: _Session, route: InboundRoute, event: TrunkIncomingCall
