@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callgate import __version__
@@ -22,6 +23,7 @@ from callgate.api.openapi import build_openapi
 from callgate.api.realtime import Realtime
 from callgate.api.rest import router
 from callgate.api.simulate import router as simulate_router
+from callgate.console import STATIC_DIR as CONSOLE_DIR
 from callgate.gateway import Gateway
 from callgate.metrics import CONTENT_TYPE, GatewayMetrics, Sources
 
@@ -83,6 +85,9 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
         if refusal is not None:
             raise ApiError(*refusal)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    # The operator's console: static files over the public API (callgate/console).
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

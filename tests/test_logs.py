@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from callgate.api.auth import create_token
 from callgate.config import ConfigError, load_config
 from callgate.logs import JsonFormatter, call_of
-from tests.support import free_port
+from tests.served import served
 
 SECRET = "logs-secret-" + "y" * 40
 
@@ -61,48 +59,22 @@ def test_an_unknown_format_stops_start_up() -> None:
 
 
 def test_serve_writes_only_json_lines(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
-        "CALLGATE_DATA_DIR": str(tmp_path / "data"),
-        "CALLGATE_JWT_SECRET": SECRET,
-        "CALLGATE_LOG_FORMAT": "json",
-        "CALLGATE_MAX_CALL_DURATION_S": "0.5",  # the gateway logs the hang-up, about the call
-    }
     err = tmp_path / "server.err"
-    with err.open("wb") as sink:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "callgate", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-        url = f"http://127.0.0.1:{port}"
-        auth = {"Authorization": f"Bearer {create_token(SECRET, 'default', 60)}"}
-        try:
-            deadline = time.monotonic() + 30
-            while not _healthy(url):
-                assert server.poll() is None, err.read_text()
-                assert time.monotonic() < deadline, "callgate serve did not start in 30 s"
-                time.sleep(0.05)
-            placed = httpx.post(f"{url}/pbx/call", json={"phoneNumber": "0812000001"}, headers=auth)
-            sid = placed.json()["data"]["sessionId"]
-            deadline = time.monotonic() + 15
-            while httpx.get(f"{url}/v1/cdr/{sid}", headers=auth).json()["data"]["endTime"] is None:
-                assert time.monotonic() < deadline, "the call did not end at its maximum duration"
-                time.sleep(0.1)
-        finally:
-            server.terminate()
-            server.wait(20)
+    settings = {
+        "jwt_secret": SECRET,
+        "log_format": "json",
+        "max_call_duration_s": "0.5",  # the gateway logs the hang-up, a line about the call
+    }
+    auth = {"Authorization": f"Bearer {create_token(SECRET, 'default', 60)}"}
+    with served(tmp_path / "data", err, **settings) as url:
+        placed = httpx.post(f"{url}/pbx/call", json={"phoneNumber": "0812000001"}, headers=auth)
+        sid = placed.json()["data"]["sessionId"]
+        deadline = time.monotonic() + 15
+        while httpx.get(f"{url}/v1/cdr/{sid}", headers=auth).json()["data"]["endTime"] is None:
+            assert time.monotonic() < deadline, "the call did not end at its maximum duration"
+            time.sleep(0.1)
     lines = [line for line in err.read_text().splitlines() if line.strip()]
     parsed = [json.loads(line) for line in lines]  # every line is JSON, uvicorn's too
     assert any(line["logger"].startswith("uvicorn") for line in parsed)
     about = [line for line in parsed if line.get("call") == sid]
     assert any("maximum duration" in line["message"] for line in about), lines
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -473,6 +473,7 @@ def _operations() -> dict[tuple[str, str], Schema]:
                                     "status",
                                     "startTime",
                                     "answerTime",
+                                    "levels",
                                 ],
                                 "properties": {
                                     "sessionId": {"type": "string"},
@@ -482,6 +483,17 @@ def _operations() -> dict[tuple[str, str], Schema]:
                                     "status": {"type": "string"},
                                     "startTime": _TIME_OUT,
                                     "answerTime": _nullable(_TIME_OUT),
+                                    "levels": {
+                                        "type": "object",
+                                        "description": "dBFS of the last 20 ms heard from and "
+                                        "said to the far party (null before any audio; -120 is "
+                                        "silence)",
+                                        "required": ["heard", "said"],
+                                        "properties": {
+                                            "heard": _nullable({"type": "number"}),
+                                            "said": _nullable({"type": "number"}),
+                                        },
+                                    },
                                 },
                             },
                         }

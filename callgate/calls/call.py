@@ -25,6 +25,10 @@ class Call:
     drain_deadline: float | None = (
         None  # hang up once playout is idle, or at this time at the latest
     )
+    # The last 20 ms frame heard from the far party and the last one sent to it: kept (not
+    # measured) per frame, so the console's level meters cost only when they are read.
+    heard: bytes = b""
+    said: bytes = b""
 
     @classmethod
     def new(

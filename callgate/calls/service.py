@@ -314,7 +314,8 @@ class CallService:
         now = self.clock.monotonic()
         for call in list(self._connected.values()):
             frame, reached = call.playout.tick()
-            self.trunk.send_audio(call.session_id, frame or SILENCE_FRAME)
+            call.said = frame = frame or SILENCE_FRAME
+            self.trunk.send_audio(call.session_id, frame)
             for checkpoint in reached:
                 self.bus.publish(
                     CheckpointReached(call.session_id, call.account, checkpoint.name, "played")
@@ -358,6 +359,7 @@ class CallService:
         if type(event) is TrunkAudio:  # 50 times a second per call: the shortest way through
             call = self._calls.get(event.session_id)
             if call is not None and not call.ended:
+                call.heard = event.frame
                 self.bus.publish(AudioReceived(call.session_id, call.account, event.frame))
             return
         if isinstance(event, TrunkIncomingCall):
