@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,14 @@ class Outgoing:
 
 
 class Outbox:
-    def __init__(self, max_audio: int = 50, max_items: int = 10_000) -> None:
+    def __init__(
+        self,
+        max_audio: int = 50,
+        max_items: int = 10_000,
+        on_drop: Callable[[str], None] | None = None,
+    ) -> None:
         self.max_audio = max_audio
+        self._on_drop = on_drop  # told the session id of each audio frame dropped
         self.max_items = max_items
         self.overflowed = False
         # Read-only for owners: `if not outbox.items` asks whether anything waits without a call.
@@ -88,4 +95,6 @@ class Outbox:
                 self.dropped[item.session_id] = self.dropped.get(item.session_id, 0) + 1
                 self.dropped_total += 1
                 self.dropped_ever += 1
+                if self._on_drop is not None:
+                    self._on_drop(item.session_id)
                 return

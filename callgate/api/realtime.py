@@ -160,7 +160,8 @@ class Realtime:
                 )
         except ApiError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
-        client = Client(sid, account, Outbox(self._max_audio_backlog))
+        outbox = Outbox(self._max_audio_backlog, on_drop=self.calls.note_client_drop)
+        client = Client(sid, account, outbox)
         channel = channel_of(environ.get("asgi.scope"))
         if channel is not None:
             client.channel = channel

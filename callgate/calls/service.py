@@ -36,6 +36,7 @@ from callgate.calls.trunk import (
     TrunkEvent,
     TrunkHangup,
     TrunkIncomingCall,
+    TrunkMediaQuality,
     TrunkRinging,
 )
 from callgate.clock import Clock, MediaTicker
@@ -325,6 +326,12 @@ class CallService:
             ):
                 self._hangup_now(call)
 
+    def note_client_drop(self, session_id: str, frames: int = 1) -> None:
+        """An application missed `frames` of this call's audio (it read too slowly): for the CDR."""
+        call = self._calls.get(session_id)
+        if call is not None:
+            call.client_frames_dropped += frames
+
     def send_dtmf(self, account: str, session_id: str, digit: str, duration_ms: int) -> None:
         if digit not in DIGIT_SET:
             raise CommandError(f"invalid DTMF digit {digit!r}: use 0-9, *, #, A-D")
@@ -375,6 +382,8 @@ class CallService:
         match event:
             case TrunkAudio(frame=frame):
                 self.bus.publish(AudioReceived(call.session_id, call.account, frame))
+            case TrunkMediaQuality(quality=quality):
+                call.quality = quality
             case TrunkDtmf(digit=digit):
                 self.bus.publish(DtmfReceived(call.session_id, call.account, digit))
             case TrunkRinging():

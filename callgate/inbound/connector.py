@@ -131,6 +131,7 @@ class _Session:
             return  # the call is over for the app: nothing more goes to it
         if ws.transport.get_write_buffer_size() > AUDIO_BUFFER_LIMIT:
             self.audio_dropped += 1
+            self.call.client_frames_dropped += 1
             return
         try:
             ws.write_binary(frame)
