@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import hmac
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,8 @@ import socketio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callgate import __version__
@@ -22,7 +25,9 @@ from callgate.api.realtime import Realtime
 from callgate.api.rest import router
 from callgate.api.simulate import router as simulate_router
 from callgate.calls.history import CallHistory
+from callgate.console import STATIC_DIR as CONSOLE_DIR
 from callgate.gateway import Gateway
+from callgate.metrics import CONTENT_TYPE, GatewayMetrics, Sources
 from callgate.telephony.simulated import SimulatedCarrier
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,13 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     reachable as `rest_app(app).state.realtime`.
     """
     realtime = Realtime(gateway.calls, gateway.jwt_secret)
+    metrics = GatewayMetrics(
+        gateway,
+        Sources(
+            socketio_audio_dropped=lambda: realtime.audio_frames_dropped,
+            inbound_audio_dropped=lambda: gateway.inbound.audio_frames_dropped,
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +63,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
         try:
             yield
         finally:
+            metrics.close()
             await realtime.close()
             if manage_lifecycle:
                 await gateway.stop()
@@ -70,6 +83,16 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     app.state.realtime = realtime
     app.include_router(router)
     app.include_router(simulate_router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        refusal = _metrics_refusal(request, gateway.config.metrics_token)
+        if refusal is not None:
+            raise ApiError(*refusal)
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    # The operator's console: static files over the public API (callgate/console).
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -107,6 +130,26 @@ def api_context(gateway: Gateway) -> ApiContext:
         cdr_max_limit=config.cdr_max_limit,
         started=lambda: gateway.started,
     )
+
+
+def _metrics_refusal(request: Request, token: str) -> tuple[int, str] | None:
+    """Why this scrape is refused, or None. With `metrics_token` set, its bearer token is needed;
+    without, only a loopback client that came through no proxy (a proxy on the same host would
+    make every outside request look local)."""
+    if token:
+        given = request.headers.get("authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        return 401, "Metrics need 'Authorization: Bearer <metrics_token>'"
+    host = request.client.host if request.client is not None else ""
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    if local and not proxied:
+        return None
+    return 403, "Metrics are served to loopback clients only; set metrics_token to scrape remotely"
 
 
 class EnvelopeOnCrash:

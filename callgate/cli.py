@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import urllib.error
 import urllib.request
@@ -124,10 +123,9 @@ def _serve(config: Config) -> int:
     from callgate.api.http_server import server_options
     from callgate.app import create_app
     from callgate.gateway import Gateway
+    from callgate.logs import configure
 
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(config.log_level, config.log_format)
     if sys.platform != "win32":
         import uvloop
 

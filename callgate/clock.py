@@ -218,6 +218,8 @@ class MediaTicker:
         self.tick_no = 0
         self.skipped_frames = 0
         self.on_error: Callable[[BaseException], None] | None = None
+        # Told, once per wake-up, how late (s) the first tick due ran after its deadline.
+        self.lateness_observer: Callable[[float], None] | None = None
 
     def subscribe(
         self, listener: Callable[[int], None], phase: TickPhase = TickPhase.TRUNK
@@ -263,7 +265,10 @@ class MediaTicker:
         self._arm()
 
     def _run_due(self) -> None:
-        due = int((self._clock.monotonic() - self._start) / self._frame_s + 1e-6)
+        now = self._clock.monotonic()
+        due = int((now - self._start) / self._frame_s + 1e-6)
+        if self.lateness_observer is not None and due > self.tick_no:
+            self.lateness_observer(max(0.0, now - self._start - (self.tick_no + 1) * self._frame_s))
         behind = due - self.tick_no
         if behind > self._max_catch_up:
             self.skipped_frames += behind - 1

@@ -59,6 +59,8 @@ class Config:
     cdr_queries_per_account: int = 2  # CDR listings one account may run at once
     cdr_queries_total: int = 6  # CDR listings running at once, all accounts
     log_level: str = "info"
+    log_format: str = "text"  # text, or json: one JSON object per line
+    metrics_token: str = ""  # empty: /metrics answers loopback clients only
     inbound_url: str = (
         "ws://127.0.0.1:4143"  # where inbound calls go when no [[inbound.route]] matches
     )
@@ -175,6 +177,20 @@ def _log_level(key: str, raw: Any) -> str:
     return value
 
 
+def _log_format(key: str, raw: Any) -> str:
+    value = _text(key, raw).lower()
+    if value not in ("text", "json"):
+        raise ConfigError(f"{key}: text or json; got {raw!r}")
+    return value
+
+
+def _metrics_token(key: str, raw: Any) -> str:
+    value = _text(key, raw)
+    if value and len(value) < 16:
+        raise ConfigError(f"{key}: use at least 16 characters (it guards the metrics), or empty")
+    return value
+
+
 def _database_url(key: str, raw: Any) -> str:
     value = _text(key, raw)
     if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
@@ -230,6 +246,8 @@ SETTINGS: dict[str, Parser] = {
     "cdr_queries_per_account": _positive_int,
     "cdr_queries_total": _positive_int,
     "log_level": _log_level,
+    "log_format": _log_format,
+    "metrics_token": _metrics_token,
     "inbound_url": _ws_url,
     "inbound_account": _account,
     "inbound_connect_timeout_s": _positive_float,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,14 @@ class Outgoing:
 
 
 class Outbox:
-    def __init__(self, max_audio: int = 50, max_items: int = 10_000) -> None:
+    def __init__(
+        self,
+        max_audio: int = 50,
+        max_items: int = 10_000,
+        on_drop: Callable[[str], None] | None = None,
+    ) -> None:
         self.max_audio = max_audio
+        self._on_drop = on_drop  # told the session id of each audio frame dropped
         self.max_items = max_items
         self.overflowed = False
         # Read-only for owners: `if not outbox.items` asks whether anything waits without a call.
@@ -35,6 +42,7 @@ class Outbox:
         self._ready = asyncio.Event()
         self.dropped: dict[str, int] = {}  # session id -> audio frames dropped, not yet reported
         self.dropped_total = 0  # the sum of `dropped`
+        self.dropped_ever = 0  # every audio frame this outbox dropped (for metrics; never reset)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -86,4 +94,7 @@ class Outbox:
                 self._audio -= 1
                 self.dropped[item.session_id] = self.dropped.get(item.session_id, 0) + 1
                 self.dropped_total += 1
+                self.dropped_ever += 1
+                if self._on_drop is not None:
+                    self._on_drop(item.session_id)
                 return

@@ -23,7 +23,8 @@ Parameters:
   accepted and is the default. These are nestjs-paginate's multi-filters (its 8.x to 12.x
   releases, which the spec's clients target); its newer `filter=` expression language is not
   offered, and `filter=` is rejected.
-- Values are typed by field: whole numbers for duration, billableSeconds and hangupCauseCode;
+- Values are typed by field: whole numbers for duration, billableSeconds, hangupCauseCode and the
+  quality counts (rxPackets, rxLost, ...); decimals (`3.5`) for mos, lossPercent and rxJitterMs;
   ISO 8601 for times (`2025-07-23`, `2025-07-23T03:37:56Z`, `...56.123+07:00`; a date alone is
   midnight UTC, a time without an offset is UTC, and an offset whose `+` arrived as a space, as an
   unencoded `+` in a query string does, is read as `+`), within 0001-01-01 to 9999-12-31 once
@@ -59,7 +60,7 @@ from callgate.calls.recordstore import (
     StoreBusy,
 )
 
-FieldType = Literal["number", "time", "text"]
+FieldType = Literal["number", "decimal", "time", "text"]
 
 # The CDR's API fields (the spec's names) and the type of value each compares with.
 FIELD_TYPES: Final[dict[str, FieldType]] = {
@@ -78,6 +79,17 @@ FIELD_TYPES: Final[dict[str, FieldType]] = {
     "updatedAt": "time",
     "direction": "text",
     "callerId": "text",
+    # Media quality (callgate/calls/quality.py): null while a call is live or had no media.
+    "rxPackets": "number",
+    "rxLost": "number",
+    "rxLate": "number",
+    "rxConcealed": "number",
+    "rxJitterMs": "decimal",
+    "rxUnderruns": "number",
+    "txPackets": "number",
+    "lossPercent": "decimal",
+    "mos": "decimal",
+    "clientFramesDropped": "number",
 }
 SORTABLE: Final[tuple[str, ...]] = ("id", *FIELD_TYPES)
 OPERATORS: Final[tuple[FilterOp, ...]] = (
@@ -116,6 +128,7 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # the columns are 32-bit integers
 
 _OPERATOR_LIKE = re.compile(r"\$[A-Za-z]+")
 _WHOLE = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,6})?")
 _ISO_TIME = re.compile(
     r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
     r"(?:[Tt ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
@@ -389,6 +402,10 @@ def _typed(param: str, kind: FieldType, text: str) -> FilterValue:
         if not INT_MIN <= number <= INT_MAX:
             raise CdrQueryError(f"{param}: {_shown(text)} is out of range")
         return number
+    if kind == "decimal":
+        if not _DECIMAL.fullmatch(text):
+            raise CdrQueryError(f"{param}: expected a number such as 3.5, got {_shown(text)}")
+        return float(text)
     if kind == "time":
         return parse_time(param, text)
     if len(text) > MAX_VALUE_CHARS:
@@ -444,6 +461,10 @@ def _offset(text: str | None) -> timezone:
 
 
 def _example(op: FilterOp, kind: FieldType) -> str:
-    sample = {"number": ("30", "30,60"), "time": ("2025-07-23", "2025-07-01,2025-07-31")}
+    sample = {
+        "number": ("30", "30,60"),
+        "decimal": ("3.5", "3.1,3.6"),
+        "time": ("2025-07-23", "2025-07-01,2025-07-31"),
+    }
     one, two = sample.get(kind, ("0812", "0812,0813"))
     return f"{op}:{two}" if op in ("$btw", "$in") else f"{op}:{one}"

@@ -108,5 +108,7 @@ def server_options(config: Config) -> dict[str, Any]:
         "http": EnvelopeHttpProtocol,
         "log_level": config.log_level,
         "access_log": False,
+        # JSON logs: uvicorn's own loggers must reach the root's JSON handler, not its text ones.
+        **({"log_config": None} if config.log_format == "json" else {}),
         **uvicorn_ws_options(),
     }

@@ -67,13 +67,16 @@ _SPACES = "".join(
 _SPACE = f"[{_SPACES}]"
 _SOLID = f"[^,{_SPACES}{_NUL}]"  # neither a space nor a comma nor NUL
 _TEXT_ITEM_CORE = f"{_SOLID}(?:[^,{_NUL}]{{0,{MAX_VALUE_CHARS - 2}}}{_SOLID})?"
+_DECIMAL = "-?[0-9]{1,12}(?:\\.[0-9]{1,6})?"  # as cdr_query reads mos, lossPercent, rxJitterMs
 _VALUE: Final = {
     "number": _NUMBER,
+    "decimal": _DECIMAL,
     "time": _TIME,
     "text": f"[^{_NUL}]{{1,{MAX_VALUE_CHARS}}}",
 }
 _ITEM: Final = {
     "number": f"{_SPACE}*{_NUMBER}{_SPACE}*",
+    "decimal": f"{_SPACE}*{_DECIMAL}{_SPACE}*",
     "time": f"{_SPACE}*{_LISTED_TIME}{_SPACE}*",
     "text": f"{_SPACE}*{_TEXT_ITEM_CORE}{_SPACE}*",
 }
@@ -86,6 +89,7 @@ _BARE_TEXT = (
 
 _SINGLE_OPS: Final = {
     "number": ("eq", "gt", "gte", "lt", "lte"),
+    "decimal": ("eq", "gt", "gte", "lt", "lte"),
     "time": ("eq", "gt", "gte", "lt", "lte"),
     "text": ("eq", "gt", "gte", "lt", "lte", "ilike", "sw", "contains"),
 }
@@ -185,6 +189,17 @@ CDR_SCHEMA: Final = {
         "updatedAt": _TIME_OUT,
         "direction": {"type": "string", "enum": ["outbound", "inbound"]},
         "callerId": _nullable({"type": "string"}),
+        # Media quality (callgate/calls/quality.py): null while live or without media.
+        "rxPackets": _nullable({"type": "integer", "minimum": 0}),
+        "rxLost": _nullable({"type": "integer"}),
+        "rxLate": _nullable({"type": "integer", "minimum": 0}),
+        "rxConcealed": _nullable({"type": "integer", "minimum": 0}),
+        "rxJitterMs": _nullable({"type": "number", "minimum": 0}),
+        "rxUnderruns": _nullable({"type": "integer", "minimum": 0}),
+        "txPackets": _nullable({"type": "integer", "minimum": 0}),
+        "lossPercent": _nullable({"type": "number"}),
+        "mos": _nullable({"type": "number", "minimum": 1, "maximum": 4.5}),
+        "clientFramesDropped": {"type": "integer", "minimum": 0},
     },
 }
 _LINK: Final = {"type": "string"}
@@ -473,6 +488,7 @@ def _operations() -> dict[tuple[str, str], Schema]:
                                     "status",
                                     "startTime",
                                     "answerTime",
+                                    "levels",
                                 ],
                                 "properties": {
                                     "sessionId": {"type": "string"},
@@ -482,6 +498,17 @@ def _operations() -> dict[tuple[str, str], Schema]:
                                     "status": {"type": "string"},
                                     "startTime": _TIME_OUT,
                                     "answerTime": _nullable(_TIME_OUT),
+                                    "levels": {
+                                        "type": "object",
+                                        "description": "dBFS of the last 20 ms heard from and "
+                                        "said to the far party (null before any audio; -120 is "
+                                        "silence)",
+                                        "required": ["heard", "said"],
+                                        "properties": {
+                                            "heard": _nullable({"type": "number"}),
+                                            "said": _nullable({"type": "number"}),
+                                        },
+                                    },
                                 },
                             },
                         }

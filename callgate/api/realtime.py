@@ -114,6 +114,7 @@ class Realtime:
             engineio_logger=False,
         )
         self.clients: dict[str, Client] = {}
+        self._dropped_by_gone = 0  # audio frames dropped for clients that have disconnected
         self._by_account: dict[str, set[Client]] = {}
         self._rooms: dict[str, set[Client]] = {}  # call session id -> clients that joined it
         self._audio_prefixes: dict[str, bytes] = {}  # call session id -> its audio event's bytes
@@ -161,7 +162,8 @@ class Realtime:
                 )
         except ApiError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
-        client = Client(sid, account, Outbox(self._max_audio_backlog))
+        outbox = Outbox(self._max_audio_backlog, on_drop=self.calls.note_client_drop)
+        client = Client(sid, account, outbox)
         channel = channel_of(environ.get("asgi.scope"))
         if channel is not None:
             client.channel = channel
@@ -180,6 +182,7 @@ class Realtime:
         client = self.clients.pop(sid, None)
         if client is None:
             return None
+        self._dropped_by_gone += client.outbox.dropped_ever
         peers = self._by_account.get(client.account)
         if peers is not None:
             peers.discard(client)
@@ -192,6 +195,11 @@ class Realtime:
             self._awaiting_reply.discard(client)
         await self._stop_sender(client)
         return None
+
+    @property
+    def audio_frames_dropped(self) -> int:
+        """Audio frames dropped for slow clients since start (metrics)."""
+        return self._dropped_by_gone + sum(c.outbox.dropped_ever for c in self.clients.values())
 
     async def _stop_sender(self, client: Client) -> None:
         if client.sender is not None:

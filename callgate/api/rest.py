@@ -24,6 +24,7 @@ from callgate.calls.ids import is_session_id
 from callgate.calls.records import CallRecord, iso_ms
 from callgate.calls.recordstore import StoreBusy
 from callgate.calls.service import CallNotFound
+from callgate.media.signals import rms_dbfs
 
 # Digits with an optional leading +: 3 digits (short codes) to 20 (E.164's 15 plus trunk prefixes).
 PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
@@ -152,10 +153,18 @@ async def live_calls(request: Request, account: Account) -> JSONResponse:
                 "status": call.state.value,
                 "startTime": iso_ms(call.record.start_time),
                 "answerTime": iso_ms(call.record.answer_time),
+                # dBFS of the last 20 ms each way (None before any audio, -120 for silence)
+                "levels": {"heard": _level(call.heard), "said": _level(call.said)},
             }
             for call in calls
         ]
     )
+
+
+def _level(frame: bytes) -> float | None:
+    if not frame:
+        return None
+    return round(max(-120.0, rms_dbfs(frame)), 1)
 
 
 @router.get("/health", summary="Liveness and basic figures (no authentication)")

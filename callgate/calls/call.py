@@ -8,6 +8,7 @@ from datetime import datetime
 from callgate.calls.causes import Cause, HangupBy, disposition_for
 from callgate.calls.machine import CallInput, CallState, next_state
 from callgate.calls.playout import Playout
+from callgate.calls.quality import MediaQuality
 from callgate.calls.records import CallRecord, Direction, truncate_ms
 from callgate.clock import Timer
 from callgate.media.decoder import AudioDecoder
@@ -25,6 +26,12 @@ class LiveCall:
     drain_deadline: float | None = (
         None  # hang up once playout is idle, or at this time at the latest
     )
+    # The last 20 ms frame heard from the far party and the last one sent to it: kept (not
+    # measured) per frame, so the console's level meters cost only when they are read.
+    heard: bytes = b""
+    said: bytes = b""
+    quality: MediaQuality | None = None  # from the trunk when the media ended
+    client_frames_dropped: int = 0  # audio the application did not read in time
 
     @classmethod
     def new(
@@ -112,5 +119,7 @@ class LiveCall:
             ).value,
             hangup_by=by.value if by is not None else None,
             hangup_cause_code=int(cause),
+            quality=self.quality,
+            client_frames_dropped=self.client_frames_dropped,
         )
         return True

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from callgate.calls.causes import cause_text
+from callgate.calls.quality import MediaQuality
 
 Direction = Literal["outbound", "inbound"]
 
@@ -60,6 +61,10 @@ class CallRecord:
     idempotency_hash: str | None = None
     hangup_idempotency_key: str | None = None
     hangup_idempotency_hash: str | None = None
+    # Media quality, set when the call ends (None: no media was measured, e.g. never answered).
+    quality: MediaQuality | None = None
+    client_frames_dropped: int = 0
+    """Audio frames dropped because the application did not read them fast enough."""
 
     @property
     def duration(self) -> int:
@@ -103,4 +108,39 @@ class CallRecord:
             "updatedAt": iso_ms(self.updated_at),
             "direction": self.direction,
             "callerId": self.caller_id,
+            **quality_json(self.quality, self.client_frames_dropped),
         }
+
+
+# The quality fields of the CDR's JSON (callgate/calls/quality.py says what each measures).
+QUALITY_FIELDS = (
+    "rxPackets",
+    "rxLost",
+    "rxLate",
+    "rxConcealed",
+    "rxJitterMs",
+    "rxUnderruns",
+    "txPackets",
+    "lossPercent",
+    "mos",
+    "clientFramesDropped",
+)
+
+
+def quality_json(quality: MediaQuality | None, client_frames_dropped: int) -> dict[str, Any]:
+    if quality is None:
+        values: dict[str, Any] = dict.fromkeys(QUALITY_FIELDS[:-1])
+    else:
+        values = {
+            "rxPackets": quality.rx_packets,
+            "rxLost": quality.rx_lost,
+            "rxLate": quality.rx_late,
+            "rxConcealed": quality.rx_concealed,
+            "rxJitterMs": round(quality.rx_jitter_ms, 2),
+            "rxUnderruns": quality.rx_underruns,
+            "txPackets": quality.tx_packets,
+            "lossPercent": round(quality.loss_percent, 2),
+            "mos": quality.mos,
+        }
+    values["clientFramesDropped"] = client_frames_dropped
+    return values

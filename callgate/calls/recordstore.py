@@ -17,7 +17,7 @@ FilterOp = Literal[
     "$eq", "$null", "$in", "$gt", "$gte", "$lt", "$lte", "$btw", "$ilike", "$sw", "$contains"
 ]
 SortDir = Literal["ASC", "DESC"]
-FilterValue = str | int | datetime | None
+FilterValue = str | int | float | datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,9 @@ class Condition:
 
     field: str  # the API field name, e.g. "destination", "billableSeconds"
     op: FilterOp
-    values: tuple[FilterValue, ...]  # typed: int for numbers, datetime for times; 0, 1 or 2+ items
+    values: tuple[
+        FilterValue, ...
+    ]  # typed: int or float for numbers, datetime for times; 0, 1 or 2+ items
     negate: bool = False
     any_of: bool = False  # `$or`: joins the terms of its field with OR instead of AND
 

@@ -36,6 +36,7 @@ from callgate.calls.trunk import (
     TrunkEvent,
     TrunkHangup,
     TrunkIncomingCall,
+    TrunkMediaQuality,
     TrunkRinging,
 )
 from callgate.clock import Clock, MediaTicker, TickPhase
@@ -314,7 +315,8 @@ class CallService:
         now = self.clock.monotonic()
         for call in list(self._connected.values()):
             frame, reached = call.playout.tick()
-            self.trunk.send_audio(call.session_id, frame or SILENCE_FRAME)
+            call.said = frame = frame or SILENCE_FRAME
+            self.trunk.send_audio(call.session_id, frame)
             for checkpoint in reached:
                 self.bus.publish(
                     CheckpointReached(call.session_id, call.account, checkpoint.name, "played")
@@ -323,6 +325,12 @@ class CallService:
                 call.playout.idle or now >= call.drain_deadline
             ):
                 self._hangup_now(call)
+
+    def note_client_drop(self, session_id: str, frames: int = 1) -> None:
+        """An application missed `frames` of this call's audio (it read too slowly): for the CDR."""
+        call = self._calls.get(session_id)
+        if call is not None:
+            call.client_frames_dropped += frames
 
     def send_dtmf(self, account: str, session_id: str, digit: str, duration_ms: int) -> None:
         if digit not in DIGIT_SET:
@@ -363,6 +371,7 @@ class CallService:
         if type(event) is TrunkAudio:
             call = self._calls.get(event.session_id)
             if call is not None and not call.ended:
+                call.heard = event.frame
                 self.bus.publish(AudioReceived(call.session_id, call.account, event.frame))
             return
         if isinstance(event, TrunkIncomingCall):
@@ -376,6 +385,8 @@ class CallService:
         if call is None or call.ended:
             return  # late event for a call that is over
         match event:
+            case TrunkMediaQuality(quality=quality):
+                call.quality = quality
             case TrunkDtmf(digit=digit):
                 self.bus.publish(DtmfReceived(call.session_id, call.account, digit))
             case TrunkRinging():

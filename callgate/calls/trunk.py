@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from callgate.calls.quality import MediaQuality
+
 
 @dataclass(frozen=True, slots=True)
 class TrunkRinging:
@@ -53,7 +55,24 @@ class TrunkIncomingCall:
     did_number: str
 
 
-TrunkEvent = TrunkRinging | TrunkAnswered | TrunkHangup | TrunkAudio | TrunkDtmf | TrunkIncomingCall
+@dataclass(frozen=True, slots=True)
+class TrunkMediaQuality:
+    """What the call's media measured, sent once when its media ends: before the call's
+    `TrunkHangup`, or from within `hangup()` for a call the domain ends, so the closing record has it."""
+
+    session_id: str
+    quality: MediaQuality
+
+
+TrunkEvent = (
+    TrunkRinging
+    | TrunkAnswered
+    | TrunkHangup
+    | TrunkAudio
+    | TrunkDtmf
+    | TrunkIncomingCall
+    | TrunkMediaQuality
+)
 TrunkListener = Callable[[TrunkEvent], None]
 
 

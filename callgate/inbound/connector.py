@@ -115,6 +115,7 @@ class _AppLink:
             return  # the call is over for the app: nothing more goes to it
         if ws.transport.get_write_buffer_size() > AUDIO_BUFFER_LIMIT:
             self.audio_dropped += 1
+            self.call.client_frames_dropped += 1
             return
         try:
             ws.write_binary(frame)
@@ -127,6 +128,7 @@ class InboundConnector:
         self.calls = calls
         self.settings = settings
         self._sessions: dict[str, _AppLink] = {}
+        self._dropped_by_ended = 0  # audio frames dropped for the apps of calls that ended
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
 
@@ -147,6 +149,11 @@ class InboundConnector:
     @property
     def live_sessions(self) -> int:
         return len(self._sessions)
+
+    @property
+    def audio_frames_dropped(self) -> int:
+        """Audio frames dropped for apps that did not read fast enough, since start (metrics)."""
+        return self._dropped_by_ended + sum(s.audio_dropped for s in self._sessions.values())
 
     # --- one call ------------------------------------------------------------------------------
 
@@ -172,6 +179,7 @@ class InboundConnector:
             await self._connect_and_run(session, route, event)
         finally:
             self._sessions.pop(call.session_id, None)
+            self._dropped_by_ended += session.audio_dropped
 
     async def _connect_and_run(
         self, session: _AppLink, route: InboundRoute, event: TrunkIncomingCall

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy.engine import Row
 
+from callgate.calls.quality import MediaQuality
 from callgate.calls.records import CallRecord, Direction, truncate_ms
 
 
@@ -42,7 +43,53 @@ def to_row(record: CallRecord) -> dict[str, Any]:
         "idempotency_hash": record.idempotency_hash,
         "hangup_idempotency_key": record.hangup_idempotency_key,
         "hangup_idempotency_hash": record.hangup_idempotency_hash,
+        **_quality_row(record.quality),
+        "client_frames_dropped": record.client_frames_dropped,
     }
+
+
+QUALITY_COLUMNS = (
+    "rx_packets",
+    "rx_lost",
+    "rx_late",
+    "rx_concealed",
+    "rx_jitter_ms",
+    "rx_underruns",
+    "tx_packets",
+    "loss_percent",
+    "mos",
+)
+
+
+def _quality_row(quality: MediaQuality | None) -> dict[str, Any]:
+    if quality is None:
+        return dict.fromkeys(QUALITY_COLUMNS)
+    return {
+        "rx_packets": quality.rx_packets,
+        "rx_lost": quality.rx_lost,
+        "rx_late": quality.rx_late,
+        "rx_concealed": quality.rx_concealed,
+        "rx_jitter_ms": quality.rx_jitter_ms,
+        "rx_underruns": quality.rx_underruns,
+        "tx_packets": quality.tx_packets,
+        # Derived, stored so SQL can filter and sort on them (as duration is).
+        "loss_percent": round(quality.loss_percent, 2),
+        "mos": quality.mos,
+    }
+
+
+def _quality_of(row: Row[Any]) -> MediaQuality | None:
+    if row.rx_packets is None:
+        return None
+    return MediaQuality(
+        rx_packets=row.rx_packets,
+        rx_lost=row.rx_lost,
+        rx_late=row.rx_late,
+        rx_concealed=row.rx_concealed,
+        rx_jitter_ms=row.rx_jitter_ms,
+        rx_underruns=row.rx_underruns,
+        tx_packets=row.tx_packets,
+    )
 
 
 def unique_rows(records: Sequence[CallRecord]) -> list[dict[str, Any]]:
@@ -73,4 +120,6 @@ def from_row(row: Row[Any]) -> CallRecord:
         idempotency_hash=row.idempotency_hash,
         hangup_idempotency_key=row.hangup_idempotency_key,
         hangup_idempotency_hash=row.hangup_idempotency_hash,
+        quality=_quality_of(row),
+        client_frames_dropped=row.client_frames_dropped,
     )

@@ -6,7 +6,7 @@ module only describes the columns so SQLAlchemy can build statements against the
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, Table, Text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import column, table
 
@@ -43,6 +43,17 @@ cdr = Table(
     Column("idempotency_hash", Text),
     Column("hangup_idempotency_key", Text),
     Column("hangup_idempotency_hash", Text),
+    # Media quality, written when the call ends (migration 0003; callgate/calls/quality.py).
+    Column("rx_packets", Integer),
+    Column("rx_lost", Integer),
+    Column("rx_late", Integer),
+    Column("rx_concealed", Integer),
+    Column("rx_jitter_ms", Float),
+    Column("rx_underruns", Integer),
+    Column("tx_packets", Integer),
+    Column("loss_percent", Float),
+    Column("mos", Float),
+    Column("client_frames_dropped", Integer, nullable=False),
 )
 
 # SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).
@@ -66,4 +77,14 @@ API_COLUMNS: dict[str, ColumnElement[object]] = {
     "updatedAt": cdr.c.updated_at,
     "direction": cdr.c.direction,
     "callerId": cdr.c.caller_id,
+    "rxPackets": cdr.c.rx_packets,
+    "rxLost": cdr.c.rx_lost,
+    "rxLate": cdr.c.rx_late,
+    "rxConcealed": cdr.c.rx_concealed,
+    "rxJitterMs": cdr.c.rx_jitter_ms,
+    "rxUnderruns": cdr.c.rx_underruns,
+    "txPackets": cdr.c.tx_packets,
+    "lossPercent": cdr.c.loss_percent,
+    "mos": cdr.c.mos,
+    "clientFramesDropped": cdr.c.client_frames_dropped,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -82,8 +83,10 @@ async def running(database_url: str, data_dir: Path, **settings: Any) -> AsyncIt
         database_url=database_url,
         jwt_secret=SECRET,
         node_id="test-node",
-        **settings,
+        **{key: value for key, value in settings.items() if key != "simulator_scripts"},
     )
+    if "simulator_scripts" in settings:  # a TOML table, not a flat setting
+        config = dataclasses.replace(config, simulator_scripts=settings["simulator_scripts"])
     clock = ManualClock()
     gateway = Gateway.build(config, clock=clock)
     await gateway.start()

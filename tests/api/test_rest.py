@@ -340,3 +340,14 @@ async def test_live_call_counts_follow_calls_per_account(api: Api) -> None:
     assert calls.count_live("acme") == 0
     assert calls.live("acme") == []
     assert first not in {c.session_id for c in calls.live("globex")}
+
+
+async def test_live_calls_show_the_level_each_way(api: Api) -> None:
+    sid = await api.call("0812000440")  # the simulator's callee plays a 440 Hz tone at -12 dBFS
+    ringing = (await api.client.get("/v1/calls", headers=api.auth())).json()["data"]
+    assert ringing[0]["levels"] == {"heard": None, "said": None}
+    await api.advance(2.5)  # answered after 2 s, then half a second of the tone
+    (live,) = (await api.client.get("/v1/calls", headers=api.auth())).json()["data"]
+    assert live["sessionId"] == sid
+    assert live["levels"]["heard"] == pytest.approx(-12.0, abs=0.5)
+    assert live["levels"]["said"] == -120.0  # nothing was played to the callee: silence

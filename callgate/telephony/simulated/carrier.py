@@ -23,11 +23,13 @@ from callgate.calls.trunk import (
     TrunkHangup,
     TrunkIncomingCall,
     TrunkListener,
+    TrunkMediaQuality,
     TrunkRinging,
 )
 from callgate.clock import Clock, MediaTicker, TickPhase, Timer
 from callgate.media.pcm import FRAME_BYTES, SILENCE_FRAME
 from callgate.media.signals import sine_pcm16, speech_like_pcm16
+from callgate.telephony.simulated.link import SimulatedLink
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
     CalleeScript,
@@ -93,6 +95,7 @@ class _SimCall:
     tone: list[bytes] | None = None
     tone_index: int = 0
     dtmf_heard: list[str] = field(default_factory=list)
+    link: SimulatedLink | None = None  # from the first frame of media on
 
 
 class SimulatedCarrier:
@@ -167,6 +170,7 @@ class SimulatedCarrier:
     def hangup(self, session_id: str, cause: int) -> None:
         call = self._calls.get(session_id)
         if call is not None:
+            self._report_quality(call)
             self._drop(call)
 
     def send_audio(self, session_id: str, frame: bytes) -> None:
@@ -179,6 +183,8 @@ class SimulatedCarrier:
                 recording.audio += frame
                 recording.frame_times.append(self._clock.monotonic())
             self.audio_heard_frames[session_id] = self.audio_heard_frames.get(session_id, 0) + 1
+            if call.link is not None:
+                call.link.sent += 1
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
         call = self._calls.get(session_id)
@@ -208,6 +214,11 @@ class SimulatedCarrier:
 
     def _start_media(self, call: _SimCall) -> None:
         call.connected = True
+        call.link = SimulatedLink(
+            getattr(call.script, "loss_percent", 0.0),
+            getattr(call.script, "jitter_ms", 0.0),
+            seed=call.session_id,
+        )
         if call.script.audio == "tone":
             call.tone = _tone_loop(call.script.tone_hz)
         elif call.script.audio == "speech":
@@ -219,8 +230,14 @@ class SimulatedCarrier:
             self._after(call, call.script.hangup_after_s, lambda: self._remote_hangup(call, cause))
 
     def _remote_hangup(self, call: _SimCall, cause: int) -> None:
+        self._report_quality(call)
         self._emit(TrunkHangup(call.session_id, cause, by_remote=True))
         self._drop(call)
+
+    def _report_quality(self, call: _SimCall) -> None:
+        if call.link is not None:
+            self._emit(TrunkMediaQuality(call.session_id, call.link.quality()))
+            call.link = None
 
     def _drop(self, call: _SimCall) -> None:
         for timer in call.timers:
@@ -244,4 +261,7 @@ class SimulatedCarrier:
                 frame = call.heard.popleft()[1]
             else:
                 frame = SILENCE_FRAME
+            link = call.link
+            if link is not None and not link.carries():
+                frame = SILENCE_FRAME  # lost or too late: the receiver conceals it
             self._listener(TrunkAudio(call.session_id, frame))

@@ -32,6 +32,8 @@ class CalleeScript:
     dtmf: tuple[tuple[float, str], ...] = ()  # (seconds after answer, digit)
     hangup_after_s: float | None = None  # seconds after answer
     echo_dtmf: bool = True  # an echo callee presses back each digit it hears
+    loss_percent: float = 0.0  # of the callee's frames lost on the way (concealed), 0-100
+    jitter_ms: float = 0.0  # delay variation of the callee's frames: uniform 0..jitter_ms
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +77,8 @@ _FIELDS = {
     "dtmf",
     "hangup_after_s",
     "echo_dtmf",
+    "loss_percent",
+    "jitter_ms",
 }
 
 
@@ -102,9 +106,14 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
     except re.error as exc:
         raise ScriptError(f"{where}.pattern: invalid regular expression: {exc}") from None
     kwargs: dict[str, Any] = {"pattern": pattern}
-    for key in ("ring_s", "tone_hz", "hangup_after_s"):
+    for key in ("ring_s", "tone_hz", "hangup_after_s", "jitter_ms"):
         if key in raw:
             kwargs[key] = _number(f"{where}.{key}", raw[key])
+    if "loss_percent" in raw:
+        loss = _number(f"{where}.loss_percent", raw["loss_percent"])
+        if loss > 100:
+            raise ScriptError(f"{where}.loss_percent: at most 100, got {raw['loss_percent']!r}")
+        kwargs["loss_percent"] = loss
     for key in ("answer", "echo_dtmf"):
         if key in raw:
             if not isinstance(raw[key], bool):

@@ -226,10 +226,12 @@ class MediaPlane:
         timeout = order.answered and self._timeout_s > 0 and not audio.on_hold
         session.set_timeout_enabled(timeout, now)
 
-    def stop(self, session_id: str) -> None:
+    def stop(self, session_id: str) -> RtpStats | None:
+        """Close the call's RTP; its final counters, or None if it had no stream or no session."""
         stream = self._streams.pop(session_id, None)
         if stream is None:
-            return
+            return None
+        stats = None if stream.session is None else stream.session.stats()
         stream.closed = True
         self._ports.in_use.discard(stream.port)
         fd = stream.sock.fileno()
@@ -238,6 +240,7 @@ class MediaPlane:
             with contextlib.suppress(OSError, KeyError):
                 self._poller.unregister(fd)
         stream.sock.close()
+        return stats
 
     def stats(self, session_id: str) -> RtpStats | None:
         stream = self._streams.get(session_id)

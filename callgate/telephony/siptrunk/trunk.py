@@ -20,7 +20,8 @@ import socket
 import ssl
 
 from callgate.calls.causes import Cause
-from callgate.calls.trunk import TrunkEvent, TrunkHangup, TrunkListener
+from callgate.calls.quality import MediaQuality
+from callgate.calls.trunk import TrunkEvent, TrunkHangup, TrunkListener, TrunkMediaQuality
 from callgate.clock import Clock, MediaTicker, Timer
 from callgate.telephony.rtp import RtpStats
 from callgate.telephony.sip import Endpoint, Send, Target, TransactionKey
@@ -288,7 +289,7 @@ class SipTrunk:
                 self._execute(engine.hangup(session_id, cause, self._clock.monotonic()))
         except Exception:
             log.exception("call %s could not be hung up cleanly", session_id)
-        self._media.stop(session_id)
+        self._stop_media(session_id)
 
     def send_audio(self, session_id: str, frame: bytes) -> None:
         self._media.send_audio(session_id, frame)
@@ -307,8 +308,10 @@ class SipTrunk:
             elif isinstance(output, MediaStart):
                 self._media.apply(output)
             elif isinstance(output, MediaStop):
-                self._media.stop(output.session_id)
+                self._stop_media(output.session_id)
             else:
+                if isinstance(output, TrunkHangup):
+                    self._stop_media(output.session_id)  # its quality reaches the domain first
                 self._emit(output)
         engine = self._engine
         if engine is None:
@@ -337,6 +340,12 @@ class SipTrunk:
             self._execute(engine.expire(now))
         except Exception:
             log.exception("SIP timer handling failed")
+
+    def _stop_media(self, session_id: str) -> None:
+        """Close the call's RTP (if still open) and tell the domain what it measured."""
+        stats = self._media.stop(session_id)
+        if stats is not None:
+            self._emit(TrunkMediaQuality(session_id, quality_of(stats)))
 
     def _emit(self, event: TrunkEvent) -> None:
         listener = self._listener
@@ -405,3 +414,16 @@ def _local_address(bind_host: str, toward: str) -> str:
             return str(probe.getsockname()[0])
         except OSError:
             return "127.0.0.1" if family == socket.AF_INET else "::1"
+
+
+def quality_of(stats: RtpStats) -> MediaQuality:
+    """The CDR's quality figures from the RTP session's counters."""
+    return MediaQuality(
+        rx_packets=stats.packets_in,
+        rx_lost=stats.lost,
+        rx_late=stats.late,
+        rx_concealed=stats.concealed_frames,
+        rx_jitter_ms=stats.jitter_ms,
+        rx_underruns=stats.underruns,
+        tx_packets=stats.packets_out,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ ZONE = {
 
 
 def resolver(dns: DnsServer, clock: ManualClock, **settings: object) -> TrunkResolver:
-    values: dict[str, object] = {"host": HOST, "dns_servers": (dns.address,)}
+    values: dict[str, Any] = {"host": HOST, "dns_servers": (dns.address,)}
     values.update(settings)
     trunk = SipTrunkSettings(**values)
     return TrunkResolver.for_hop(

@@ -1,0 +1,166 @@
+"""Prometheus metrics for `/metrics`: read from the gateway when scraped, counted from call events.
+
+The media path pays nothing for them: figures that the rooms already keep (live calls, the CDR
+writer's queue, frames dropped for slow clients, ticks skipped) are read at scrape time by a
+collector; what no room keeps (calls ended by disposition and cause, set-up time) is counted from the
+`CallCreated` and `CallFinished` events, two per call, and the media tick's lateness once per wake-up.
+A registry of our own, so two gateways in one process (the tests) never share counters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from callgate.calls.events import BusEvent, CallCreated, CallFinished
+
+if TYPE_CHECKING:
+    from callgate.gateway import Gateway
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Set-up (start to answer) in seconds: a PSTN call answers in 2-30 s, a bot's test number in 0.1 s.
+SETUP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0)
+# Media tick lateness in seconds: under 1 ms is the norm, a frame (20 ms) late is audible.
+TICK_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The counters the collector reads at scrape time; functions, so nothing is copied per frame."""
+
+    socketio_audio_dropped: Callable[[], int]
+    inbound_audio_dropped: Callable[[], int]
+
+
+class GatewayMetrics:
+    """Subscribes to the gateway's events and tick; `render()` is the text exposition for a scrape."""
+
+    def __init__(self, gateway: Gateway, sources: Sources) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._gateway = gateway
+        self._started = PromCounter(
+            "callgate_calls_started",
+            "Calls placed or offered, by direction.",
+            ["direction"],
+            registry=self.registry,
+        )
+        self._ended = PromCounter(
+            "callgate_calls_ended",
+            "Calls ended, by direction, CDR disposition and hang-up cause (Q.850 code).",
+            ["direction", "disposition", "cause"],
+            registry=self.registry,
+        )
+        self._setup = Histogram(
+            "callgate_call_setup_seconds",
+            "Start to answer of answered calls, observed when the call ends.",
+            ["direction"],
+            buckets=SETUP_BUCKETS,
+            registry=self.registry,
+        )
+        self._tick_late = Histogram(
+            "callgate_media_tick_lateness_seconds",
+            "How late each wake-up of the 20 ms media tick ran after its deadline.",
+            buckets=TICK_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(gateway, sources))
+        self._unsubscribe = gateway.bus.subscribe(self._on_event)
+        gateway.ticker.lateness_observer = self._tick_late.observe
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self._gateway.ticker.lateness_observer = None
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def _on_event(self, event: BusEvent) -> None:
+        # Called for every event, audio frames included: the type test comes first and is all
+        # an audio frame costs here.
+        kind = type(event)
+        if kind is CallFinished:
+            assert isinstance(event, CallFinished)
+            record = event.record
+            self._ended.labels(
+                record.direction,
+                record.disposition or "UNKNOWN",
+                str(record.hangup_cause_code if record.hangup_cause_code is not None else ""),
+            ).inc()
+            if record.answer_time is not None:
+                setup = (record.answer_time - record.start_time).total_seconds()
+                self._setup.labels(record.direction).observe(max(0.0, setup))
+        elif kind is CallCreated:
+            assert isinstance(event, CallCreated)
+            self._started.labels(event.direction).inc()
+
+
+class _StateCollector(Collector):
+    """Figures read from the rooms when scraped."""
+
+    def __init__(self, gateway: Gateway, sources: Sources) -> None:
+        self._gateway = gateway
+        self._sources = sources
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        gw = self._gateway
+        live = GaugeMetricFamily(
+            "callgate_live_calls",
+            "Calls not yet ended, by direction and state.",
+            labels=["direction", "state"],
+        )
+        by_kind = Counter((call.record.direction, call.state.value) for call in gw.calls.calls)
+        for (direction, state), count in sorted(by_kind.items()):
+            live.add_metric([direction, state], count)
+        yield live
+        yield CounterMetricFamily(
+            "callgate_media_tick_skipped_frames",
+            "Frames the media tick skipped because the process fell more than 5 frames behind.",
+            value=gw.ticker.skipped_frames,
+        )
+        dropped = CounterMetricFamily(
+            "callgate_client_audio_frames_dropped",
+            "Audio frames dropped for applications that did not read fast enough, by channel.",
+            labels=["channel"],
+        )
+        dropped.add_metric(["socketio"], self._sources.socketio_audio_dropped())
+        dropped.add_metric(["inbound"], self._sources.inbound_audio_dropped())
+        yield dropped
+        recorder = gw.recorder
+        yield GaugeMetricFamily(
+            "callgate_cdr_writer_queued",
+            "Call records waiting for the CDR writer's next database write.",
+            value=recorder.queued,
+        )
+        yield GaugeMetricFamily(
+            "callgate_cdr_writer_stalled_seconds",
+            "How long the CDR write in progress has waited for the database (0 when none is).",
+            value=recorder.stalled_s(),
+        )
+        yield CounterMetricFamily(
+            "callgate_cdr_write_failures",
+            "Database writes of call records that failed (each is retried).",
+            value=recorder.write_failures,
+        )
+        yield CounterMetricFamily(
+            "callgate_cdr_batches_written",
+            "Database writes of call records that succeeded.",
+            value=recorder.batches_written,
+        )
+        yield CounterMetricFamily(
+            "callgate_database_refusals",
+            "Requests refused because their call record could not be committed in time (503).",
+            value=gw.requests.refusals.count,
+        )
+        yield CounterMetricFamily(
+            "callgate_calls_dialled",
+            "Outbound calls handed to the trunk.",
+            value=gw.calls.dialled,
+        )
