@@ -27,7 +27,7 @@ from callgate.api.simulate import router as simulate_router
 from callgate.calls.history import CallHistory
 from callgate.console import STATIC_DIR as CONSOLE_DIR
 from callgate.gateway import Gateway
-from callgate.metrics import CONTENT_TYPE, GatewayMetrics, Sources
+from callgate.metrics import CONTENT_TYPE, GatewayMetrics
 from callgate.telephony.simulated import SimulatedCarrier
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     reachable as `rest_app(app).state.realtime`.
     """
     realtime = Realtime(gateway.calls, gateway.jwt_secret)
-    metrics = GatewayMetrics(
-        gateway,
-        Sources(
-            socketio_audio_dropped=lambda: realtime.audio_frames_dropped,
-            inbound_audio_dropped=lambda: gateway.inbound.audio_frames_dropped,
-        ),
-    )
+    metrics = GatewayMetrics(gateway)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

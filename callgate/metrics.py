@@ -11,8 +11,7 @@ share counters.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -33,18 +32,10 @@ SETUP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0
 TICK_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1)
 
 
-@dataclass(frozen=True, slots=True)
-class Sources:
-    """The counters the collector reads at scrape time; functions, so nothing is copied per frame."""
-
-    socketio_audio_dropped: Callable[[], int]
-    inbound_audio_dropped: Callable[[], int]
-
-
 class GatewayMetrics:
     """Subscribes to the gateway's events and tick; `render()` is the text exposition for a scrape."""
 
-    def __init__(self, gateway: Gateway, sources: Sources) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._gateway = gateway
         self._started = PromCounter(
@@ -72,7 +63,7 @@ class GatewayMetrics:
             buckets=TICK_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(gateway, sources))
+        self.registry.register(_StateCollector(gateway))
         self._unsubscribe = gateway.bus.subscribe(self._on_event, (CallCreated, CallFinished))
         gateway.ticker.lateness_observer = self._tick_late.observe
 
@@ -101,9 +92,8 @@ class GatewayMetrics:
 class _StateCollector(Collector):
     """Figures read from the rooms when scraped."""
 
-    def __init__(self, gateway: Gateway, sources: Sources) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
-        self._sources = sources
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         gw = self._gateway
@@ -126,8 +116,8 @@ class _StateCollector(Collector):
             "Audio frames dropped for applications that did not read fast enough, by channel.",
             labels=["channel"],
         )
-        dropped.add_metric(["socketio"], self._sources.socketio_audio_dropped())
-        dropped.add_metric(["inbound"], self._sources.inbound_audio_dropped())
+        for channel in ("socketio", "inbound"):
+            dropped.add_metric([channel], gw.calls.client_frames_dropped.get(channel, 0))
         yield dropped
         recorder = gw.recorder
         yield GaugeMetricFamily(

@@ -42,7 +42,6 @@ class Outbox:
         self._ready = asyncio.Event()
         self.dropped: dict[str, int] = {}  # session id -> audio frames dropped, not yet reported
         self.dropped_total = 0  # the sum of `dropped`
-        self.dropped_ever = 0  # every audio frame this outbox dropped (for metrics; never reset)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -94,7 +93,6 @@ class Outbox:
                 self._audio -= 1
                 self.dropped[item.session_id] = self.dropped.get(item.session_id, 0) + 1
                 self.dropped_total += 1
-                self.dropped_ever += 1
                 if self._on_drop is not None:
                     self._on_drop(item.session_id)
                 return

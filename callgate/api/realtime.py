@@ -114,7 +114,6 @@ class Realtime:
             engineio_logger=False,
         )
         self.clients: dict[str, Client] = {}
-        self._dropped_by_gone = 0  # audio frames dropped for clients that have disconnected
         self._by_account: dict[str, set[Client]] = {}
         self._rooms: dict[str, set[Client]] = {}  # call session id -> clients that joined it
         self._audio_prefixes: dict[str, bytes] = {}  # call session id -> its audio event's bytes
@@ -162,7 +161,7 @@ class Realtime:
                 )
         except ApiError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
-        outbox = Outbox(self._max_audio_backlog, on_drop=self.calls.note_client_drop)
+        outbox = Outbox(self._max_audio_backlog, on_drop=self._note_drop)
         client = Client(sid, account, outbox)
         channel = channel_of(environ.get("asgi.scope"))
         if channel is not None:
@@ -182,7 +181,6 @@ class Realtime:
         client = self.clients.pop(sid, None)
         if client is None:
             return None
-        self._dropped_by_gone += client.outbox.dropped_ever
         peers = self._by_account.get(client.account)
         if peers is not None:
             peers.discard(client)
@@ -196,10 +194,8 @@ class Realtime:
         await self._stop_sender(client)
         return None
 
-    @property
-    def audio_frames_dropped(self) -> int:
-        """Audio frames dropped for slow clients since start (metrics)."""
-        return self._dropped_by_gone + sum(c.outbox.dropped_ever for c in self.clients.values())
+    def _note_drop(self, session_id: str) -> None:
+        self.calls.note_client_drop(session_id, "socketio")
 
     async def _stop_sender(self, client: Client) -> None:
         if client.sender is not None:

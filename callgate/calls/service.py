@@ -102,6 +102,9 @@ class CallService:
         # still land, carrying its request's key, and must not be taken for a placed call.
         self._refused: set[str] = set()
         self.dialled = 0  # outbound calls handed to the trunk
+        # Audio frames applications missed by reading too slowly, by channel (metrics); each
+        # call's own count goes into its CDR.
+        self.client_frames_dropped: dict[str, int] = {}
 
     async def start(self) -> None:
         self._unsubscribe_tick = self.ticker.subscribe(self._on_tick, TickPhase.PLAYOUT)
@@ -326,11 +329,12 @@ class CallService:
             ):
                 self._hangup_now(call)
 
-    def note_client_drop(self, session_id: str, frames: int = 1) -> None:
-        """An application missed `frames` of this call's audio (it read too slowly): for the CDR."""
+    def note_client_drop(self, session_id: str, channel: str) -> None:
+        """An application on `channel` missed a frame of this call's audio (it read too slowly)."""
+        self.client_frames_dropped[channel] = self.client_frames_dropped.get(channel, 0) + 1
         call = self._calls.get(session_id)
         if call is not None:
-            call.client_frames_dropped += frames
+            call.client_frames_dropped += 1
 
     def send_dtmf(self, account: str, session_id: str, digit: str, duration_ms: int) -> None:
         if digit not in DIGIT_SET:

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import websockets
@@ -91,6 +92,8 @@ class _AppLink:
     protocol: GatewaySession
     """The inbound protocol's rules for this call (shared with the app framework)."""
     clock: Clock
+    note_drop: Callable[[str, str], None]
+    """`CallService.note_client_drop`: counts a frame the app missed, for the CDR and metrics."""
     ws: DirectClientConnection | None = None
     audio_dropped: int = 0
     done: asyncio.Future[Violation | None] | None = None
@@ -115,7 +118,7 @@ class _AppLink:
             return  # the call is over for the app: nothing more goes to it
         if ws.transport.get_write_buffer_size() > AUDIO_BUFFER_LIMIT:
             self.audio_dropped += 1
-            self.call.client_frames_dropped += 1
+            self.note_drop(self.call.session_id, "inbound")
             return
         try:
             ws.write_binary(frame)
@@ -128,7 +131,6 @@ class InboundConnector:
         self.calls = calls
         self.settings = settings
         self._sessions: dict[str, _AppLink] = {}
-        self._dropped_by_ended = 0  # audio frames dropped for the apps of calls that ended
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
 
@@ -150,11 +152,6 @@ class InboundConnector:
     def live_sessions(self) -> int:
         return len(self._sessions)
 
-    @property
-    def audio_frames_dropped(self) -> int:
-        """Audio frames dropped for apps that did not read fast enough, since start (metrics)."""
-        return self._dropped_by_ended + sum(s.audio_dropped for s in self._sessions.values())
-
     # --- one call ------------------------------------------------------------------------------
 
     async def _serve(self, event: TrunkIncomingCall) -> None:
@@ -172,14 +169,13 @@ class InboundConnector:
         clock = self.calls.clock
         protocol = GatewaySession(clock.monotonic(), max_violations=self.settings.max_violations)
         # Control messages only: caller audio skips the outbox (send_audio_now).
-        session = _AppLink(call, Outbox(max_audio=0), protocol, clock)
+        session = _AppLink(call, Outbox(max_audio=0), protocol, clock, self.calls.note_client_drop)
         self._sessions[call.session_id] = session
         self.calls.attach(call)
         try:
             await self._connect_and_run(session, route, event)
         finally:
             self._sessions.pop(call.session_id, None)
-            self._dropped_by_ended += session.audio_dropped
 
     async def _connect_and_run(
         self, session: _AppLink, route: InboundRoute, event: TrunkIncomingCall

@@ -158,7 +158,10 @@ async def test_a_slow_client_loses_its_oldest_audio_is_told_and_keeps_every_cont
     assert response.status_code == 200
     assert await raw.until("audioDropped", timeout_s=10) == {"sessionId": sid, "frames": dropped}
     assert await raw.until("hangup") == {"sessionId": sid}
-    assert (await raw.until("cdr"))["disposition"] == "ANSWERED"
+    cdr = await raw.until("cdr")
+    assert cdr["disposition"] == "ANSWERED"
+    assert cdr["clientFramesDropped"] == dropped  # the record says what the client missed
+    assert live.realtime.calls.client_frames_dropped == {"socketio": dropped}  # and the metrics
     assert len(raw.take("audio")) >= 50  # what waited was delivered, oldest dropped first
     await raw.close()
 
