@@ -61,6 +61,7 @@ async def test_a_lossy_call_records_its_loss_and_a_lower_mos(
         assert bad["mos"] < 4.0 < good["mos"]
         assert (good["rxLost"], good["rxLate"], good["rxJitterMs"]) == (0, 0, 0.0)
         assert good["rxPackets"] == pytest.approx(500, abs=3)
+        assert good["txPackets"] == pytest.approx(500, abs=3)  # the gateway sends every tick
         assert never["rxPackets"] is None
         assert never["mos"] is None
         assert bad["clientFramesDropped"] == good["clientFramesDropped"] == 0

@@ -183,8 +183,6 @@ class SimulatedCarrier:
                 recording.audio += frame
                 recording.frame_times.append(self._clock.monotonic())
             self.audio_heard_frames[session_id] = self.audio_heard_frames.get(session_id, 0) + 1
-            if call.link is not None:
-                call.link.sent += 1
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
         call = self._calls.get(session_id)
@@ -218,6 +216,7 @@ class SimulatedCarrier:
             getattr(call.script, "loss_percent", 0.0),
             getattr(call.script, "jitter_ms", 0.0),
             seed=call.session_id,
+            start_tick=self._ticker.tick_no,
         )
         if call.script.audio == "tone":
             call.tone = _tone_loop(call.script.tone_hz)
@@ -236,7 +235,9 @@ class SimulatedCarrier:
 
     def _report_quality(self, call: _SimCall) -> None:
         if call.link is not None:
-            self._emit(TrunkMediaQuality(call.session_id, call.link.quality()))
+            sent = self.audio_heard_frames.get(call.session_id, 0)
+            quality = call.link.quality(self._ticker.tick_no, sent)
+            self._emit(TrunkMediaQuality(call.session_id, quality))
             call.link = None
 
     def _drop(self, call: _SimCall) -> None:
@@ -262,6 +263,6 @@ class SimulatedCarrier:
             else:
                 frame = SILENCE_FRAME
             link = call.link
-            if link is not None and not link.carries():
+            if link is not None and link.impaired and not link.carries():
                 frame = SILENCE_FRAME  # lost or too late: the receiver conceals it
             self._listener(TrunkAudio(call.session_id, frame))
