@@ -14,9 +14,16 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+
+from callgate.calls.records import CallRecord
+from callgate.calls.recordstore import CdrQuery
+
+if TYPE_CHECKING:
+    from callgate.gateway import Gateway
 
 REQUIRE_PEERS = os.environ.get("CALLGATE_REQUIRE_PEERS", "") not in ("", "0")
 PG_URL = os.environ.get("CALLGATE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -88,3 +95,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with postgres_database("cg_test") as url:
         yield url
+
+
+async def ended_record(
+    gateway: Gateway, account: str, session_id: str | None = None, timeout_s: float = 15.0
+) -> CallRecord:
+    """The closed CDR of `session_id` (or of the account's only call), once the writer has it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        await gateway.recorder.flush()
+        if session_id is not None:
+            record = await gateway.store.get(account, session_id)
+        else:
+            page = await gateway.store.query(CdrQuery(account=account))
+            record = page.records[0] if page.total else None
+        if record is not None and record.end_time is not None:
+            return record
+        assert loop.time() < deadline, f"no closed CDR for {session_id or account} in {timeout_s} s"
+        await asyncio.sleep(0.02)

@@ -14,7 +14,7 @@ import pytest
 
 from callgate.api.auth import create_token
 from tests.served import served
-from tests.support import need, need_program
+from tests.support import need
 
 pytestmark = pytest.mark.peers
 
@@ -39,7 +39,10 @@ def browser() -> Iterator[object]:
     chromium = shutil.which("chromium")
     need(chromium is not None, "chromium is not installed (Debian package chromium)")
     assert chromium is not None
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        need(False, "playwright is not installed (a dev dependency)")
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
@@ -56,7 +59,6 @@ def until(condition: Callable[[], object], what: str, timeout_s: float = 15.0) -
 
 
 def test_console_follows_and_ends_a_call(browser: object, tmp_path: Path) -> None:
-    need_program("chromium")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     token = create_token(SECRET, "default", 3600)
     auth = {"Authorization": f"Bearer {token}"}

@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from callgate.api.auth import create_token
 from tests.api.conftest import Api
-from tests.support import free_port
+from tests.served import served as serve
 
 SECRET = "openapi-test-secret-" + "o" * 40
 # Bounded: schemathesis stops generating when its budget is spent; the process is killed after.
@@ -53,42 +51,10 @@ async def test_the_document_states_auth_errors_and_parameters(api: Api) -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """`callgate serve` on its defaults (SQLite, the simulated carrier) on a free port."""
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
-        "CALLGATE_DATA_DIR": str(tmp_path / "data"),
-        "CALLGATE_JWT_SECRET": SECRET,
-        "CALLGATE_LOG_LEVEL": "warning",
-    }
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "callgate", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "callgate serve did not start in 30 s"
-            time.sleep(0.05)
+    log = tmp_path / "server.log"
+    with serve(tmp_path / "data", log, jwt_secret=SECRET, log_level="warning") as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-    errors = (tmp_path / "server.log").read_text(errors="replace")
+    errors = log.read_text(errors="replace")
     assert "Traceback" not in errors, errors[-3000:]
 
 

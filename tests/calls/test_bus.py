@@ -14,7 +14,7 @@ def test_a_listener_that_names_its_kinds_hears_only_those() -> None:
     created: list[BusEvent] = []
     bus.subscribe(everything.append)
     leave = bus.subscribe(created.append, (CallCreated,))
-    events = [
+    events: list[BusEvent] = [
         CallCreated("s1", "acme", "outbound", "0812", None),
         AudioReceived("s1", "acme", bytes(320)),
         DtmfReceived("s1", "acme", "5"),

@@ -24,7 +24,7 @@ from callgate.gateway import Gateway
 from callgate.inbound.routes import InboundRoute
 from callgate.media.signals import align, sine_pcm16
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
-from tests.support import free_port
+from tests.support import ended_record, free_port
 
 WAIT_S = 5.0
 FRAME = 320
@@ -72,13 +72,7 @@ class World:
             await asyncio.sleep(0.001)
 
     async def record(self, session_id: str) -> CallRecord:
-        for _ in range(500):
-            await self.gateway.recorder.flush()
-            record = await self.gateway.store.get("inbound-acct", session_id)
-            if record is not None and record.end_time is not None:
-                return record
-            await asyncio.sleep(0.01)
-        raise AssertionError("the call never ended")
+        return await ended_record(self.gateway, "inbound-acct", session_id, timeout_s=5)
 
     @property
     def port(self) -> int:

@@ -25,7 +25,7 @@ from callgate.inbound.routes import InboundRoute
 from callgate.media.signals import align
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
 from callgate.telephony.simulated.carrier import caller_speech_pcm16
-from tests.support import need, need_program
+from tests.support import ended_record, need, need_program
 
 DTMF_AFTER_S = 0.3
 HANGUP_AFTER_DTMF_S = 1.0
@@ -84,14 +84,7 @@ async def call_through(tmp_path: Path, port: int) -> tuple[CallRecord, Simulated
         carrier = gateway.trunk
         assert isinstance(carrier, SimulatedCarrier)
         sid = carrier.offer_inbound("081122334455", "0215551234", CallerScript(record=True))
-        deadline = asyncio.get_running_loop().time() + 15
-        while True:
-            await gateway.recorder.flush()
-            record = await gateway.store.get("acme", sid)
-            if record is not None and record.end_time is not None:
-                return record, carrier, sid
-            assert asyncio.get_running_loop().time() < deadline, "the call did not end"
-            await asyncio.sleep(0.05)
+        return await ended_record(gateway, "acme", sid), carrier, sid
     finally:
         await gateway.stop()
 

@@ -7,16 +7,14 @@ cause 38, rather than hang.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from callgate.calls.recordstore import CdrQuery
 from callgate.clock import LoopClock, MediaTicker
 from callgate.config import load_config
 from callgate.gateway import Gateway
 from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
 from tests.peers.dns_server import running_dns
-from tests.support import free_port
+from tests.support import ended_record, free_port
 from tests.telephony.siptrunk.harness import rtp_range
 
 ZONE = {
@@ -53,13 +51,7 @@ async def test_a_call_to_a_name_that_does_not_resolve_is_recorded_failed_with_ca
         try:
             dns.records.clear()
             call = await gateway.calls.place_call("acme", "1000")
-            for _ in range(100):
-                await gateway.recorder.flush()
-                page = await gateway.store.query(CdrQuery(account="acme"))
-                if page.total and page.records[0].end_time is not None:
-                    break
-                await asyncio.sleep(0.05)
-            record = page.records[0]
+            record = await ended_record(gateway, "acme", timeout_s=5)
             assert record.session_id == call.session_id
             assert (record.disposition, record.hangup_cause_code, record.hangup_cause_text) == (
                 "FAILED",

@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 
 from callgate.appkit.echo import EchoTimings, run_echo_app
-from callgate.calls.recordstore import CdrQuery
 from callgate.clock import LoopClock, MediaTicker
 from callgate.config import load_config
 from callgate.gateway import Gateway
 from callgate.inbound.routes import InboundRoute
 from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
 from tests.peers.sipp import errors, running_sipp
-from tests.support import free_port
+from tests.support import ended_record, free_port
 from tests.telephony.siptrunk.harness import rtp_range
 
 pytestmark = pytest.mark.peers
@@ -62,13 +61,7 @@ async def test_an_inbound_sip_call_reaches_the_echo_app_and_has_its_cdr(tmp_path
         )
         async with caller as (sipp, _):
             assert await sipp.wait(15) == 0, errors(tmp_path)
-        for _ in range(200):
-            await gateway.recorder.flush()
-            page = await gateway.store.query(CdrQuery(account="acme"))
-            if page.total and page.records[0].end_time is not None:
-                break
-            await asyncio.sleep(0.05)
-        record = page.records[0]
+        record = await ended_record(gateway, "acme", timeout_s=10)
         assert (record.direction, record.destination, record.caller_id) == (
             "inbound",
             "4143",
