@@ -88,6 +88,8 @@ class Endpoint:
     transport: str = "UDP"
     user: str | None = None  # the Contact's user part
     user_agent: str | None = None
+    secure: bool = False
+    """A SIPS Contact (RFC 5630: TLS to us on every hop, so no transport parameter)."""
 
     @property
     def hostport(self) -> str:
@@ -101,10 +103,11 @@ class Endpoint:
     @property
     def contact(self) -> NameAddr:
         params: tuple[tuple[str, str | None], ...] = ()
-        if self.transport.upper() != "UDP":
+        if self.transport.upper() != "UDP" and not self.secure:
             params = (("transport", self.transport.lower()),)
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        uri = SipUri.build(host, user=self.user, port=self.port, params=params)
+        scheme = "sips" if self.secure else "sip"
+        uri = SipUri.build(host, user=self.user, port=self.port, params=params, scheme=scheme)
         return NameAddr(uri)
 
 
@@ -186,12 +189,22 @@ class Dialog:
     remote_cseq: int | None = None  # last CSeq number the peer used
     early: bool = False
     secure: bool = False
+    flow: Target | None = None
+    """The TCP/TLS connection the dialog was set up over: its requests go there while it is open."""
 
     # --- creation ---------------------------------------------------------------------------
 
     @classmethod
-    def from_response(cls, invite: SipRequest, response: SipResponse, endpoint: Endpoint) -> Dialog:
-        """UAC (§12.1.2): from a 2xx, or a 101-199 with a To tag (an early dialog)."""
+    def from_response(
+        cls,
+        invite: SipRequest,
+        response: SipResponse,
+        endpoint: Endpoint,
+        *,
+        flow: Target | None = None,
+    ) -> Dialog:
+        """UAC (§12.1.2): from a 2xx, or a 101-199 with a To tag (an early dialog); `flow` is
+        where the INVITE went."""
         from_, to, cseq = invite.from_, invite.to, invite.cseq
         if from_ is None or to is None or cseq is None or invite.call_id is None:
             raise SipLocalError("INVITE lacks From, To, CSeq or Call-ID")
@@ -215,11 +228,20 @@ class Dialog:
             local_cseq=cseq.number,
             early=status < 200,
             secure=invite.uri.scheme == "sips",
+            flow=flow if flow is not None and flow.reliable else None,
         )
 
     @classmethod
-    def from_request(cls, invite: SipRequest, *, local_tag: str, endpoint: Endpoint) -> Dialog:
-        """UAS (§12.1.1): from the INVITE we answer with `local_tag` in our To."""
+    def from_request(
+        cls,
+        invite: SipRequest,
+        *,
+        local_tag: str,
+        endpoint: Endpoint,
+        flow: Target | None = None,
+    ) -> Dialog:
+        """UAS (§12.1.1): from the INVITE we answer with `local_tag` in our To; `flow` is where
+        it came from."""
         from_, to, cseq = invite.from_, invite.to, invite.cseq
         if from_ is None or to is None or cseq is None or invite.call_id is None:
             raise SipLocalError("INVITE lacks From, To, CSeq or Call-ID")
@@ -235,6 +257,7 @@ class Dialog:
             endpoint=endpoint,
             remote_cseq=cseq.number,
             secure=invite.uri.scheme == "sips",
+            flow=flow if flow is not None and flow.reliable else None,
         )
 
     @property
@@ -277,8 +300,13 @@ class Dialog:
         return self.route_set[0].uri if self.route_set else self.remote_target
 
     def target(self) -> Target:
-        """`next_hop` as a transport destination, on our endpoint's transport by default."""
-        return uri_target(self.next_hop, transport=self.endpoint.transport)
+        """`next_hop` as a transport destination, on our endpoint's transport by default; on the
+        dialog's connection while it lasts (`flow`)."""
+        target = uri_target(self.next_hop, transport=self.endpoint.transport)
+        flow = self.flow
+        if flow is not None and flow.reliable and flow.transport == target.transport:
+            return dataclasses.replace(target, flow=(flow.host, flow.port))
+        return target
 
     # --- building ---------------------------------------------------------------------------
 
@@ -329,13 +357,20 @@ class Dialog:
             to=self.remote_uri.with_tag(self.remote_tag) if self.remote_tag else self.remote_uri,
             call_id=self.call_id,
             cseq=cseq,
-            contact=self.endpoint.contact if method in _TARGET_REFRESH else None,
+            contact=self.contact if method in _TARGET_REFRESH else None,
             route=route,
             headers=headers,
             body=body,
             content_type=content_type,
             user_agent=self.endpoint.user_agent,
         )
+
+    @property
+    def contact(self) -> NameAddr:
+        """Ours in this dialog: a SIPS URI when a SIPS request set it up (§12.1.1)."""
+        if self.secure and not self.endpoint.secure:
+            return dataclasses.replace(self.endpoint, secure=True).contact
+        return self.endpoint.contact
 
     def response(
         self,
@@ -352,7 +387,7 @@ class Dialog:
         lines = list(headers)
         method = request.method
         if (method == "INVITE" and 100 < status < 300) or (method == "UPDATE" and status < 300):
-            lines.insert(0, ("Contact", str(self.endpoint.contact)))
+            lines.insert(0, ("Contact", str(self.contact)))
         if body:
             if content_type is None:
                 raise SipLocalError("a body needs a content_type")

@@ -134,8 +134,9 @@ class UserAgentCore:
             host, port = split_hostport("outbound_proxy", settings.outbound_proxy)
             proxy = SipUri.build(bracketed(host), port=port, params=(("lr", None),))
             self._route = (NameAddr(proxy),)
+        self._scheme = "sips" if settings.sips else "sip"
         self._uri_params: tuple[tuple[str, str | None], ...] = ()
-        if settings.transport not in ("udp", "auto"):
+        if settings.transport not in ("udp", "auto") and not settings.sips:
             self._uri_params = (("transport", settings.transport),)
         self._digest: DigestClient | None = None
         user = settings.digest_username
@@ -152,9 +153,14 @@ class UserAgentCore:
         self._register_target: Target | None = None
         if settings.register:
             registrar = SipUri.build(
-                bracketed(settings.domain), port=self._trunk_port(), params=self._uri_params
+                bracketed(settings.domain),
+                port=self._trunk_port(),
+                params=self._uri_params,
+                scheme=self._scheme,
             )
-            aor = SipUri.build(bracketed(settings.domain), user=settings.username)
+            aor = SipUri.build(
+                bracketed(settings.domain), user=settings.username, scheme=self._scheme
+            )
             self.registration = Registration(
                 registrar=registrar,
                 aor=aor,

@@ -89,6 +89,9 @@ class SipTrunkSettings:
     trunk when it asks for a client certificate. Without it there is no TLS listener."""
     tls_key_file: str | None = None
     """The private key of `tls_cert_file` (PEM)."""
+    sips: bool = False
+    """SIPS URIs (RFC 5630) in our requests to the trunk (Request-URI, From, To, Contact): TLS on
+    every hop, which a sips: trunk URI asks for; needs transport tls."""
     username: str | None = None
     """Digest user, the REGISTER address-of-record user and our Contact user."""
     password: str | None = None
@@ -154,6 +157,8 @@ class SipTrunkSettings:
             _nameserver(server)
         if not self.dns_timeout_s > 0:
             raise ValueError(f"dns_timeout_s: must be positive, got {self.dns_timeout_s}")
+        if self.sips and self.transport != "tls":
+            raise ValueError(f"sips: SIPS URIs need transport tls, not {self.transport}")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file/tls_key_file: give both or neither")
         if self.password is not None and not (self.username or self.auth_username):
@@ -215,8 +220,6 @@ class SipTrunkSettings:
             raise ValueError(
                 f"trunk URI must start with sip: (e.g. sip:user:secret@host), got {text!r}"
             )
-        if text.lower().startswith("sips:"):
-            raise ValueError("trunk URI: sips: is not supported; use sip:...;transport=tls")
         try:
             uri = parse_uri(text)
         except GrammarError as exc:
@@ -226,6 +229,8 @@ class SipTrunkSettings:
         if uri.headers:
             raise ValueError("trunk URI: headers (?...) are not allowed")
         values: dict[str, Any] = {"host": uri.host.strip("[]")}
+        if uri.scheme == "sips":
+            values.update(sips=True, transport="tls")
         if uri.port is not None:
             values["port"] = uri.port
         if uri.user is not None:

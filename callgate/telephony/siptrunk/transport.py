@@ -236,7 +236,9 @@ class SipTransport:
     def _send_tcp(self, item: Send) -> None:
         target = item.target
         key = (target.host, target.port)
-        stream = self._streams.get(key)
+        stream = self._streams.get(target.flow or key)
+        if stream is None and target.flow is not None:
+            stream = self._streams.get(key)
         if stream is None and isinstance(item.message, SipResponse):
             stream = self._any_stream_from(target.host)
         if stream is not None:

@@ -139,6 +139,7 @@ class SipTrunk:
             settings.transport.upper(),
             user=settings.username,
             user_agent=settings.user_agent,
+            secure=settings.sips,
         )
         self._listener = listener
         self._engine = CallControl(settings, LocalAddress(endpoint, public), first_hop, trusted)

@@ -80,7 +80,7 @@ class OutboundCalls(UserAgentCore):
         try:
             target_uri = self._request_uri(destination)
             user = caller_id or self.settings.caller_id or self.settings.username or "callgate"
-            from_uri = SipUri.build(bracketed(self.settings.domain), user=user)
+            from_uri = SipUri.build(bracketed(self.settings.domain), user=user, scheme=self._scheme)
         except (GrammarError, SipError) as exc:
             log.warning("call %s: bad destination or caller id: %s", session_id, exc)
             return self._fail_dial(session_id, int(Cause.INVALID_NUMBER_FORMAT))
@@ -141,6 +141,7 @@ class OutboundCalls(UserAgentCore):
             user=text,
             port=self._trunk_port(),
             params=self._uri_params,
+            scheme=self._scheme,
         )
 
     def _on_invite_response(
@@ -175,7 +176,9 @@ class OutboundCalls(UserAgentCore):
             call.ringing_reported = True
             self._out.append(TrunkRinging(call.session_id))
         if response.to_tag and response.status > 100 and call.dialog is None:
-            call.dialog = Dialog.from_response(call.invite, response, self.local.endpoint)
+            call.dialog = Dialog.from_response(
+                call.invite, response, self.local.endpoint, flow=call.target or self.trunk
+            )
         sdp = sdp_body(response)
         if sdp is None or call.sdp is None:
             return
@@ -235,7 +238,9 @@ class OutboundCalls(UserAgentCore):
             return
         dialog = call.dialog
         if dialog is None or dialog.remote_tag != tag:
-            dialog = Dialog.from_response(call.invite, response, self.local.endpoint)
+            dialog = Dialog.from_response(
+                call.invite, response, self.local.endpoint, flow=call.target or self.trunk
+            )
         dialog.confirm(response)
         call.dialog = dialog
         self._ack(call, key, dialog, now)
@@ -278,7 +283,9 @@ class OutboundCalls(UserAgentCore):
     ) -> None:
         """ACK a 2xx we do not want (a fork, or a call already given up) and end it with BYE."""
         try:
-            dialog = Dialog.from_response(call.invite, response, self.local.endpoint)
+            dialog = Dialog.from_response(
+                call.invite, response, self.local.endpoint, flow=call.target or self.trunk
+            )
         except SipError:
             return
         cseq = call.invite.cseq

@@ -99,7 +99,9 @@ class InboundCalls(UserAgentCore):
                 extra = (("Warning", warning),) if warning else ()
                 self._reply(event, exc.status, now, headers=extra)
                 return
-        dialog = Dialog.from_request(request, local_tag=new_tag(), endpoint=self.local.endpoint)
+        dialog = Dialog.from_request(
+            request, local_tag=new_tag(), endpoint=self.local.endpoint, flow=source
+        )
         call = SipCall(
             session_id=new_session_id(),
             outbound=False,

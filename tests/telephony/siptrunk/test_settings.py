@@ -35,6 +35,12 @@ def test_escaped_reserved_characters_in_the_password():
     assert settings.password == "p@ss:word"
 
 
+def test_a_sips_uri_means_sips_over_tls():
+    settings = SipTrunkSettings.from_uri("sips:alice@carrier.example")
+    assert (settings.sips, settings.transport, settings.port) == (True, "tls", None)
+    assert not SipTrunkSettings.from_uri("sip:alice@carrier.example;transport=tls").sips
+
+
 def test_overrides_set_any_other_field():
     settings = SipTrunkSettings.from_uri("sip:pbx.local", bind_port=5080, rtp_timeout_s=0)
     assert (settings.bind_port, settings.rtp_timeout_s) == (5080, 0)
@@ -44,7 +50,7 @@ def test_overrides_set_any_other_field():
     ("text", "message"),
     [
         ("carrier.example", "must start with sip:"),
-        ("sips:user@carrier.example", "transport=tls"),
+        ("sips:user@carrier.example;transport=udp", "SIPS URIs need transport tls"),
         ("sip:user@carrier.example;transport=sctp", "udp, tcp or tls"),
         ("sip:user@carrier.example;transport=sctp", "transport"),
         ("sip:user@carrier.example;colour=blue", "unknown parameter 'colour'"),

@@ -21,7 +21,7 @@ import pytest
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkHangup
 from callgate.telephony.sip import SipRequest, SipResponse, response_for
-from tests.support import need_program
+from tests.support import free_port, need_program
 
 from .harness import running_trunk
 from .test_tcp import WAIT_S, Carrier, options
@@ -146,3 +146,55 @@ async def test_a_request_over_tls_to_our_listener_is_answered(certificates):
             assert answer.top_via.transport == "TLS"
         finally:
             await carrier.close()
+
+
+def _answer_sdp(rtp_port: int) -> bytes:
+    return (
+        "v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    ).encode()
+
+
+async def test_a_sips_trunk_uses_sips_uris_and_keeps_the_dialog_on_its_tls_connection(
+    certificates,
+):
+    async with (
+        tls_carrier(certificates) as (port, accepted),
+        running_trunk(port, transport="tls", sips=True, tls_ca_file=str(certificates.ca)) as t,
+    ):
+        call = new_session_id()
+        t.trunk.dial(call, "1000", "5551234")
+        carrier = await asyncio.wait_for(accepted.get(), WAIT_S)
+        invite = await carrier.next()
+        assert isinstance(invite, SipRequest)
+        assert str(invite.uri).startswith("sips:1000@127.0.0.1:")
+        assert "transport=" not in str(invite.uri)  # implied by sips (RFC 5630 §3.1.3)
+        assert str(invite.from_.uri).startswith("sips:5551234@")
+        assert str(invite.to.uri).startswith("sips:1000@")
+        (contact,) = invite.contacts
+        assert str(contact.uri).startswith("sips:")
+        assert "transport=" not in str(contact.uri)
+        carrier.send(
+            response_for(
+                invite,
+                200,
+                to_tag="tls-answer",
+                headers=(
+                    ("Contact", "<sips:carrier@127.0.0.1:5061>"),
+                    ("Content-Type", "application/sdp"),
+                ),
+                body=_answer_sdp(free_port()),
+            )
+        )
+        await t.answered(call)
+        ack = await carrier.next()  # on the INVITE's connection, not a new one
+        assert isinstance(ack, SipRequest)
+        assert ack.method == "ACK"
+        assert str(ack.uri) == "sips:carrier@127.0.0.1:5061"
+        t.trunk.hangup(call, 16)
+        bye = await carrier.next()
+        assert isinstance(bye, SipRequest)
+        assert bye.method == "BYE"
+        carrier.send(response_for(bye, 200))
+        await t.drained()
+        assert accepted.empty(), "the dialog's requests opened another connection"

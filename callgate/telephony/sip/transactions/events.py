@@ -8,7 +8,7 @@ user (the call layer) reacts to. All are frozen, slotted dataclasses, as is `Tar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..message import SipRequest, SipResponse
 
@@ -43,6 +43,10 @@ class Target:
     host: str
     port: int
     transport: str = "UDP"
+    flow: tuple[str, int] | None = field(default=None, compare=False)
+    """Over TCP or TLS: the (host, port) of a connection to send on while it stays open, the one
+    a dialog was set up over (RFC 5923's reuse), whatever address the Contact names; the peer
+    may accept no connection of ours at all (a phone behind NAT). Not part of the identity."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transport", self.transport.upper())
