@@ -30,6 +30,11 @@ class Baresip:
         self.sip_port = sip_port
         self.ctrl_port = ctrl_port
 
+    @property
+    def tls_port(self) -> int:
+        """Where it listens for SIP over TLS (given a certificate): the port above `sip_port`."""
+        return self.sip_port + 1
+
     async def command(self, command: str, params: str = "") -> dict[str, object]:
         """Run one ctrl_tcp command (netstring-framed JSON); its response."""
         reader, writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
@@ -74,7 +79,11 @@ START_ATTEMPTS = 3
 
 
 @contextlib.asynccontextmanager
-async def running_baresip(directory: Path, *, tone_hz: float = 440.0) -> AsyncIterator[Baresip]:
+async def running_baresip(
+    directory: Path, *, tone_hz: float = 440.0, tls: tuple[Path, Path] | None = None
+) -> AsyncIterator[Baresip]:
+    """baresip on loopback; with `tls` (its certificate-and-key bundle, the CA file it verifies
+    peers against) it also listens for SIP over TLS on `tls_port`."""
     program = need_program("baresip")
     source = directory / "source.wav"
     with wave.open(str(source), "wb") as out:
@@ -86,7 +95,7 @@ async def running_baresip(directory: Path, *, tone_hz: float = 440.0) -> AsyncIt
     # not check: when another program holds one, it exits at once, and we start it on new ports.
     for attempt in range(1, START_ATTEMPTS + 1):
         sip_port, ctrl_port = free_port(), free_port()
-        _write_config(directory, source, sip_port, ctrl_port)
+        _write_config(directory, source, sip_port, ctrl_port, tls)
         peer = await Peer("baresip", [program, "-f", str(directory), "-v"], directory).start()
         try:
             await udp_bound(sip_port, peer=peer)
@@ -106,7 +115,9 @@ async def running_baresip(directory: Path, *, tone_hz: float = 440.0) -> AsyncIt
         await peer.stop()
 
 
-def _write_config(directory: Path, source: Path, sip_port: int, ctrl_port: int) -> None:
+def _write_config(
+    directory: Path, source: Path, sip_port: int, ctrl_port: int, tls: tuple[Path, Path] | None
+) -> None:
     rtp_low = 12000 + (sip_port % 40) * 200  # its own range, below ours and the ephemeral ports
     values = {
         "SIP_PORT": str(sip_port),
@@ -120,4 +131,6 @@ def _write_config(directory: Path, source: Path, sip_port: int, ctrl_port: int) 
         text = (TEMPLATES / f"{name}.template").read_text()
         for key, value in values.items():
             text = text.replace(f"@{key}@", value)
+        if name == "config" and tls is not None:
+            text += f"sip_certificate\t\t{tls[0]}\nsip_cafile\t\t{tls[1]}\n"
         (directory / name).write_text(text)

@@ -1,9 +1,9 @@
 """SIP over TLS on loopback (RFC 3261 §26.2) with a carrier of the test's own, on uvloop.
 
-Certificates come from the `openssl` program, made for the test: a CA that issued the carrier's
-certificate (an IP SAN for 127.0.0.1, the trunk host), and another CA the carrier's certificate
-does not chain to. The trunk verifies the carrier against the configured CA file and the trunk
-host; with the wrong CA it sends nothing and the call fails with cause 38.
+Certificates come from the `openssl` program, made for the test (tests/peers/certificates.py): a
+CA that issued the carrier's certificate (an IP SAN for 127.0.0.1, the trunk host), and another CA
+the carrier's certificate does not chain to. The trunk verifies the carrier against the configured
+CA file and the trunk host; with the wrong CA it sends nothing and the call fails with cause 38.
 """
 
 from __future__ import annotations
@@ -11,56 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkHangup
 from callgate.telephony.sip import SipRequest, SipResponse, response_for
-from tests.support import free_port, need_program
+from tests.peers.certificates import Certificates, make_certificates
+from tests.support import free_port
 
 from .harness import running_trunk
 from .test_tcp import WAIT_S, Carrier, options
 
 
-@dataclass(frozen=True)
-class Certificates:
-    ca: Path
-    other_ca: Path
-    cert: Path  # issued by `ca` for 127.0.0.1
-    key: Path
-
-
-def _openssl(program: str, directory: Path, *args: str) -> None:
-    subprocess.run([program, *args], cwd=directory, check=True, capture_output=True, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    program = need_program("openssl")
-    directory = tmp_path_factory.mktemp("tls")
-    for name in ("ca", "other"):
-        _openssl(
-            program, directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", f"/CN=callgate test {name} CA", "-keyout", f"{name}.key", "-out", f"{name}.pem",
-        )  # fmt: skip
-    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl(
-        program, directory, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", "carrier.key", "-out", "carrier.csr",
-    )  # fmt: skip
-    _openssl(
-        program, directory, "x509", "-req", "-in", "carrier.csr", "-CA", "ca.pem", "-CAkey",
-        "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "carrier.pem",
-    )  # fmt: skip
-    return Certificates(
-        directory / "ca.pem", directory / "other.pem", directory / "carrier.pem",
-        directory / "carrier.key",
-    )  # fmt: skip
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @contextlib.asynccontextmanager
