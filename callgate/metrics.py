@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from callgate.calls.events import BusEvent, CallCreated, CallFinished
+from callgate.calls.trunk import ReportsSignalling
 
 if TYPE_CHECKING:
     from callgate.gateway import Gateway
@@ -30,6 +31,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SETUP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0)
 # Media tick lateness in seconds: under 1 ms is the norm, a frame (20 ms) late is audible.
 TICK_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1)
+# A call's received interarrival jitter (RFC 3550) in ms: a jitter buffer of 40-60 ms hides 20.
+JITTER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
+# A call's estimated MOS (E-model, callgate/calls/quality.py): 4.4 is clean G.711, under 3.6
+# most users are dissatisfied.
+MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.3, 3.6, 3.9, 4.1, 4.3, 4.5)
 
 
 class GatewayMetrics:
@@ -63,6 +69,31 @@ class GatewayMetrics:
             buckets=TICK_BUCKETS,
             registry=self.registry,
         )
+        # Media quality, per call when it ends (from its CDR): the packet path pays nothing.
+        self._rtp = PromCounter(
+            "callgate_rtp_packets",
+            "RTP packets of ended calls, by direction (received, sent, lost: RFC 3550 expected "
+            "minus received; late: after their playout time).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self._jitter = Histogram(
+            "callgate_call_jitter_ms",
+            "Each ended call's received interarrival jitter (RFC 3550 A.8), in ms.",
+            buckets=JITTER_BUCKETS,
+            registry=self.registry,
+        )
+        self._mos = Histogram(
+            "callgate_call_mos",
+            "Each ended call's estimated MOS (E-model, ITU-T G.107 simplified).",
+            buckets=MOS_BUCKETS,
+            registry=self.registry,
+        )
+        self._underruns = PromCounter(
+            "callgate_playout_underruns",
+            "Frames the receive jitter buffer had nothing to play for, in ended calls.",
+            registry=self.registry,
+        )
         self.registry.register(_StateCollector(gateway))
         self._unsubscribe = gateway.bus.subscribe(self._on_event, (CallCreated, CallFinished))
         gateway.ticker.lateness_observer = self._tick_late.observe
@@ -85,6 +116,17 @@ class GatewayMetrics:
             if record.answer_time is not None:
                 setup = (record.answer_time - record.start_time).total_seconds()
                 self._setup.labels(record.direction).observe(max(0.0, setup))
+            quality = record.quality
+            if quality is not None:
+                self._rtp.labels("received").inc(quality.rx_packets)
+                self._rtp.labels("sent").inc(quality.tx_packets)
+                self._rtp.labels("lost").inc(max(0, quality.rx_lost))
+                self._rtp.labels("late").inc(quality.rx_late)
+                self._underruns.inc(quality.rx_underruns)
+                if quality.rx_packets:
+                    self._jitter.observe(quality.rx_jitter_ms)
+                if quality.mos is not None:
+                    self._mos.observe(quality.mos)
         elif isinstance(event, CallCreated):
             self._started.labels(event.direction).inc()
 
@@ -150,3 +192,29 @@ class _StateCollector(Collector):
             "Outbound calls handed to the trunk.",
             value=gw.calls.dialled,
         )
+        if isinstance(gw.trunk, ReportsSignalling):
+            sip = gw.trunk.signalling_figures()
+            yield GaugeMetricFamily(
+                "callgate_sip_transactions",
+                "Live SIP transactions (RFC 3261 §17).",
+                value=sip.transactions,
+            )
+            yield GaugeMetricFamily(
+                "callgate_sip_calls",
+                "Calls the SIP call control holds, those still ending included.",
+                value=sip.calls,
+            )
+            retransmissions = CounterMetricFamily(
+                "callgate_sip_retransmissions",
+                "SIP messages sent again by our timers (sent) and requests peers sent again "
+                "(received): both rise with packet loss.",
+                labels=["way"],
+            )
+            retransmissions.add_metric(["sent"], sip.retransmissions_sent)
+            retransmissions.add_metric(["received"], sip.retransmissions_received)
+            yield retransmissions
+            yield CounterMetricFamily(
+                "callgate_sip_requests_refused",
+                "SIP requests refused or dropped: untrusted, malformed or over capacity.",
+                value=sip.requests_refused,
+            )

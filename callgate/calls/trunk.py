@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from callgate.calls.quality import MediaQuality
 
@@ -95,3 +95,27 @@ class Trunk(Protocol):
         """Play one 20 ms PCM16 frame to the far party, now."""
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignallingFigures:
+    """What a trunk with a signalling protocol (SIP) reports for metrics, read when scraped."""
+
+    transactions: int
+    """Live transactions (RFC 3261 §17)."""
+    calls: int
+    """Calls its call control holds, those still ending included."""
+    retransmissions_sent: int
+    """Messages sent again by retransmission timers, since it started."""
+    retransmissions_received: int
+    """Requests its peers sent again (answered with the same response), since it started."""
+    requests_refused: int
+    """Requests answered with an error or dropped unanswered (untrusted, malformed, over
+    capacity), since it started."""
+
+
+@runtime_checkable
+class ReportsSignalling(Protocol):
+    """A trunk that can say how its signalling is doing (the simulated carrier has none)."""
+
+    def signalling_figures(self) -> SignallingFigures: ...

@@ -70,6 +70,17 @@ async def test_calls_are_counted_by_state_disposition_and_cause(api: Api) -> Non
     dropped = "callgate_client_audio_frames_dropped_total"
     assert after[key(dropped, channel="socketio")] == 0
     assert after[key(dropped, channel="inbound")] == 0
+    # The answered call's media, as its CDR has it; the busy one had none.
+    cdr = (await api.client.get(f"/v1/cdr/{answered}", headers=api.auth())).json()["data"]
+    assert cdr["rxPackets"] > 0
+    assert after[key("callgate_rtp_packets_total", kind="received")] == cdr["rxPackets"]
+    assert after[key("callgate_rtp_packets_total", kind="sent")] == cdr["txPackets"]
+    assert after[key("callgate_rtp_packets_total", kind="lost")] == cdr["rxLost"]
+    assert after["callgate_call_mos_count", ()] == 1
+    assert after["callgate_call_mos_sum", ()] == pytest.approx(cdr["mos"], abs=0.01)
+    assert after["callgate_call_jitter_ms_count", ()] == 1
+    # The simulated carrier has no signalling to report.
+    assert not any(name.startswith("callgate_sip_") for name, _ in after)
 
 
 async def test_media_tick_lateness_is_observed(api: Api) -> None:

@@ -8,12 +8,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from callgate.appkit.echo import EchoTimings, run_echo_app
 from callgate.clock import LoopClock, MediaTicker
 from callgate.config import load_config
 from callgate.gateway import Gateway
 from callgate.inbound.routes import InboundRoute
+from callgate.metrics import GatewayMetrics
 from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
 from tests.peers.sipp import errors, running_sipp
 from tests.support import ended_record, free_port
@@ -52,6 +54,7 @@ async def test_an_inbound_sip_call_reaches_the_echo_app_and_has_its_cdr(tmp_path
         config, clock=clock, ticker=ticker, trunk=SipTrunk(settings, clock, ticker)
     )
     await gateway.start()
+    metrics = GatewayMetrics(gateway)
     try:
         caller = running_sipp(
             tmp_path,
@@ -73,7 +76,21 @@ async def test_an_inbound_sip_call_reaches_the_echo_app_and_has_its_cdr(tmp_path
             16,
         )
         assert 1 <= record.billable_seconds <= 2
+        # /metrics sees the SIP side: the call's RTP as its CDR has it, the trunk's signalling.
+        scraped = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(metrics.render().decode())
+            for sample in family.samples
+        }
+        assert record.quality is not None
+        assert record.quality.tx_packets > 0  # the echo app's audio (sipp's uac sends none)
+        sent = scraped["callgate_rtp_packets_total", (("kind", "sent"),)]
+        assert sent == record.quality.tx_packets
+        assert scraped["callgate_sip_calls", ()] == 0
+        assert scraped["callgate_sip_requests_refused_total", ()] == 0
+        assert ("callgate_sip_retransmissions_total", (("way", "sent"),)) in scraped
     finally:
+        metrics.close()
         await gateway.stop()
         app.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -21,7 +21,13 @@ import ssl
 
 from callgate.calls.causes import Cause
 from callgate.calls.quality import MediaQuality
-from callgate.calls.trunk import TrunkEvent, TrunkHangup, TrunkListener, TrunkMediaQuality
+from callgate.calls.trunk import (
+    SignallingFigures,
+    TrunkEvent,
+    TrunkHangup,
+    TrunkListener,
+    TrunkMediaQuality,
+)
 from callgate.clock import Clock, MediaTicker, Timer
 from callgate.telephony.rtp import RtpStats
 from callgate.telephony.sip import Endpoint, Send, Target, TransactionKey
@@ -73,6 +79,16 @@ class SipTrunk:
         if self._engine is None:
             raise RuntimeError("the SIP trunk is not started")
         return self._engine
+
+    def signalling_figures(self) -> SignallingFigures:
+        """For metrics (`ReportsSignalling`); zeros before `start`."""
+        engine = self._engine
+        if engine is None:
+            return SignallingFigures(0, 0, 0, 0, 0)
+        sent, received = engine.layer.retransmissions()
+        stats = engine.stats
+        refused = stats["untrusted"] + stats["refused"] + stats["dropped"]
+        return SignallingFigures(len(engine.layer), len(engine), sent, received, refused)
 
     @property
     def local_port(self) -> int:

@@ -574,3 +574,26 @@ def test_every_options_is_answered_statelessly_when_the_layer_has_its_headers() 
         assert send.message.to_tag == (to_tag or send.message.to_tag)
         assert layer.receive_data(ping, UDP, 0.5) == actions  # a retransmission: the same bytes
     assert len(layer) == 0
+
+
+def test_retransmissions_are_counted_both_ways_and_kept_after_their_transactions_end() -> None:
+    layer = TransactionLayer()
+    assert layer.retransmissions() == (0, 0)
+    # Ours: an INVITE over UDP nobody answers goes again at 0.5, 1.5, 3.5 ... (Timer A).
+    request = our_request("INVITE", layer.new_branch())
+    layer.send_request(request, UDP, 0.0)
+    assert sends(run(layer, 3.6)) == [0.5, 1.5, 3.5]
+    assert layer.retransmissions() == (3, 0)
+    # Theirs: an INVITE sent again gets our 180 again; that is not our timer's doing.
+    new = received(layer.receive_data(invite(), UDP, 4.0))
+    layer.respond(new.key, response_for(new.request, 180, to_tag="cg"), 4.05)
+    layer.receive_data(invite(), UDP, 4.5)
+    layer.receive_data(invite(), UDP, 5.5)
+    assert layer.retransmissions() == (3, 2)
+    # Every transaction ends (Timer B, then the server's, on a 486 and Timer H), counts stay.
+    layer.respond(new.key, response_for(new.request, 486, to_tag="cg"), 6.0)
+    run(layer, 200.0)
+    assert len(layer) == 0
+    # Timer A's copies at 7.5, 15.5 and 31.5, and the 486 sent again by Timer G at 6.5, 7.5,
+    # 9.5, 13.5 ... 37.5 (T1 doubling to T2, until Timer H at 38): 6 + 10.
+    assert layer.retransmissions() == (16, 2)

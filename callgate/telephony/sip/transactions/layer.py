@@ -134,6 +134,9 @@ class TransactionLayer:
         # Live server transactions of untrusted sources, per host (bounded, see LayerConfig).
         self._untrusted_live: dict[str, int] = {}
         self._untrusted_keys: dict[TransactionKey, str] = {}
+        # Retransmission counts of the transactions that have ended (see `retransmissions`).
+        self._sent_again = 0
+        self._requests_again = 0
 
     # --- inspection -------------------------------------------------------------------------
 
@@ -142,6 +145,15 @@ class TransactionLayer:
 
     def __contains__(self, key: object) -> bool:
         return key in self._txs
+
+    def retransmissions(self) -> tuple[int, int]:
+        """Since the layer started: messages our timers sent again, and requests the peers sent
+        again (each answered with the same response). O(live transactions): for scrapes."""
+        live = self._txs.values()
+        return (
+            self._sent_again + sum(tx.sent_again for tx in live),
+            self._requests_again + sum(tx.requests_again for tx in live),
+        )
 
     def state(self, key: TransactionKey) -> State | None:
         """The state of transaction `key`, or None once it has left the table."""
@@ -481,7 +493,9 @@ class TransactionLayer:
         """After a transaction moved: drop it if it ended, send a CANCEL it was holding back,
         and put its new deadline in the heap unless `scheduled` is already there."""
         if tx.terminated:
-            self._txs.pop(tx.key, None)
+            if self._txs.pop(tx.key, None) is not None:
+                self._sent_again += tx.sent_again
+                self._requests_again += tx.requests_again
             host = self._untrusted_keys.pop(tx.key, None)
             if host is not None:
                 left = self._untrusted_live[host] - 1

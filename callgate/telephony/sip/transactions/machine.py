@@ -71,8 +71,10 @@ class Transaction:
         "last_response",
         "request",
         "request_data",
+        "requests_again",
         "response_to_tag",
         "seen_2xx_tags",
+        "sent_again",
         "source",
         "state",
         "target",
@@ -108,6 +110,10 @@ class Transaction:
         # INVITE client: a CANCEL asked for while Calling waits for a provisional (§9.1).
         self.cancel_requested = False
         self.cancel_reason: str | None = None
+        # Messages sent again: by our retransmission timers (A, E, G, 2XX), and in answer to
+        # the peer's retransmitted requests (a sign of loss on the way back to it).
+        self.sent_again = 0
+        self.requests_again = 0
         # INVITE server that sent a 2xx: (Call-ID, From tag, To tag, CSeq) its ACK will carry.
         self.accepted_id: tuple[str, str, str, int] | None = None
         self._table = TABLES[kind]
@@ -197,6 +203,8 @@ class Transaction:
         actions: list[Action],
     ) -> None:
         if effect is Do.SEND_REQUEST:
+            if event in (Input.TIMER_A, Input.TIMER_E):
+                self.sent_again += 1
             actions.append(Send(self.request, self.request_data, self.target, self.key))
         elif effect is Do.PASS_RESPONSE:
             assert isinstance(message, SipResponse)
@@ -220,6 +228,10 @@ class Transaction:
                 self.response_to_tag = message.to_tag
             actions.append(self.last_response)
         elif effect is Do.RESEND_RESPONSE:
+            if event is Input.REQUEST_AGAIN:
+                self.requests_again += 1
+            elif self.last_response is not None:
+                self.sent_again += 1
             if self.last_response is not None:
                 actions.append(self.last_response)
         elif effect is Do.SEND_TRYING:
