@@ -16,16 +16,18 @@ import asyncio
 import pytest
 
 from callgate.calls.ids import new_session_id
-from callgate.calls.trunk import TrunkAnswered, TrunkHangup
+from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkMediaQuality
 from callgate.telephony.siptrunk.call import Phase
 from tests.peers.relay import LossyRelay
 from tests.peers.sipp import errors, running_sipp, scenario
+from tests.support import free_port
 
 from .harness import running_trunk
 
 pytestmark = pytest.mark.peers
 
 CALLS = 20
+SIPP_DONE_S = 15
 HOLD_S = 1.0
 
 
@@ -62,3 +64,40 @@ async def test_every_call_survives_20_percent_sip_loss(tmp_path):
     assert relay.to_peer.dropped > 0, "nothing towards sipp was lost"
     assert relay.to_client.dropped > 0, "nothing towards the trunk was lost"
     assert 0.1 < dropped / (dropped + forwarded) < 0.3
+
+
+async def test_rtp_lost_on_the_way_is_what_the_calls_quality_reports(tmp_path):
+    # sipp echoes RTP (-rtp_echo) on its media port; its answer names the relay instead, so our
+    # packets and their echo both cross the relay, which drops 10 % each way.
+    media = free_port()
+    relay = LossyRelay(("127.0.0.1", media), loss=0.1, seed=3550)
+    await relay.start()
+    try:
+        plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="500")
+        plan.write_text(plan.read_text().replace("[media_port]", str(relay.port)))
+        sipp = running_sipp(tmp_path, scenario_file=plan, media_port=media, extra=("-rtp_echo",))
+        async with sipp as (peer, port), running_trunk(port) as t:
+            call = new_session_id()
+            t.trunk.dial(call, "3550", None)
+            await t.answered(call)
+            t.play(call, 700.0)
+            await t.wait_for(lambda: relay.to_peer.forwarded >= 250, "5 s of our audio echoed")
+            t.trunk.hangup(call, 16)
+            await t.drained()
+            assert await peer.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+    finally:
+        relay.close()
+    (report,) = t.of(TrunkMediaQuality, call)
+    quality = report.quality
+    # Every echo the relay let through was received, and nothing else, save the last ones
+    # still on their way when our RTP socket closed at the hang-up.
+    in_flight = 3
+    assert relay.to_client.forwarded - in_flight <= quality.rx_packets <= relay.to_client.forwarded
+    assert quality.tx_packets >= relay.to_peer.forwarded + relay.to_peer.dropped
+    # What went missing on either leg is loss in the received sequence (RFC 3550 A.3), save
+    # the last packets, whose loss no later packet reveals.
+    lost_on_the_way = relay.to_peer.dropped + relay.to_client.dropped
+    assert lost_on_the_way - in_flight <= quality.rx_lost <= lost_on_the_way
+    assert 14.0 < quality.loss_percent < 26.0  # 1 - 0.9 ** 2 = 19 %, a few hundred packets
+    assert quality.mos is not None
+    assert quality.mos < 3.6  # G.711 with ~19 % random loss: most users dissatisfied
