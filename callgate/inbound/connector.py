@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,11 @@ from callgate.outbox import Outbox
 log = logging.getLogger(__name__)
 
 AUDIO_BUFFER_LIMIT = 64 * 1024  # ~4 s of caller audio waiting in the socket for a slow app
+# The kernel's send buffer for the app's socket, fixed: left to autotuning on loopback it grows
+# past a megabyte (over a minute of audio) before a stalled app makes our writes back up, so the
+# app would get minutes-old audio when it resumes instead of losing what it could not take.
+# 64 KB (the kernel doubles it) still covers far more than a second of audio over any WAN.
+APP_SEND_BUFFER = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +204,9 @@ class InboundConnector:
             self.calls.terminate(call, Cause.DESTINATION_OUT_OF_ORDER)
             return
         assert isinstance(ws, DirectClientConnection)
+        raw = ws.transport.get_extra_info("socket")
+        if raw is not None:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, APP_SEND_BUFFER)
         async with ws:
             done = session.done = asyncio.get_running_loop().create_future()
             offer = session.send(IncomingCall(event.caller_id, event.did_number, call.session_id))
@@ -322,12 +331,15 @@ class InboundConnector:
 
     async def _write(self, ws: ClientConnection, session: _AppLink) -> None:
         """Gateway to app: caller audio and events, then `hangup` and a clean close when the call ends."""
-        while True:
-            item = await session.outbox.get()
-            if item is None or item.event == "close":
-                await ws.close(1000, "call ended")
-                return
-            await ws.send(item.data)
+        try:
+            while True:
+                item = await session.outbox.get()
+                if item is None or item.event == "close":
+                    await ws.close(1000, "call ended")
+                    return
+                await ws.send(item.data)
+        except (ConnectionClosed, OSError) as exc:  # a reset while a send waited to drain
+            log.debug("call %s: the app's socket failed: %r", session.call.session_id, exc)
 
     # --- call events ---------------------------------------------------------------------------
 

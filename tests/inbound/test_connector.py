@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -379,3 +380,36 @@ async def test_an_app_that_keeps_breaking_the_protocol_is_cut_off_as_a_drop(tmp_
             None,
             38,
         )
+
+
+async def test_an_app_that_stops_reading_loses_frames_and_its_record_says_how_many(
+    tmp_path: Path,
+) -> None:
+    # The app answers, then never reads again; its socket's receive buffer is small, so the
+    # gateway's writes back up within seconds and new caller frames are dropped, not queued.
+    async with world(tmp_path, app_up=False) as w:
+        answered: asyncio.Queue[ServerConnection] = asyncio.Queue()
+        release = asyncio.Event()
+
+        async def answer_then_stall(ws: ServerConnection) -> None:
+            await ws.recv()  # incoming_call
+            await ws.send(json.dumps({"event": "answer"}))
+            await answered.put(ws)
+            await release.wait()
+
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by accepts
+        listener.bind(("127.0.0.1", w.port))
+        async with websockets.serve(answer_then_stall, sock=listener, max_queue=1):
+            sid = w.offer(audio="tone", hangup_after_s=40.0)
+            await asyncio.wait_for(answered.get(), WAIT_S)
+            await until(lambda: w.gateway.calls.find("inbound-acct", sid).answered)
+            await w.step(40.0)
+            release.set()
+            record = await w.record(sid)
+    assert record.disposition == "ANSWERED"
+    # Drops began once the app's socket buffers (our fixed 128 KB send buffer, its 8 KB) and the
+    # 64 KB the gateway holds were full: about 200 KB, 13 s of audio at most, and went on to the
+    # end: of the 2,000 frames of 40 s, 1,300 or more were dropped (none with an autotuned buffer).
+    assert 1300 < record.client_frames_dropped < 2000
+    assert w.gateway.calls.client_frames_dropped["inbound"] == record.client_frames_dropped
