@@ -295,15 +295,19 @@ async def wait_udp_bound(port: int, timeout_s: float = 5.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_bench(sipp_port: int, rtp_base: int, max_calls: int) -> Any:
+async def running_bench(sipp_port: int, rtp_base: int, max_calls: int, **overrides: Any) -> Any:
+    """The trunk towards 127.0.0.1:`sipp_port` under a `Bench`; `overrides` set other settings."""
     settings = SipTrunkSettings(
-        host="127.0.0.1",
-        port=sipp_port,
-        bind_host="127.0.0.1",
-        bind_port=0,
-        rtp_port_min=rtp_base,
-        rtp_port_max=rtp_base + 4 * max_calls + 200,
-        max_calls=max_calls + 100,
+        **{
+            "host": "127.0.0.1",
+            "port": sipp_port,
+            "bind_host": "127.0.0.1",
+            "bind_port": 0,
+            "rtp_port_min": rtp_base,
+            "rtp_port_max": rtp_base + 4 * max_calls + 200,
+            "max_calls": max_calls + 100,
+            **overrides,
+        }
     )
     clock = LoopClock()
     ticker = MediaTicker(clock)

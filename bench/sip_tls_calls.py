@@ -31,11 +31,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import cpu_times, percentile, usage_since
-from bench.sip_calls import Bench, own_cpu_s, process_cpu_s, wait_until
-from callgate.clock import LoopClock, MediaTicker
-from callgate.media.pcm import FRAME_BYTES
-from callgate.media.signals import sine_pcm16
-from callgate.telephony.siptrunk import SipTrunk, SipTrunkSettings
+from bench.sip_calls import own_cpu_s, process_cpu_s, running_bench, wait_until
 from tests.peers.certificates import Certificates, make_certificates
 
 UAS = Path(__file__).resolve().parent / "stream_uas.py"
@@ -65,38 +61,6 @@ async def callee(
                 await process.wait()
 
 
-@contextlib.asynccontextmanager
-async def trunk_bench(
-    port: int, transport: str, ca: Path | None, calls: int
-) -> AsyncIterator[Bench]:
-    settings = SipTrunkSettings(
-        host="127.0.0.1",
-        port=port,
-        transport=transport,
-        tls_ca_file=str(ca) if ca else None,
-        bind_host="127.0.0.1",
-        bind_port=0,
-        rtp_port_min=26000,
-        rtp_port_max=26000 + 4 * calls + 200,
-        max_calls=calls + 100,
-        rtp_timeout_s=0,  # the callee sends no RTP
-    )
-    clock = LoopClock()
-    ticker = MediaTicker(clock)
-    trunk = SipTrunk(settings, clock, ticker)
-    tone = sine_pcm16(1000.0, 1.0, level_dbfs=-12.0)
-    frames = [tone[i : i + FRAME_BYTES] for i in range(0, len(tone), FRAME_BYTES)]
-    bench = Bench(trunk, clock, ticker, frames)
-    leave = ticker.subscribe(bench.before_trunk)
-    await trunk.start(bench.on_event)
-    try:
-        yield bench
-    finally:
-        await trunk.stop()
-        leave()
-        ticker.stop()
-
-
 async def run(
     transport: str, certs: Certificates | None, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -104,7 +68,14 @@ async def run(
     concurrent = int(args.cps * (args.hold_s + 2)) + 50
     async with (
         callee(certs if transport == "tls" else None) as (uas, port),
-        trunk_bench(port, transport, certs.ca if certs else None, concurrent) as bench,
+        running_bench(
+            port,
+            26000,
+            concurrent,
+            transport=transport,
+            tls_ca_file=str(certs.ca) if certs else None,
+            rtp_timeout_s=0,  # the callee sends no RTP
+        ) as bench,
     ):
         setup_ms: list[float] = []
         outcomes: list[bool] = []
