@@ -90,7 +90,7 @@ async def place_call(
     if not isinstance(number, str) or not PHONE_RE.fullmatch(number):
         raise ApiError(400, "Invalid phone number format")
     record = body.get("record")
-    if record is not None and not isinstance(record, bool):
+    if "record" in body and not isinstance(record, bool):  # null too: leave it out instead
         raise ApiError(400, "record must be a boolean (true to record the call)")
     key = request_key(idempotency_key, body)
     return await context(request).requests.place_call(account, number, key, record)
