@@ -63,7 +63,7 @@ def test_sigkill_mid_recording_leaves_a_playable_wav(tmp_path: Path, database_ur
 
         right, frames = right_channel(part)  # as a player opens it, before any repair
         assert frames >= TALK_S * SAMPLE_RATE_HZ
-        assert dominant_frequency_hz(right) == pytest.approx(600.0, abs=5)
+        assert dominant_frequency_hz(right.tobytes()) == pytest.approx(600.0, abs=5)
 
         server.start()  # repairs it: the header now covers every whole frame on disk
         assert not part.exists()

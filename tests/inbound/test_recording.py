@@ -75,8 +75,10 @@ async def test_a_recording_route_records_the_caller_left_and_the_app_right(tmp_p
     # On the real clock a loaded loop may run a tick or two late at the hangup (the stepped-clock
     # test in tests/api/test_recordings.py holds the length to one frame).
     assert left.size / SAMPLE_RATE_HZ == pytest.approx(talk_s, abs=0.1)
-    assert dominant_frequency_hz(left) == pytest.approx(CALLER_HZ, abs=5)  # the caller
+    assert dominant_frequency_hz(left.tobytes()) == pytest.approx(CALLER_HZ, abs=5)  # the caller
     # The app echoes the caller a little later: its channel starts silent, then carries the tone.
-    assert rms_dbfs(left[:160]) > -20
-    assert rms_dbfs(right[:160]) < -60
-    assert dominant_frequency_hz(right[SAMPLE_RATE_HZ // 2 :]) == pytest.approx(CALLER_HZ, abs=5)
+    assert rms_dbfs(left[:160].tobytes()) > -20
+    assert rms_dbfs(right[:160].tobytes()) < -60
+    assert dominant_frequency_hz(right[SAMPLE_RATE_HZ // 2 :].tobytes()) == pytest.approx(
+        CALLER_HZ, abs=5
+    )
