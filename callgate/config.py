@@ -130,6 +130,14 @@ def _bool(key: str, raw: Any) -> bool:
     raise ConfigError(f"{key}: expected true or false, got {raw!r}")
 
 
+def _route_record(key: str, item: dict[str, Any]) -> bool | None:
+    if "record" not in item:
+        return None  # the record_calls default
+    if not isinstance(item["record"], bool):
+        raise ConfigError(f"{key}: expected true or false, got {item['record']!r}")
+    return bool(item["record"])
+
+
 def _optional_path(key: str, raw: Any) -> Path | None:
     value = _text(key, raw)
     return Path(value) if value else None
@@ -387,7 +395,7 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
                 url=_ws_url(f"{where}.url", item.get("url")),
                 account=_account(f"{where}.account", item.get("account", "default")),
                 headers=tuple((str(k), v) for k, v in headers.items()),
-                record=_bool(f"{where}.record", item["record"]) if "record" in item else None,
+                record=_route_record(f"{where}.record", item),
             )
         )
     return tuple(routes)
