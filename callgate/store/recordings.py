@@ -188,8 +188,9 @@ class WavRecordings:
         path = self.directory / f"{session_id}{DONE}"
         return path if path.is_file() else None
 
-    def recording_now(self, session_id: str) -> bool:
-        return session_id in self._unfinished
+    def active(self) -> list[str]:
+        """Calls whose file is not closed yet."""
+        return list(self._unfinished)
 
     # --- retention -----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from callgate.media.wav import HEADER_BYTES, header, interleave, repair
 from callgate.store.recordings import WavRecordings
 from callgate.telephony.simulated.scripts import DEFAULT_SCRIPTS, CalleeScript
 from tests.api.conftest import SECRET, Api, running
+from tests.api.test_metrics import scrape
 
 # A callee that answers after half a second and plays a 440 Hz tone; the application says 1 kHz.
 TONE_CALLEE = CalleeScript(r"0812440\d+", ring_s=0.5, audio="tone", tone_hz=440.0)
@@ -93,6 +94,10 @@ async def test_a_recorded_call_has_the_caller_left_and_the_callee_right(
         assert rms_dbfs(right.tobytes()) == pytest.approx(-12.0, abs=0.5)
         # As long as the call talked, to the frame.
         assert left.size * 1000 / rate == pytest.approx(talk_ms(record), abs=20)
+        metrics = await scrape(api)
+        assert metrics["callgate_recording_bytes_written_total", ()] == left.size * 4
+        assert metrics["callgate_recordings_active", ()] == 0
+        assert metrics["callgate_recording_chunks_dropped_total", ()] == 0
 
         missing = await api.client.get(f"/v1/recordings/{plain}", headers=api.auth())
         assert missing.status_code == 404
