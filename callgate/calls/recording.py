@@ -7,8 +7,9 @@ had none, so the two channels stay in step with each other and with the clock (t
 skipped are filled with silence too). That is two list appends per call per tick; nothing is
 measured, mixed or written here. Every `CHUNK_FRAMES` frames the two lists go to the
 `RecordingSink` (the file writer, `store/recordings.py`), which interleaves and writes them on a
-thread of its own. The sink's queue is bounded: when it is full the chunk's audio is dropped and a
-gap of the same length is written instead (silence), so the file keeps the call's timeline.
+thread of its own. The sink's queue is bounded: when it is full the chunk's audio is dropped and
+counted as a gap, written as silence of the same length once there is room again (or when the call
+ends), so the file keeps the call's timeline and a stuck disk costs a counter per call, not memory.
 
 Channels: the caller on the left, the callee on the right. On an outbound call the gateway's side
 (the application) is the caller; on an inbound call the far party is.
@@ -41,11 +42,14 @@ class RecordingSink(Protocol):
         """Queue a chunk; False when the queue is full and the chunk was dropped."""
         ...
 
-    def gap(self, session_id: str, frames: int) -> None:
-        """Queue `frames` of silence on both channels (in place of a dropped chunk)."""
+    def gap(self, session_id: str, frames: int) -> bool:
+        """Queue `frames` of silence on both channels (in place of dropped chunks); False when
+        the queue is full."""
         ...
 
-    def close(self, session_id: str, ended_at: datetime) -> None: ...
+    def close(self, session_id: str, ended_at: datetime, gap_frames: int = 0) -> None:
+        """End the file, after `gap_frames` of silence still owed to it (always queued)."""
+        ...
 
 
 class RecordingFiles(Protocol):
@@ -65,6 +69,7 @@ class CallRecording:
     right: list[bytes] = field(default_factory=list)
     frames: int = 0  # written or queued so far, per channel
     dropped_chunks: int = 0
+    gap_frames: int = 0  # dropped, and not yet queued as silence
 
 
 class _Said(Protocol):
@@ -102,7 +107,7 @@ class RecordingTap:
         if self._recording.pop(recording.session_id, None) is None:
             return
         self._hand_off(recording)
-        self._sink.close(recording.session_id, now)
+        self._sink.close(recording.session_id, now, recording.gap_frames)
 
     def _on_tick(self, tick_no: int) -> None:
         missed = tick_no - self._last_tick - 1 if self._last_tick else 0
@@ -132,12 +137,15 @@ class RecordingTap:
             return
         recording.left, recording.right = [], []
         recording.frames += len(left)
-        if not self._sink.write(recording.session_id, left, right):
-            recording.dropped_chunks += 1
-            self.dropped_chunks += 1
-            if recording.dropped_chunks == 1:
-                log.warning(
-                    "recording of call %s: the writer is behind; audio replaced by silence",
-                    recording.session_id,
-                )
-            self._sink.gap(recording.session_id, len(left))
+        sid = recording.session_id
+        if recording.gap_frames and self._sink.gap(sid, recording.gap_frames):
+            recording.gap_frames = 0
+        if not recording.gap_frames and self._sink.write(sid, left, right):
+            return
+        recording.gap_frames += len(left)
+        recording.dropped_chunks += 1
+        self.dropped_chunks += 1
+        if recording.dropped_chunks == 1:
+            log.warning(
+                "recording of call %s: the writer is behind; audio replaced by silence", sid
+            )

@@ -2,9 +2,10 @@
 
 The media tick hands chunks over (`calls/recording.py`); everything that touches the disk runs on
 one writer thread fed by a queue, so a slow disk never holds up the event loop or a call's audio.
-The queue holds at most `max_queued_chunks` chunks of audio (a second of one call each, 32 KB);
-beyond that `write` refuses and the tap writes a gap of silence instead. Opening, closing, gaps
-and sweeps are small and always queued (at most a few per call).
+The queue holds at most `max_queued_chunks` chunks of audio or gaps (a chunk is a second of one
+call, 32 KB); beyond that `write` and `gap` refuse and the tap owes the call that much silence.
+Opening, closing (with the silence still owed) and sweeps are small and always queued (two per
+call, one an hour).
 
 On disk: `<sessionId>.wav.part` while the call runs, its header patched after every chunk (so a
 killed process leaves a file that plays up to about its last second), renamed `<sessionId>.wav`
@@ -38,6 +39,8 @@ PART = ".wav.part"
 DONE = ".wav"
 SWEEP_EVERY_S = 3600.0
 FINISH_WAIT_S = 5.0  # how long a download waits for a just-ended call's file to be closed
+SILENCE_BLOCK_FRAMES = 50
+_SILENCE_BLOCK = bytes(SILENCE_BLOCK_FRAMES * FRAME_BYTES * wav.CHANNELS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class _Gap:
 class _Close:
     session_id: str
     ended_at: datetime
+    gap_frames: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +170,14 @@ class WavRecordings:
         self._queue.put(_Chunk(session_id, left, right))
         return True
 
-    def gap(self, session_id: str, frames: int) -> None:
+    def gap(self, session_id: str, frames: int) -> bool:
+        if not self._room.acquire(blocking=False):
+            return False
         self._queue.put(_Gap(session_id, frames))
+        return True
 
-    def close(self, session_id: str, ended_at: datetime) -> None:
-        self._queue.put(_Close(session_id, ended_at))
+    def close(self, session_id: str, ended_at: datetime, gap_frames: int = 0) -> None:
+        self._queue.put(_Close(session_id, ended_at, gap_frames))
 
     # --- reading (event loop) ------------------------------------------------------------------
 
@@ -238,8 +245,11 @@ class WavRecordings:
             except OSError as exc:
                 self.failures += 1
                 log.error("recording writer: %s", exc)
+            except Exception:  # a bug must not stop every other call's recording
+                self.failures += 1
+                log.exception("recording writer failed on %s", type(item).__name__)
             finally:
-                if isinstance(item, _Chunk):
+                if isinstance(item, _Chunk | _Gap):
                     self._room.release()
 
     def _handle(self, item: _Item) -> None:
@@ -251,8 +261,9 @@ class WavRecordings:
             case _Chunk(session_id=sid, left=left, right=right):
                 self._append(sid, wav.interleave(left, right))
             case _Gap(session_id=sid, frames=frames):
-                self._append(sid, bytes(frames * FRAME_BYTES * wav.CHANNELS))
-            case _Close(session_id=sid, ended_at=ended_at):
+                self._silence(sid, frames)
+            case _Close(session_id=sid, ended_at=ended_at, gap_frames=gap_frames):
+                self._silence(sid, gap_frames)
                 self._finish(sid, ended_at)
             case _Sweep(older_than=cutoff):
                 self._sweep(cutoff)
@@ -273,6 +284,14 @@ class WavRecordings:
         handle.seek(wav.DATA_SIZE_AT)
         _write_all(handle, data)
         handle.seek(0, os.SEEK_END)
+
+    def _silence(self, session_id: str, frames: int) -> None:
+        """`frames` of silence on both channels, a second at a time (a long gap is never one
+        allocation)."""
+        while frames > 0:
+            step = min(frames, SILENCE_BLOCK_FRAMES)
+            self._append(session_id, _SILENCE_BLOCK[: step * FRAME_BYTES * wav.CHANNELS])
+            frames -= step
 
     def _finish(self, session_id: str, ended_at: datetime | None) -> None:
         file = self._files.pop(session_id, None)
