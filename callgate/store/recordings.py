@@ -118,8 +118,7 @@ class WavRecordings:
         self._files: dict[str, _File] = {}  # the writer thread's own
         self.bytes_written = 0
         self.failures = 0
-        self.swept = 0
-        self.on_swept: Callable[[int], None] | None = None  # told how many files a sweep deleted
+        self.swept = 0  # files the retention sweeps deleted
 
     # --- lifecycle (event loop) ------------------------------------------------------------------
 
@@ -333,8 +332,6 @@ class WavRecordings:
         self.swept += deleted
         if deleted:
             log.info("deleted %d recordings older than %d days", deleted, self.retention_days)
-        if self.on_swept is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self.on_swept, deleted)
 
 
 def _write_all(handle: io.FileIO, data: bytes) -> None:
