@@ -82,6 +82,7 @@ def test_console_follows_and_ends_a_call(browser: object, tmp_path: Path) -> Non
         row = f'#live tr[data-session="{sid}"]'
         page.wait_for_selector(row)
         page.wait_for_selector(f"{row} .status:text-is('Connected')", timeout=15_000)
+        page.wait_for_selector(f"{row}.recording")  # marked REC while it is recorded
         # The meter of what the callee sends moves to the tone's level; nothing is said to it.
         page.wait_for_function(
             "sel => Number(document.querySelector(sel).dataset.level) > -20",

@@ -524,6 +524,10 @@ def _operations() -> dict[tuple[str, str], Schema]:
                                     "status": {"type": "string"},
                                     "startTime": _TIME_OUT,
                                     "answerTime": _nullable(_TIME_OUT),
+                                    "recording": {
+                                        "type": "boolean",
+                                        "description": "The call is being recorded now",
+                                    },
                                     "levels": {
                                         "type": "object",
                                         "description": "dBFS of the last 20 ms heard from and "

@@ -187,6 +187,7 @@ async def live_calls(request: Request, account: Account) -> JSONResponse:
                 "answerTime": iso_ms(call.record.answer_time),
                 # dBFS of the last 20 ms each way (None before any audio, -120 for silence)
                 "levels": {"heard": _level(call.heard), "said": _level(call.said)},
+                "recording": call.recording is not None,  # being recorded now
             }
             for call in calls
         ]

@@ -73,6 +73,8 @@ async def test_a_recorded_call_has_the_caller_left_and_the_callee_right(
         # The application's 1 kHz, queued before the answer: it plays from the first frame on.
         api.gateway.calls.push_audio("acme", sid, sine_pcm16(APP_HZ, 4.0), "pcm16")
         await api.advance(0.5)  # answered
+        live = (await api.client.get("/v1/calls", headers=api.auth())).json()["data"]
+        assert {c["sessionId"]: c["recording"] for c in live} == {sid: True, plain: False}
         await api.advance(3.0)
         await hang_up(api, sid)
         await hang_up(api, plain)

@@ -75,6 +75,7 @@ async function pollLive() {
     if (row === null) { row = newLiveRow(call); body.appendChild(row); }
     row.querySelector(".status").textContent = call.status;
     row.querySelector(".duration").textContent = since(call.answerTime || call.startTime);
+    row.classList.toggle("recording", Boolean(call.recording));
     setMeter(row.querySelector(".heard"), call.levels.heard);
     setMeter(row.querySelector(".said"), call.levels.said);
   }
