@@ -52,7 +52,7 @@ async def run(mode: str, calls: int, seconds: float) -> dict[str, Any]:
         await gateway.start()
         try:
             for n in range(calls):
-                await gateway.calls.place_call("bench", f"0812{n:06d}", record=mode == "on")
+                await gateway.calls.place_call("bench", f"0812{n:06d}", record_audio=mode == "on")
             deadline = time.monotonic() + 30
             while not all(c.state is CallState.CONNECTED for c in gateway.calls.calls):
                 assert time.monotonic() < deadline, "calls did not all connect in 30 s"

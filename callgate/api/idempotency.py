@@ -276,7 +276,7 @@ class CallRequests:
                 number,
                 request=key,
                 within_s=deadline - self._clock.monotonic(),
-                record=record_audio,
+                record_audio=record_audio,
             )
         except RecordNotDurable as exc:
             raise self.refusals.refuse(

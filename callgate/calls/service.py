@@ -161,18 +161,18 @@ class CallService:
         *,
         request: RequestKey | None = None,
         within_s: float | None = None,
-        record: bool | None = None,
+        record_audio: bool | None = None,
     ) -> LiveCall:
         """Record the call durably, then dial it.
 
         The record must be committed within `within_s` (default `record_timeout_s`). If it is not,
         or the store fails, the call is never dialled: `RecordNotDurable` is raised and the record
         is closed FAILED with `UNRECORDED_CAUSE`, which is written whenever the store takes it, so
-        a first version that lands late never leaves an open call behind. With `record` (None: the
-        `record_calls` default) the call's audio is recorded from its answer on.
+        a first version that lands late never leaves an open call behind. With `record_audio` (None:
+        the `record_calls` default) the call's audio is recorded from its answer on.
         """
         call = self._new_call(account, "outbound", destination, caller_id)
-        call.record_audio = self.settings.record_calls if record is None else record
+        call.record_audio = self.settings.record_calls if record_audio is None else record_audio
         if request is not None:
             call.record = call.record.replace(
                 idempotency_key=request.key, idempotency_hash=request.body_hash
@@ -368,14 +368,14 @@ class CallService:
         self.trunk.hangup(event.session_id, int(cause))
 
     async def register_inbound(
-        self, event: TrunkIncomingCall, account: str, *, record: bool | None = None
+        self, event: TrunkIncomingCall, account: str, *, record_audio: bool | None = None
     ) -> LiveCall:
-        """Record an offered inbound call and make it live (Ringing) for `account`; with `record`
-        (None: the `record_calls` default) its audio is recorded from the answer on."""
+        """Record an offered inbound call and make it live (Ringing) for `account`; with
+        `record_audio` (None: the `record_calls` default) its audio is recorded from the answer."""
         call = self._new_call(
             account, "inbound", event.did_number, event.caller_id, event.session_id
         )
-        call.record_audio = self.settings.record_calls if record is None else record
+        call.record_audio = self.settings.record_calls if record_audio is None else record_audio
         await self.recorder.submit_waiting(call.record)
         self._register(call)
         self.bus.publish(
