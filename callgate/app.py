@@ -123,6 +123,7 @@ def api_context(gateway: Gateway) -> ApiContext:
         cdr_default_limit=config.cdr_default_limit,
         cdr_max_limit=config.cdr_max_limit,
         started=lambda: gateway.started,
+        recordings=gateway.recordings,
     )
 
 

@@ -67,6 +67,11 @@ class Config:
     inbound_account: str = "default"
     inbound_connect_timeout_s: float = 5.0
     inbound_answer_timeout_s: float = 30.0
+    record_calls: bool = (
+        False  # record calls that do not say (POST /pbx/call's `record`, a route's)
+    )
+    recordings_dir: Path | None = None  # None: <data_dir>/recordings
+    recording_retention_days: int = 0  # recordings older are deleted; 0: kept until removed by hand
     simulator_scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS
     inbound_routes: tuple[InboundRoute, ...] = ()
     sip_table: tuple[tuple[str, Any], ...] = ()  # the TOML [sip] table, applied over `trunk`'s URI
@@ -82,6 +87,10 @@ class Config:
     def all_inbound_routes(self) -> tuple[InboundRoute, ...]:
         """The configured routes, then the catch-all to `inbound_url` for `inbound_account`."""
         return (*self.inbound_routes, InboundRoute(".*", self.inbound_url, self.inbound_account))
+
+    @property
+    def effective_recordings_dir(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def effective_database_url(self) -> str:
@@ -102,6 +111,36 @@ def _int(key: str, raw: Any) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: expected a whole number, got {raw!r}") from None
+
+
+def _non_negative_int(key: str, raw: Any) -> int:
+    value = _int(key, raw)
+    if value < 0:
+        raise ConfigError(f"{key}: must be 0 or more, got {value}")
+    return value
+
+
+def _bool(key: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {raw!r}")
+
+
+def _route_record(key: str, item: dict[str, Any]) -> bool | None:
+    if "record" not in item:
+        return None  # the record_calls default
+    if not isinstance(item["record"], bool):
+        raise ConfigError(f"{key}: expected true or false, got {item['record']!r}")
+    return bool(item["record"])
+
+
+def _optional_path(key: str, raw: Any) -> Path | None:
+    value = _text(key, raw)
+    return Path(value) if value else None
 
 
 def _positive_float(key: str, raw: Any) -> float:
@@ -252,6 +291,9 @@ SETTINGS: dict[str, Parser] = {
     "inbound_account": _account,
     "inbound_connect_timeout_s": _positive_float,
     "inbound_answer_timeout_s": _positive_float,
+    "record_calls": _bool,
+    "recordings_dir": _optional_path,
+    "recording_retention_days": _non_negative_int,
 }
 # Set only from the TOML file's tables.
 TABLES = {"simulator_scripts", "inbound_routes", "sip_table"}
@@ -336,7 +378,7 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
         where = f"inbound.route[{index}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: expected a table")
-        unknown = set(item) - {"pattern", "url", "account", "headers"}
+        unknown = set(item) - {"pattern", "url", "account", "headers", "record"}
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
         pattern = _text(f"{where}.pattern", item.get("pattern", ".*"))
@@ -353,6 +395,7 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
                 url=_ws_url(f"{where}.url", item.get("url")),
                 account=_account(f"{where}.account", item.get("account", "default")),
                 headers=tuple((str(k), v) for k, v in headers.items()),
+                record=_route_record(f"{where}.record", item),
             )
         )
     return tuple(routes)

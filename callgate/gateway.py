@@ -20,6 +20,7 @@ from callgate.clock import Clock, LoopClock, MediaTicker
 from callgate.config import Config
 from callgate.inbound.connector import InboundConnector, InboundSettings
 from callgate.store import SqlRecordStore
+from callgate.store.recordings import WavRecordings
 from callgate.telephony.simulated import SimulatedCarrier
 from callgate.telephony.siptrunk import SipTrunk
 
@@ -39,6 +40,7 @@ class Gateway:
     admission: CallAdmission
     inbound: InboundConnector
     requests: CallRequests
+    recordings: WavRecordings
     jwt_secret: str
     secret_generated: bool = False
     cdr_queries: QueryGate = field(default_factory=QueryGate)
@@ -82,8 +84,14 @@ class Gateway:
             drain_cap_s=config.hangup_drain_cap_s,
             playout_prebuffer_ms=config.playout_prebuffer_ms,
             record_timeout_s=config.call_record_timeout_s,
+            record_calls=config.record_calls,
         )
-        service = CallService(trunk, clock, ticker, bus, recorder, settings)
+        recordings = WavRecordings(
+            config.effective_recordings_dir,
+            clock,
+            retention_days=config.recording_retention_days,
+        )
+        service = CallService(trunk, clock, ticker, bus, recorder, settings, recordings)
         inbound = InboundConnector(
             service,
             InboundSettings(
@@ -117,6 +125,7 @@ class Gateway:
             ),
             inbound=inbound,
             requests=CallRequests(clock, store, service, admission),
+            recordings=recordings,
             jwt_secret=secret,
             secret_generated=generated,
         )
@@ -127,6 +136,7 @@ class Gateway:
         await self.store.open()
         await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
         self.recorder.start()
+        await self.recordings.start()  # repairs what a killed process left unfinished
         await self.calls.start()
         self.started = True
 
@@ -135,6 +145,7 @@ class Gateway:
             return
         self.started = False
         await self.calls.stop()
+        await self.recordings.stop()  # after the calls: their files are closed and renamed
         await self.inbound.close()
         self.ticker.stop()
         await self.recorder.stop()

@@ -218,3 +218,30 @@ class _StateCollector(Collector):
                 "SIP requests refused or dropped: untrusted, malformed or over capacity.",
                 value=sip.requests_refused,
             )
+        recordings = gw.recordings
+        yield GaugeMetricFamily(
+            "callgate_recordings_active",
+            "Calls being recorded now.",
+            value=len(recordings.active()),
+        )
+        yield CounterMetricFamily(
+            "callgate_recording_bytes_written",
+            "WAV audio bytes the recording writer has written to disk.",
+            value=recordings.bytes_written,
+        )
+        tap = gw.calls.tap
+        yield CounterMetricFamily(
+            "callgate_recording_chunks_dropped",
+            "Seconds of recorded audio replaced by silence because the writer's queue was full.",
+            value=tap.dropped_chunks if tap is not None else 0,
+        )
+        yield CounterMetricFamily(
+            "callgate_recording_write_failures",
+            "Disk errors of the recording writer (each is logged).",
+            value=recordings.failures,
+        )
+        yield CounterMetricFamily(
+            "callgate_recordings_deleted",
+            "Recordings deleted by the retention sweep.",
+            value=recordings.swept,
+        )

@@ -45,6 +45,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"CALLGATE_TRUNK": "sip:u:p@carrier.example;transport=sctp"}, "CALLGATE_TRUNK"),
         ({"CALLGATE_LOG_LEVEL": "loud"}, "CALLGATE_LOG_LEVEL"),
         ({"CALLGATE_JWT_SECRET": "short"}, "CALLGATE_JWT_SECRET"),
+        ({"CALLGATE_RECORD_CALLS": "maybe"}, "CALLGATE_RECORD_CALLS"),
+        ({"CALLGATE_RECORDING_RETENTION_DAYS": "-1"}, "CALLGATE_RECORDING_RETENTION_DAYS"),
     ],
 )
 def test_bad_environment_names_the_key(environ: dict[str, str], key: str) -> None:
@@ -75,6 +77,7 @@ def test_test_suite_variables_are_not_settings() -> None:
             r"simulator.callee\[0\].dtmf\[0\]",
         ),
         ('[[simulator.callee]]\npattern = "1"\nvolume = 3\n', r"simulator.callee\[0\].volume"),
+        ('[[inbound.route]]\nurl = "ws://a"\nrecord = "yes"\n', r"inbound.route\[0\].record"),
     ],
 )
 def test_bad_toml_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -82,6 +85,23 @@ def test_bad_toml_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
     path.write_text(toml)
     with pytest.raises(ConfigError, match=f"^{key}"):
         load_config(path, environ={})
+
+
+def test_recording_settings(tmp_path: Path) -> None:
+    defaults = load_config(environ={})
+    assert (defaults.record_calls, defaults.recording_retention_days) == (False, 0)
+    assert defaults.effective_recordings_dir == Path("data/recordings")
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'recordings_dir = "/srv/rec"\nrecording_retention_days = 30\n'
+        '[[inbound.route]]\nurl = "ws://a"\nrecord = true\n'
+        '[[inbound.route]]\nurl = "ws://b"\n'
+    )
+    config = load_config(path, environ={"CALLGATE_RECORD_CALLS": "true"})
+    assert config.record_calls is True
+    assert config.effective_recordings_dir == Path("/srv/rec")
+    assert config.recording_retention_days == 30
+    assert [route.record for route in config.all_inbound_routes] == [True, None, None]
 
 
 def test_unparseable_toml(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -74,11 +75,14 @@ def test_console_follows_and_ends_a_call(browser: object, tmp_path: Path) -> Non
         page.wait_for_selector("#app", state="visible")
         assert page.inner_text("#who") == "account default"
 
-        placed = httpx.post(f"{url}/pbx/call", json={"phoneNumber": TONE}, headers=auth)
+        placed = httpx.post(
+            f"{url}/pbx/call", json={"phoneNumber": TONE, "record": True}, headers=auth
+        )
         sid = placed.json()["data"]["sessionId"]
         row = f'#live tr[data-session="{sid}"]'
         page.wait_for_selector(row)
         page.wait_for_selector(f"{row} .status:text-is('Connected')", timeout=15_000)
+        page.wait_for_selector(f"{row}.recording")  # marked REC while it is recorded
         # The meter of what the callee sends moves to the tone's level; nothing is said to it.
         page.wait_for_function(
             "sel => Number(document.querySelector(sel).dataset.level) > -20",
@@ -97,6 +101,23 @@ def test_console_follows_and_ends_a_call(browser: object, tmp_path: Path) -> Non
         page.wait_for_selector(row, state="detached", timeout=5_000)
         cdr = httpx.get(f"{url}/v1/cdr/{sid}", headers=auth).json()["data"]
         assert (cdr["disposition"], cdr["hangupBy"]) == ("ANSWERED", "CALLER")
+        assert cdr["recorded"] is True
+
+        # The recorded call's detail has a player that loads the WAV (fetched with the token).
+        page.click("#f-clear")
+        page.click(f'#cdrs tr[data-session="{sid}"]')
+        page.wait_for_selector("#recording", state="visible")
+        page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+        talk_s = (
+            datetime.fromisoformat(cdr["endTime"]) - datetime.fromisoformat(cdr["answerTime"])
+        ).total_seconds()
+        duration_s = page.eval_on_selector("#player", "e => e.duration")
+        assert duration_s == pytest.approx(talk_s, abs=0.1)
+        page.eval_on_selector("#player", "e => { e.muted = true; return e.play(); }")
+        page.wait_for_function("() => document.getElementById('player').currentTime > 0.2")
+        assert page.inner_text("#recording-error") == ""
+        page.screenshot(path=str(ARTIFACTS / "record-recording.png"), full_page=True)
+        page.click("#detail-close")
 
         busy = httpx.post(f"{url}/pbx/call", json={"phoneNumber": BUSY}, headers=auth)
         busy_sid = busy.json()["data"]["sessionId"]
@@ -123,6 +144,7 @@ def test_console_follows_and_ends_a_call(browser: object, tmp_path: Path) -> Non
         page.click(f'#cdrs tr[data-session="{busy_sid}"]')
         page.wait_for_selector("#detail", state="visible")
         assert page.inner_text('#detail-fields dd[data-field="hangupCauseCode"]') == "17"
+        assert page.is_hidden("#recording")  # never answered: nothing recorded
         page.screenshot(path=str(ARTIFACTS / "record-detail.png"), full_page=True)
 
         page.select_option("#f-field", "duration")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from callgate.api.idempotency import CallRequests
 from callgate.api.limits import QueryGate
 from callgate.calls.history import CallHistory
+from callgate.calls.recording import RecordingFiles
 from callgate.calls.service import CallService
 
 
@@ -29,3 +30,5 @@ class ApiContext:
     cdr_max_limit: int
     started: Callable[[], bool]
     """Whether the gateway has finished starting (the health check's status)."""
+    recordings: RecordingFiles
+    """Finished call recordings (GET /v1/recordings/{sessionId})."""

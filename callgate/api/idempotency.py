@@ -131,11 +131,15 @@ class CallRequests:
 
     # --- the endpoints -------------------------------------------------------------------------
 
-    async def place_call(self, account: str, number: str, key: RequestKey | None) -> JSONResponse:
+    async def place_call(
+        self, account: str, number: str, key: RequestKey | None, record_audio: bool | None = None
+    ) -> JSONResponse:
         deadline = self._clock.monotonic() + self._bound_s
         if key is None:
             self._refuse_if_stalled(account)
-            return _respond(await self._place(account, number, None, deadline), replayed=False)
+            return _respond(
+                await self._place(account, number, None, deadline, record_audio), replayed=False
+            )
 
         async def first() -> tuple[dict[str, Any], bool]:
             self._refuse_if_stalled(account)  # a known answer is still replayed from memory
@@ -148,7 +152,7 @@ class CallRequests:
                     continue  # a refused placement's first record, landed late: not a call
                 self._same_body("POST /pbx/call", key, record.idempotency_hash)
                 return {"phoneNumber": record.destination, "sessionId": record.session_id}, True
-            return await self._place(account, number, key, deadline), False
+            return await self._place(account, number, key, deadline, record_audio), False
 
         return await self._once("POST /pbx/call", account, key, first)
 
@@ -258,12 +262,21 @@ class CallRequests:
             raise _LookupFailed(endpoint, account, reason) from None
 
     async def _place(
-        self, account: str, number: str, key: RequestKey | None, deadline: float
+        self,
+        account: str,
+        number: str,
+        key: RequestKey | None,
+        deadline: float,
+        record_audio: bool | None = None,
     ) -> dict[str, Any]:
         self._admission.admit(account, self._calls.count_live(account))
         try:
             call = await self._calls.place_call(
-                account, number, request=key, within_s=deadline - self._clock.monotonic()
+                account,
+                number,
+                request=key,
+                within_s=deadline - self._clock.monotonic(),
+                record_audio=record_audio,
             )
         except RecordNotDurable as exc:
             raise self.refusals.refuse(

@@ -200,6 +200,11 @@ CDR_SCHEMA: Final = {
         "lossPercent": _nullable({"type": "number"}),
         "mos": _nullable({"type": "number", "minimum": 1, "maximum": 4.5}),
         "clientFramesDropped": {"type": "integer", "minimum": 0},
+        "recorded": {
+            "type": "boolean",
+            "description": "The call was recorded: GET /v1/recordings/{sessionId} serves it "
+            "(until recording_retention_days)",
+        },
     },
 }
 _LINK: Final = {"type": "string"}
@@ -395,7 +400,12 @@ def _operations() -> dict[tuple[str, str], Schema]:
                         "type": "string",
                         "pattern": PHONE_PATTERN,
                         "example": "089608675796",
-                    }
+                    },
+                    "record": {
+                        "type": "boolean",
+                        "description": "Record the call from its answer (stereo WAV: caller left, "
+                        "callee right); absent: the gateway's record_calls setting",
+                    },
                 },
                 ["phoneNumber"],
             ),
@@ -471,6 +481,22 @@ def _operations() -> dict[tuple[str, str], Schema]:
                 "503": _error("The database is busy", _RETRY_AFTER),
             },
         },
+        ("get", "/v1/recordings/{sessionId}"): {
+            "parameters": [sid_path],
+            "responses": {
+                "200": {
+                    "description": "The call's recording: 16-bit PCM stereo WAV at 8 kHz, the "
+                    "caller on the left channel and the callee on the right",
+                    "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "401": _UNAUTHORIZED,
+                "404": _error(
+                    "No finished recording of this account's has this id (not recorded, still "
+                    "live, past retention, or another account's call)"
+                ),
+                "503": _error("The database is busy", _RETRY_AFTER),
+            },
+        },
         ("get", "/v1/calls"): {
             "responses": {
                 "200": _ok(
@@ -498,6 +524,10 @@ def _operations() -> dict[tuple[str, str], Schema]:
                                     "status": {"type": "string"},
                                     "startTime": _TIME_OUT,
                                     "answerTime": _nullable(_TIME_OUT),
+                                    "recording": {
+                                        "type": "boolean",
+                                        "description": "The call is being recorded now",
+                                    },
                                     "levels": {
                                         "type": "object",
                                         "description": "dBFS of the last 20 ms heard from and "

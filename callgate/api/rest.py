@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 
 from callgate.api.auth import account_from_token, bearer_token
 from callgate.api.body import json_object
@@ -68,7 +68,14 @@ def _body_schema(properties: dict[str, Any], required: list[str]) -> dict[str, A
     "/pbx/call",
     summary="Place an outbound call",
     openapi_extra=_body_schema(
-        {"phoneNumber": {"type": "string", "example": "089608675796", "pattern": PHONE_RE.pattern}},
+        {
+            "phoneNumber": {
+                "type": "string",
+                "example": "089608675796",
+                "pattern": PHONE_RE.pattern,
+            },
+            "record": {"type": "boolean"},
+        },
         ["phoneNumber"],
     ),
     responses=KEYED_ERRORS,
@@ -82,8 +89,11 @@ async def place_call(
         raise ApiError(400, "phoneNumber is required")
     if not isinstance(number, str) or not PHONE_RE.fullmatch(number):
         raise ApiError(400, "Invalid phone number format")
+    record = body.get("record")
+    if "record" in body and not isinstance(record, bool):  # null too: leave it out instead
+        raise ApiError(400, "record must be a boolean (true to record the call)")
     key = request_key(idempotency_key, body)
-    return await context(request).requests.place_call(account, number, key)
+    return await context(request).requests.place_call(account, number, key, record)
 
 
 @router.post(
@@ -140,6 +150,28 @@ async def get_cdr(request: Request, sessionId: str, account: Account) -> JSONRes
     return ok(record.to_json())
 
 
+@router.get("/v1/recordings/{sessionId}", summary="A recorded call's audio (stereo WAV)")
+async def get_recording(request: Request, sessionId: str, account: Account) -> FileResponse:
+    """The same account rules as the CDR: another account's call, like a missing one, is 404."""
+    api = context(request)
+    record: CallRecord | None = None
+    if is_session_id(sessionId):
+        try:
+            record = await api.history.get(account, sessionId)
+        except StoreBusy:
+            raise ApiError(503, BUSY, {"Retry-After": "1"}) from None
+    if record is None or not record.recorded:
+        raise ApiError(404, f"No recording with sessionId {sessionId}")
+    if record.is_open:
+        raise ApiError(404, f"The call {sessionId} is still being recorded; fetch it once it ends")
+    path = await api.recordings.finished_path(sessionId)
+    if path is None:
+        raise ApiError(
+            404, f"No recording with sessionId {sessionId}: it is past its retention or was removed"
+        )
+    return FileResponse(path, media_type="audio/wav", filename=f"{sessionId}.wav")
+
+
 @router.get("/v1/calls", summary="This account's live calls")
 async def live_calls(request: Request, account: Account) -> JSONResponse:
     calls = context(request).calls.live(account)
@@ -155,6 +187,7 @@ async def live_calls(request: Request, account: Account) -> JSONResponse:
                 "answerTime": iso_ms(call.record.answer_time),
                 # dBFS of the last 20 ms each way (None before any audio, -120 for silence)
                 "levels": {"heard": _level(call.heard), "said": _level(call.said)},
+                "recording": call.recording is not None,  # being recorded now
             }
             for call in calls
         ]

@@ -9,6 +9,7 @@ from callgate.calls.causes import Cause, HangupBy, disposition_for
 from callgate.calls.machine import CallInput, CallState, next_state
 from callgate.calls.playout import Playout
 from callgate.calls.quality import MediaQuality
+from callgate.calls.recording import CallRecording
 from callgate.calls.records import CallRecord, Direction, truncate_ms
 from callgate.clock import Timer
 from callgate.media.decoder import AudioDecoder
@@ -32,6 +33,8 @@ class LiveCall:
     said: bytes = b""
     quality: MediaQuality | None = None  # from the trunk when the media ended
     client_frames_dropped: int = 0  # audio the application did not read in time
+    record_audio: bool = False  # asked for: recorded from the answer on
+    recording: CallRecording | None = None  # while the call is connected and recorded
 
     @classmethod
     def new(

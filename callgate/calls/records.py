@@ -65,6 +65,8 @@ class CallRecord:
     quality: MediaQuality | None = None
     client_frames_dropped: int = 0
     """Audio frames dropped because the application did not read them fast enough."""
+    recorded: bool = False
+    """The call was recorded (from its answer): GET /v1/recordings/{sessionId} serves the WAV."""
 
     @property
     def duration(self) -> int:
@@ -109,6 +111,7 @@ class CallRecord:
             "direction": self.direction,
             "callerId": self.caller_id,
             **quality_json(self.quality, self.client_frames_dropped),
+            "recorded": self.recorded,
         }
 
 

@@ -27,6 +27,7 @@ from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
 from callgate.calls.playout import Interrupted, Playout, PlayoutFull
 from callgate.calls.recorder import Recorder, RecordNotDurable
+from callgate.calls.recording import RecordingSink, RecordingTap
 from callgate.calls.records import Direction, RequestKey
 from callgate.calls.trunk import (
     Trunk,
@@ -64,6 +65,7 @@ class CallSettings:
     drain_cap_s: float = 60.0  # longest a hangup waits for queued audio to finish playing
     playout_prebuffer_ms: int = 20  # cushion for audio streamed frame by frame (see playout.py)
     record_timeout_s: float = 2.0  # a call's first record must be committed this soon, or no dial
+    record_calls: bool = False  # record calls that do not say (POST /pbx/call's `record`, routes)
 
 
 class CommandError(ValueError):
@@ -83,6 +85,7 @@ class CallService:
         bus: EventBus,
         recorder: Recorder,
         settings: CallSettings,
+        recordings: RecordingSink | None = None,
     ) -> None:
         self.trunk = trunk
         self.clock = clock
@@ -105,9 +108,13 @@ class CallService:
         # Audio frames applications missed by reading too slowly, by channel (metrics); each
         # call's own count goes into its CDR.
         self.client_frames_dropped: dict[str, int] = {}
+        # Without a sink (no recordings directory wired) no call is recorded, whatever it asked.
+        self.tap = RecordingTap(ticker, recordings) if recordings is not None else None
 
     async def start(self) -> None:
         self._unsubscribe_tick = self.ticker.subscribe(self._on_tick, TickPhase.PLAYOUT)
+        if self.tap is not None:
+            self.tap.start()
         await self.trunk.start(self.handle_trunk_event)
         self.ticker.start()
 
@@ -118,6 +125,8 @@ class CallService:
             self._end(call, Cause.NORMAL_CLEARING, None, cancelled=not call.answered)
         if self._unsubscribe_tick is not None:
             self._unsubscribe_tick()
+        if self.tap is not None:
+            self.tap.stop()
         await self.trunk.stop()
 
     # --- queries -------------------------------------------------------------------------------
@@ -152,15 +161,18 @@ class CallService:
         *,
         request: RequestKey | None = None,
         within_s: float | None = None,
+        record_audio: bool | None = None,
     ) -> LiveCall:
         """Record the call durably, then dial it.
 
         The record must be committed within `within_s` (default `record_timeout_s`). If it is not,
         or the store fails, the call is never dialled: `RecordNotDurable` is raised and the record
         is closed FAILED with `UNRECORDED_CAUSE`, which is written whenever the store takes it, so
-        a first version that lands late never leaves an open call behind.
+        a first version that lands late never leaves an open call behind. With `record_audio` (None:
+        the `record_calls` default) the call's audio is recorded from its answer on.
         """
         call = self._new_call(account, "outbound", destination, caller_id)
+        call.record_audio = self.settings.record_calls if record_audio is None else record_audio
         if request is not None:
             call.record = call.record.replace(
                 idempotency_key=request.key, idempotency_hash=request.body_hash
@@ -355,11 +367,15 @@ class CallService:
         """Turn down an offered inbound call that was never registered (no route, no record)."""
         self.trunk.hangup(event.session_id, int(cause))
 
-    async def register_inbound(self, event: TrunkIncomingCall, account: str) -> LiveCall:
-        """Record an offered inbound call and make it live (Ringing) for `account`."""
+    async def register_inbound(
+        self, event: TrunkIncomingCall, account: str, *, record_audio: bool | None = None
+    ) -> LiveCall:
+        """Record an offered inbound call and make it live (Ringing) for `account`; with
+        `record_audio` (None: the `record_calls` default) its audio is recorded from the answer."""
         call = self._new_call(
             account, "inbound", event.did_number, event.caller_id, event.session_id
         )
+        call.record_audio = self.settings.record_calls if record_audio is None else record_audio
         await self.recorder.submit_waiting(call.record)
         self._register(call)
         self.bus.publish(
@@ -376,6 +392,8 @@ class CallService:
             call = self._calls.get(event.session_id)
             if call is not None and not call.ended:
                 call.heard = event.frame
+                if call.recording is not None:
+                    call.recording.heard = event.frame
                 self.bus.publish(AudioReceived(call.session_id, call.account, event.frame))
             return
         if isinstance(event, TrunkIncomingCall):
@@ -448,6 +466,14 @@ class CallService:
         call.timers = [
             self.clock.call_later(self.settings.max_call_duration_s, lambda: self._too_long(call))
         ]
+        if call.record_audio and self.tap is not None:
+            call.recording = self.tap.begin(
+                call,
+                call.session_id,
+                outbound=call.record.direction == "outbound",
+                now=self.clock.utcnow(),
+            )
+            call.record = call.record.replace(recorded=True)
         self.recorder.submit(call.record)
         self._publish_status(call, "Connected")
 
@@ -469,6 +495,9 @@ class CallService:
             return
         self._forget(call)
         self._connected.pop(call.session_id, None)
+        if call.recording is not None and self.tap is not None:
+            self.tap.end(call.recording, self.clock.utcnow())
+            call.recording = None
         self.recorder.submit(call.record)
         if not call.answered and cause in (Cause.USER_BUSY, Cause.CALL_REJECTED):
             self._publish_status(call, "Busy")

@@ -167,7 +167,9 @@ class InboundConnector:
             self.calls.refuse_inbound(event, Cause.UNALLOCATED_NUMBER)
             return
         try:
-            call = await self.calls.register_inbound(event, route.account)
+            call = await self.calls.register_inbound(
+                event, route.account, record_audio=route.record
+            )
         except Exception:
             log.exception("could not record inbound call %s; refusing it", event.session_id)
             self.calls.refuse_inbound(event, Cause.INTERWORKING)

@@ -18,6 +18,7 @@ class InboundRoute:
     url: str
     account: str
     headers: tuple[tuple[str, str], ...] = ()
+    record: bool | None = None  # record this route's calls; None: the `record_calls` default
 
     def matches(self, did_number: str) -> bool:
         return re.fullmatch(self.pattern, did_number) is not None

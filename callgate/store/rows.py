@@ -45,6 +45,7 @@ def to_row(record: CallRecord) -> dict[str, Any]:
         "hangup_idempotency_hash": record.hangup_idempotency_hash,
         **_quality_row(record.quality),
         "client_frames_dropped": record.client_frames_dropped,
+        "recorded": record.recorded,
     }
 
 
@@ -122,4 +123,5 @@ def from_row(row: Row[Any]) -> CallRecord:
         hangup_idempotency_hash=row.hangup_idempotency_hash,
         quality=_quality_of(row),
         client_frames_dropped=row.client_frames_dropped,
+        recorded=bool(row.recorded),
     )

@@ -6,7 +6,7 @@ module only describes the columns so SQLAlchemy can build statements against the
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, Table, Text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import column, table
 
@@ -54,6 +54,8 @@ cdr = Table(
     Column("loss_percent", Float),
     Column("mos", Float),
     Column("client_frames_dropped", Integer, nullable=False),
+    # Whether the call was recorded (migration 0004; the WAV is in recordings_dir).
+    Column("recorded", Boolean, nullable=False),
 )
 
 # SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).

@@ -12,6 +12,7 @@ let token = sessionStorage.getItem("callgate.token") || "";
 let page = 1;
 let totalPages = 1;
 let polling = null;
+let recordingUrl = null; // the object URL of the recording in the player, released on the next
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
@@ -74,6 +75,7 @@ async function pollLive() {
     if (row === null) { row = newLiveRow(call); body.appendChild(row); }
     row.querySelector(".status").textContent = call.status;
     row.querySelector(".duration").textContent = since(call.answerTime || call.startTime);
+    row.classList.toggle("recording", Boolean(call.recording));
     setMeter(row.querySelector(".heard"), call.levels.heard);
     setMeter(row.querySelector(".said"), call.levels.said);
   }
@@ -143,6 +145,7 @@ async function loadCdrs() {
       cell(short(cdr.sessionId)), cell(localTime(cdr.startTime)), cell(cdr.direction), cell(cdr.destination),
       cell(cdr.disposition || "in progress", "disposition"), cell(`${cdr.duration} s`),
       cell(cdr.hangupCauseCode === null ? "" : `${cdr.hangupCauseCode} ${cdr.hangupCauseText}`),
+      cell(cdr.recorded ? "●" : "", "recorded"),
     );
     row.addEventListener("click", () => showDetail(cdr.sessionId));
     body.append(row);
@@ -168,6 +171,31 @@ async function showDetail(sessionId) {
     list.append(dt, dd);
   }
   $("detail").hidden = false;
+  await showRecording(cdr);
+}
+
+// An <audio> element cannot send the token, so the WAV is fetched with it and played from a Blob.
+async function showRecording(cdr) {
+  if (recordingUrl) { URL.revokeObjectURL(recordingUrl); recordingUrl = null; }
+  const player = $("player");
+  player.removeAttribute("src");
+  $("recording-error").textContent = "";
+  $("recording").hidden = !cdr.recorded;
+  if (!cdr.recorded) { return; }
+  if (cdr.endTime === null) { $("recording-error").textContent = "Still recording: it plays once the call ends."; return; }
+  const response = await fetch(`/v1/recordings/${encodeURIComponent(cdr.sessionId)}`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  if (!response.ok) {
+    let message = `HTTP ${response.status}`;
+    try { message = (await response.json()).errors || message; } catch { /* not JSON */ }
+    $("recording-error").textContent = message;
+    return;
+  }
+  recordingUrl = URL.createObjectURL(await response.blob());
+  player.src = recordingUrl;
+  $("recording-download").href = recordingUrl;
+  $("recording-download").download = `${cdr.sessionId}.wav`;
 }
 
 function drawChart(cdrs) {
