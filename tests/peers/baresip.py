@@ -82,7 +82,7 @@ async def running_baresip(
     with a=crypto, SRTP when the other side takes it) or `srtp-mand` (RTP/SAVP only)."""
     program = need_program("baresip")
     if mediaenc is not None:
-        need(SRTP_MODULE.exists(), f"baresip's srtp module is not installed ({SRTP_MODULE})")
+        need(_srtp_module_installed(), f"baresip's srtp module is not installed ({SRTP_MODULE})")
     source = directory / "source.wav"
     with wave.open(str(source), "wb") as out:
         out.setnchannels(1)
@@ -111,6 +111,10 @@ async def running_baresip(
         yield Baresip(peer, directory, sip_port, ctrl_port)
     finally:
         await peer.stop()
+
+
+def _srtp_module_installed() -> bool:
+    return SRTP_MODULE.exists()
 
 
 def _write_config(

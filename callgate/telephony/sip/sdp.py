@@ -415,11 +415,14 @@ class MediaConfig:
     username: str = "callgate"
     session_name: str = "callgate"
     media_encryption: MediaEncryption = MediaEncryption.NONE
+    srtp_suites: tuple[CryptoSuite, ...] = tuple(CryptoSuite)  # offered in this order
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.codecs if c not in _DEFAULT_PAYLOAD_TYPES]
         if unknown or not self.codecs:
             raise ValueError(f"codecs must be a non-empty choice of PCMU, PCMA; got {self.codecs}")
+        if not self.srtp_suites:
+            raise ValueError("srtp_suites must name at least one suite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +488,7 @@ class SdpSession:
         if encryption is not MediaEncryption.NONE:
             crypto = tuple(
                 CryptoAttribute(tag, suite, self._key(suite))
-                for tag, suite in enumerate(CryptoSuite, start=1)
+                for tag, suite in enumerate(config.srtp_suites, start=1)
             )
         self._offered_crypto = crypto
         proto = _SRTP_PROTO if encryption is MediaEncryption.REQUIRED else _AUDIO_PROTO
@@ -541,7 +544,7 @@ class SdpSession:
             return None
         offered_crypto: CryptoAttribute | None = None
         if encryption is not MediaEncryption.NONE:
-            offered_crypto = _first_usable_crypto(media, problems)
+            offered_crypto = _first_usable_crypto(media, self.config.srtp_suites, problems)
             if offered_crypto is None and (
                 proto == _SRTP_PROTO or encryption is MediaEncryption.REQUIRED
             ):
@@ -692,16 +695,23 @@ def _audio_lines(
     return lines
 
 
-def _first_usable_crypto(media: MediaDescription, problems: list[str]) -> CryptoAttribute | None:
-    """The offer's first a=crypto line we can use (RFC 4568 §7.1.2: the offerer lists them in
-    its order of preference); why each earlier one was not goes into `problems`."""
+def _first_usable_crypto(
+    media: MediaDescription, suites: tuple[CryptoSuite, ...], problems: list[str]
+) -> CryptoAttribute | None:
+    """The offer's first a=crypto line we can use with one of `suites` (RFC 4568 §7.1.2: the
+    offerer lists them in its order of preference); why each earlier one was not goes into
+    `problems`."""
     for key, value in media.attributes:
         if key != "crypto" or value is None:
             continue
         try:
-            return CryptoAttribute.parse(value)
+            attribute = CryptoAttribute.parse(value)
         except CryptoUnusable as exc:
             problems.append(str(exc))
+            continue
+        if attribute.suite in suites:
+            return attribute
+        problems.append(f"crypto tag {attribute.tag}: suite {attribute.suite} not enabled")
     return None
 
 

@@ -41,7 +41,7 @@ from callgate.telephony.sip import (
     q850_reason,
     response_for,
 )
-from callgate.telephony.sip.sdes import MediaEncryption
+from callgate.telephony.sip.sdes import CryptoSuite, MediaEncryption
 from callgate.telephony.sip.transactions.matching import TokenSource, random_token
 
 from .call import Phase, SipCall
@@ -276,6 +276,7 @@ class UserAgentCore:
             codecs=self.settings.codecs,
             telephone_event_pt=self.settings.telephone_event_pt,
             media_encryption=MediaEncryption(self.settings.media_encryption),
+            srtp_suites=tuple(CryptoSuite(suite) for suite in self.settings.srtp_suites),
         )
 
     def _trunk_port(self) -> int | None:

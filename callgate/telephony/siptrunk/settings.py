@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from callgate.telephony.sip import SipUri, parse_uri
 from callgate.telephony.sip.grammar import GrammarError, check_host
-from callgate.telephony.sip.sdes import MediaEncryption
+from callgate.telephony.sip.sdes import CryptoSuite, MediaEncryption
 
 from .trust import parse_source
 
@@ -139,6 +139,9 @@ class SipTrunkSettings:
     """SRTP with SDES keys (RFC 4568): none (plain RTP only), optional (offer RTP/AVP with
     a=crypto; take an SRTP or a plain offer), required (offer RTP/SAVP; a plain offer gets 488,
     an answer without a usable key ends the call)."""
+    srtp_suites: tuple[str, ...] = tuple(CryptoSuite)
+    """The SRTP suites we offer, in this order, and the only ones we accept:
+    AES_CM_128_HMAC_SHA1_80 and/or AES_CM_128_HMAC_SHA1_32."""
 
     t1_s: float = 0.5
     t2_s: float = 4.0
@@ -196,6 +199,11 @@ class SipTrunkSettings:
             raise ValueError(
                 f"media_encryption: expected none, optional or required, "
                 f"got {self.media_encryption!r}"
+            )
+        if not self.srtp_suites or any(s not in tuple(CryptoSuite) for s in self.srtp_suites):
+            raise ValueError(
+                "srtp_suites: expected a choice of AES_CM_128_HMAC_SHA1_80, "
+                f"AES_CM_128_HMAC_SHA1_32, got {self.srtp_suites}"
             )
         if self.rtp_timeout_s < 0:
             raise ValueError(f"rtp_timeout_s: must be 0 or more, got {self.rtp_timeout_s}")
