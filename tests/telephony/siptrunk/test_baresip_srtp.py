@@ -44,9 +44,13 @@ async def test_required_outbound_call_to_baresip_srtp_mand_carries_audio_both_wa
         assert loud_frequency(phone.heard()) == pytest.approx(700.0, abs=5.0)
 
 
-async def test_optional_inbound_call_from_baresip_srtp_is_echoed_encrypted(tmp_path):
-    async with running_baresip(tmp_path, tone_hz=440.0, mediaenc="srtp") as phone:
-        async with running_trunk(phone.sip_port, media_encryption="optional") as t:
+@pytest.mark.parametrize(
+    ("ours", "mediaenc"),
+    [("optional", "srtp"), ("required", "srtp"), ("required", "srtp-mand")],
+)
+async def test_inbound_srtp_call_from_baresip_is_echoed_encrypted(tmp_path, ours, mediaenc):
+    async with running_baresip(tmp_path, tone_hz=440.0, mediaenc=mediaenc) as phone:
+        async with running_trunk(phone.sip_port, media_encryption=ours) as t:
             response = await phone.command("dial", f"sip:4146@127.0.0.1:{t.port}")
             assert response.get("ok"), response
             offered = await t.incoming()
