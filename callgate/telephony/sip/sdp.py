@@ -193,13 +193,10 @@ class MediaDescription:
     attributes: tuple[tuple[str, str | None], ...] = ()
 
     def __repr__(self) -> str:
-        # a=crypto values hold keys: never in a repr (a log line or a traceback may show one).
-        shown = tuple(
-            (key, "<redacted>" if key == "crypto" else value) for key, value in self.attributes
-        )
         return (
             f"MediaDescription(media={self.media!r}, port={self.port}, proto={self.proto!r}, "
-            f"formats={self.formats!r}, connection={self.connection!r}, attributes={shown!r})"
+            f"formats={self.formats!r}, connection={self.connection!r}, "
+            f"attributes={_redacted(self.attributes)!r})"
         )
 
     def attribute(self, name: str) -> str | None:
@@ -245,7 +242,7 @@ class MediaDescription:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class SessionDescription:
     """A parsed session description; media-level values fall back to the session level."""
 
@@ -254,6 +251,13 @@ class SessionDescription:
     connection: Connection | None
     media: tuple[MediaDescription, ...]
     attributes: tuple[tuple[str, str | None], ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionDescription(origin={self.origin!r}, session_name={self.session_name!r}, "
+            f"connection={self.connection!r}, media={self.media!r}, "
+            f"attributes={_redacted(self.attributes)!r})"
+        )
 
     @property
     def direction(self) -> Direction | None:
@@ -268,6 +272,13 @@ class SessionDescription:
 
     def media_connection(self, media: MediaDescription) -> Connection | None:
         return media.connection or self.connection
+
+
+def _redacted(
+    attributes: tuple[tuple[str, str | None], ...],
+) -> tuple[tuple[str, str | None], ...]:
+    """a=crypto values hold keys: never in a repr (a log line or a traceback may show one)."""
+    return tuple((key, "<redacted>" if key == "crypto" else value) for key, value in attributes)
 
 
 # --- parsing -------------------------------------------------------------------------------------

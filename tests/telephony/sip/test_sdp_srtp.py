@@ -208,8 +208,16 @@ def test_reprs_of_parsed_sdp_and_results_hold_no_key():
     body, audio = ours.answer(peer_offer("RTP/SAVP", BARESIP_LINE))
     mine = base64.b64encode(crypto_lines(body)[0].key_salt).decode()
     offer = parse_sdp(peer_offer("RTP/SAVP", BARESIP_LINE))
+    # RFC 4568 puts a=crypto under m=, but a peer may write it at the session level too.
+    session_level = parse_sdp(
+        peer_offer().replace(b"t=0 0", f"t=0 0\r\na=crypto:{BARESIP_LINE}".encode())
+    )
+    assert session_level.attributes == (("crypto", BARESIP_LINE),)
     shown = " ".join(
-        [repr(offer), repr(parse_sdp(body)), repr(audio), str(audio), repr(ours), repr(ours.config)]
+        [
+            *(repr(offer), repr(parse_sdp(body)), repr(session_level), str(session_level)),
+            *(repr(audio), str(audio), repr(ours), repr(ours.config)),
+        ]
     )
     assert PEER_KEY not in shown
     assert mine not in shown
