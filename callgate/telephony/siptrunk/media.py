@@ -417,15 +417,11 @@ def _apply_srtp(stream: _Stream, keys: SrtpKeys | None) -> None:
     if keys is None:
         stream.srtp_out = stream.srtp_in = None
         return
-    same_suite = old is not None and old.suite is keys.suite
-    if stream.srtp_out is None or not same_suite or old is None or old.send_key != keys.send_key:
+    if old is not None and old.suite is not keys.suite:
+        old = None  # another suite: both contexts are new
+    if stream.srtp_out is None or old is None or old.send_key != keys.send_key:
         stream.srtp_out = SrtpSender(keys.suite.value, keys.send_key)
-    if (
-        stream.srtp_in is None
-        or not same_suite
-        or old is None
-        or (old.receive_key != keys.receive_key)
-    ):
+    if stream.srtp_in is None or old is None or old.receive_key != keys.receive_key:
         stream.srtp_in = SrtpReceiver(keys.suite.value, keys.receive_key)
 
 
