@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from callgate.media.signals import sine_pcm16
-from tests.support import free_port, need_program
+from tests.support import free_port, need, need_program
 
 from .process import Peer, PeerExited, tcp_listening, udp_bound
 
 TEMPLATES = Path(__file__).parent / "baresip"
+SRTP_MODULE = Path("/usr/lib/baresip/modules/srtp.so")
 COMMAND_TIMEOUT_S = 5.0
 
 
@@ -80,11 +81,19 @@ START_ATTEMPTS = 3
 
 @contextlib.asynccontextmanager
 async def running_baresip(
-    directory: Path, *, tone_hz: float = 440.0, tls: tuple[Path, Path] | None = None
+    directory: Path,
+    *,
+    tone_hz: float = 440.0,
+    mediaenc: str | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> AsyncIterator[Baresip]:
-    """baresip on loopback; with `tls` (its certificate-and-key bundle, the CA file it verifies
-    peers against) it also listens for SIP over TLS on `tls_port`."""
+    """`mediaenc`: the account's media encryption, with the srtp module loaded: `srtp` (RTP/AVP
+    with a=crypto, SRTP when the other side takes it) or `srtp-mand` (RTP/SAVP only). `tls` (its
+    certificate-and-key bundle, the CA file it verifies peers against): it also listens for SIP
+    over TLS on `tls_port`."""
     program = need_program("baresip")
+    if mediaenc is not None:
+        need(_srtp_module_installed(), f"baresip's srtp module is not installed ({SRTP_MODULE})")
     source = directory / "source.wav"
     with wave.open(str(source), "wb") as out:
         out.setnchannels(1)
@@ -95,7 +104,7 @@ async def running_baresip(
     # not check: when another program holds one, it exits at once, and we start it on new ports.
     for attempt in range(1, START_ATTEMPTS + 1):
         sip_port, ctrl_port = free_port(), free_port()
-        _write_config(directory, source, sip_port, ctrl_port, tls)
+        _write_config(directory, source, sip_port, ctrl_port, mediaenc, tls)
         peer = await Peer("baresip", [program, "-f", str(directory), "-v"], directory).start()
         try:
             await udp_bound(sip_port, peer=peer)
@@ -115,8 +124,17 @@ async def running_baresip(
         await peer.stop()
 
 
+def _srtp_module_installed() -> bool:
+    return SRTP_MODULE.exists()
+
+
 def _write_config(
-    directory: Path, source: Path, sip_port: int, ctrl_port: int, tls: tuple[Path, Path] | None
+    directory: Path,
+    source: Path,
+    sip_port: int,
+    ctrl_port: int,
+    mediaenc: str | None,
+    tls: tuple[Path, Path] | None,
 ) -> None:
     rtp_low = 12000 + (sip_port % 40) * 200  # its own range, below ours and the ephemeral ports
     values = {
@@ -126,6 +144,8 @@ def _write_config(
         "RTP_HIGH": str(rtp_low + 100),
         "SOURCE_WAV": str(source),
         "DIRECTORY": str(directory),
+        "ACCOUNT_EXTRA": "" if mediaenc is None else f";mediaenc={mediaenc}",
+        "EXTRA_MODULES": "" if mediaenc is None else f"module\t\t\t{SRTP_MODULE.name}",
     }
     for name in ("config", "accounts"):
         text = (TEMPLATES / f"{name}.template").read_text()

@@ -10,6 +10,14 @@ and bounded (lines, media sections). Negotiation keeps to what callgate does: PC
   of our preference the offer has, under the offerer's payload type number, and mirrors the
   offerer's telephone-event payload type (PJSIP offers 120, most others 101) and its fmtp.
   No common codec: `SdpNegotiationError`, to be answered 488 with its Warning (RFC 3261 §21.4.26).
+- SRTP (SDES, RFC 4568; `sdes.py`) per `MediaConfig.media_encryption`: `none` offers and answers
+  exactly as before (an offered a=crypto is ignored, RTP/SAVP refused); `optional` offers RTP/AVP
+  with one a=crypto line per suite and answers SRTP when the offer has a usable line (plain RTP
+  when it has none); `required` offers RTP/SAVP and refuses, 488, any offer without a usable
+  line. The answer takes the offer's first usable line (the offerer's preference), with its tag
+  and suite and a key of ours; our keys are made once per session and suite, so a re-offer or
+  re-answer repeats them. An answer to our crypto offer uses SRTP when it names one of our tags
+  with the same suite; `required` ends the call when it does not.
 - Direction: the answer is our wish intersected with the mirror of the offer (sendonly ->
   recvonly ...), and the peer is holding us when it offers sendonly / inactive or the RFC 2543
   c=0.0.0.0 (RFC 3264 §8.4), in which case we do not send either.
@@ -24,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .errors import SipError
+from .sdes import CryptoAttribute, CryptoSuite, CryptoUnusable, MediaEncryption, SrtpKeys
 
 __all__ = [
     "Codec",
@@ -44,6 +53,9 @@ __all__ = [
 MAX_LINES = 512
 MAX_MEDIA = 16
 _AUDIO_PROTO = "RTP/AVP"
+_SRTP_PROTO = "RTP/SAVP"
+_SRTP_REFUSED = (305, "SRTP required (RTP/SAVP with a=crypto)")
+_NO_CRYPTO = "no usable a=crypto line"
 _CLOCK_RATE = 8000
 # RFC 3551 Table 4: static payload types an offer may use without an rtpmap.
 _STATIC_RTPMAPS = {
@@ -169,7 +181,7 @@ class RtpMap:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class MediaDescription:
     """m=<media> <port>[/<number of ports>] <proto> <fmt> ... and the lines under it."""
 
@@ -179,6 +191,13 @@ class MediaDescription:
     formats: tuple[str, ...]
     connection: Connection | None = None
     attributes: tuple[tuple[str, str | None], ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"MediaDescription(media={self.media!r}, port={self.port}, proto={self.proto!r}, "
+            f"formats={self.formats!r}, connection={self.connection!r}, "
+            f"attributes={_redacted(self.attributes)!r})"
+        )
 
     def attribute(self, name: str) -> str | None:
         """The first value of a=`name` ("" for a flag attribute), or None."""
@@ -223,7 +242,7 @@ class MediaDescription:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class SessionDescription:
     """A parsed session description; media-level values fall back to the session level."""
 
@@ -232,6 +251,13 @@ class SessionDescription:
     connection: Connection | None
     media: tuple[MediaDescription, ...]
     attributes: tuple[tuple[str, str | None], ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionDescription(origin={self.origin!r}, session_name={self.session_name!r}, "
+            f"connection={self.connection!r}, media={self.media!r}, "
+            f"attributes={_redacted(self.attributes)!r})"
+        )
 
     @property
     def direction(self) -> Direction | None:
@@ -246,6 +272,13 @@ class SessionDescription:
 
     def media_connection(self, media: MediaDescription) -> Connection | None:
         return media.connection or self.connection
+
+
+def _redacted(
+    attributes: tuple[tuple[str, str | None], ...],
+) -> tuple[tuple[str, str | None], ...]:
+    """a=crypto values hold keys: never in a repr (a log line or a traceback may show one)."""
+    return tuple((key, "<redacted>" if key == "crypto" else value) for key, value in attributes)
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -392,11 +425,15 @@ class MediaConfig:
     ptime_ms: int = 20
     username: str = "callgate"
     session_name: str = "callgate"
+    media_encryption: MediaEncryption = MediaEncryption.NONE
+    srtp_suites: tuple[CryptoSuite, ...] = tuple(CryptoSuite)  # offered in this order
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.codecs if c not in _DEFAULT_PAYLOAD_TYPES]
         if unknown or not self.codecs:
             raise ValueError(f"codecs must be a non-empty choice of PCMU, PCMA; got {self.codecs}")
+        if not self.srtp_suites:
+            raise ValueError("srtp_suites must name at least one suite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +448,7 @@ class NegotiatedAudio:
     direction: Direction  # what we do
     remote_direction: Direction  # what the peer does
     on_hold: bool  # the peer has put us on hold (sendonly / inactive / c=0.0.0.0)
+    srtp: SrtpKeys | None = None  # SRTP's suite and keys; None: plain RTP
 
     @property
     def send(self) -> bool:
@@ -432,6 +470,21 @@ class SdpSession:
         self._last_sent: str | None = None  # what we sent last, without the o= line
         self._offered: tuple[Codec, ...] = ()
         self._offered_direction = Direction.SENDRECV
+        self._offered_crypto: tuple[CryptoAttribute, ...] = ()
+        self._keys: dict[CryptoSuite, bytes] = {}  # ours, one per suite, for the whole call
+
+    def __repr__(self) -> str:
+        return f"SdpSession(session_id={self.session_id}, version={self.version})"
+
+    def _key(self, suite: CryptoSuite) -> bytes:
+        key = self._keys.get(suite)
+        if key is None:
+            key = self._keys[suite] = CryptoAttribute.generate(0, suite).key_salt
+        return key
+
+    @property
+    def _encryption(self) -> MediaEncryption:
+        return self.config.media_encryption
 
     # --- building ---------------------------------------------------------------------------
 
@@ -441,12 +494,23 @@ class SdpSession:
         codecs = tuple(Codec(name, _DEFAULT_PAYLOAD_TYPES[name]) for name in config.codecs)
         self._offered = codecs
         self._offered_direction = direction
+        encryption = self._encryption
+        crypto: tuple[CryptoAttribute, ...] = ()
+        if encryption is not MediaEncryption.NONE:
+            crypto = tuple(
+                CryptoAttribute(tag, suite, self._key(suite))
+                for tag, suite in enumerate(config.srtp_suites, start=1)
+            )
+        self._offered_crypto = crypto
+        proto = _SRTP_PROTO if encryption is MediaEncryption.REQUIRED else _AUDIO_PROTO
         media = _audio_lines(
             config.port,
             codecs,
             (config.telephone_event_pt, config.telephone_events),
             config.ptime_ms,
             direction,
+            proto=proto,
+            crypto=crypto,
         )
         return self._render(media)
 
@@ -470,6 +534,8 @@ class SdpSession:
             media_lines += lines
         if negotiated is None:
             detail = "; ".join(problems) or "no audio stream offered"
+            if any(problem.startswith(_NO_CRYPTO) for problem in problems):
+                raise SdpNegotiationError(detail, warning=_SRTP_REFUSED)
             raise SdpNegotiationError(f"{detail}; we take {'/'.join(self.config.codecs)}")
         return self._render(media_lines), negotiated
 
@@ -482,9 +548,19 @@ class SdpSession:
     ) -> tuple[NegotiatedAudio, list[str]] | None:
         if media.media != "audio" or media.port == 0:
             return None
-        if media.proto.upper() != _AUDIO_PROTO:
+        encryption = self._encryption
+        proto = media.proto.upper()
+        if proto != _AUDIO_PROTO and (proto != _SRTP_PROTO or encryption is MediaEncryption.NONE):
             problems.append(f"audio over {media.proto}")
             return None
+        offered_crypto: CryptoAttribute | None = None
+        if encryption is not MediaEncryption.NONE:
+            offered_crypto = _first_usable_crypto(media, self.config.srtp_suites, problems)
+            if offered_crypto is None and (
+                proto == _SRTP_PROTO or encryption is MediaEncryption.REQUIRED
+            ):
+                problems.append(f"{_NO_CRYPTO} (media_encryption = {encryption})")
+                return None
         connection = description.media_connection(media)
         if connection is None:
             problems.append("audio stream without c= address")
@@ -501,7 +577,22 @@ class SdpSession:
         if connection.hold:
             ours = ours & Direction.RECVONLY  # nowhere to send to
         events = None if event is None else (event[0], event[1] or self.config.telephone_events)
-        lines = _audio_lines(self.config.port, (codec,), events, self.config.ptime_ms, ours)
+        crypto: tuple[CryptoAttribute, ...] = ()
+        keys = None
+        if offered_crypto is not None:
+            suite = offered_crypto.suite
+            mine = CryptoAttribute(offered_crypto.tag, suite, self._key(suite))
+            crypto = (mine,)
+            keys = SrtpKeys(suite, mine.key_salt, offered_crypto.key_salt)
+        lines = _audio_lines(
+            self.config.port,
+            (codec,),
+            events,
+            self.config.ptime_ms,
+            ours,
+            proto=media.proto if keys is not None else _AUDIO_PROTO,
+            crypto=crypto,
+        )
         negotiated = NegotiatedAudio(
             remote_address=connection.address,
             remote_port=media.port,
@@ -511,6 +602,7 @@ class SdpSession:
             direction=ours,
             remote_direction=remote,
             on_hold=held,
+            srtp=keys,
         )
         return negotiated, lines
 
@@ -529,6 +621,7 @@ class SdpSession:
         codec = _answered_codec(audio, self._offered)
         if codec is None:
             raise SdpNegotiationError("the answer names none of the codecs we offered")
+        keys = self._answered_keys(audio)
         event = _telephone_event(audio)
         remote = description.media_direction(audio)
         ours = self._offered_direction & remote.mirrored()
@@ -543,7 +636,32 @@ class SdpSession:
             direction=ours,
             remote_direction=remote,
             on_hold=remote in (Direction.SENDONLY, Direction.INACTIVE) or connection.hold,
+            srtp=keys,
         )
+
+    def _answered_keys(self, audio: MediaDescription) -> SrtpKeys | None:
+        """SRTP's keys when the answer takes one of our crypto lines (its tag, our suite);
+        None for plain RTP, when that is acceptable; SdpNegotiationError when it is not."""
+        offered = {attribute.tag: attribute for attribute in self._offered_crypto}
+        secured = audio.proto.upper() == _SRTP_PROTO
+        if offered:
+            for key, value in audio.attributes:
+                if key != "crypto" or value is None:
+                    continue
+                try:
+                    answered = CryptoAttribute.parse(value)
+                except CryptoUnusable:
+                    continue
+                ours = offered.get(answered.tag)
+                if ours is not None and ours.suite is answered.suite:
+                    return SrtpKeys(ours.suite, ours.key_salt, answered.key_salt)
+        if secured or self._encryption is MediaEncryption.REQUIRED:
+            raise SdpNegotiationError(
+                "the answer has no usable a=crypto line for our offer "
+                f"(media_encryption = {self._encryption})",
+                warning=_SRTP_REFUSED,
+            )
+        return None
 
     def _render(self, media_lines: list[str]) -> bytes:
         config = self.config
@@ -570,18 +688,42 @@ def _audio_lines(
     events: tuple[int, str] | None,
     ptime_ms: int,
     direction: Direction,
+    *,
+    proto: str = _AUDIO_PROTO,
+    crypto: tuple[CryptoAttribute, ...] = (),
 ) -> list[str]:
     formats = [str(codec.payload_type) for codec in codecs]
     if events is not None:
         formats.append(str(events[0]))
-    lines = [f"m=audio {port} {_AUDIO_PROTO} {' '.join(formats)}"]
+    lines = [f"m=audio {port} {proto} {' '.join(formats)}"]
     lines += [f"a=rtpmap:{c.payload_type} {c.name}/{c.clock_rate}" for c in codecs]
     if events is not None:
         lines.append(f"a=rtpmap:{events[0]} telephone-event/{_CLOCK_RATE}")
         lines.append(f"a=fmtp:{events[0]} {events[1]}")
+    lines += [f"a=crypto:{attribute.attribute_value()}" for attribute in crypto]
     lines.append(f"a=ptime:{ptime_ms}")
     lines.append(f"a={direction}")
     return lines
+
+
+def _first_usable_crypto(
+    media: MediaDescription, suites: tuple[CryptoSuite, ...], problems: list[str]
+) -> CryptoAttribute | None:
+    """The offer's first a=crypto line we can use with one of `suites` (RFC 4568 §7.1.2: the
+    offerer lists them in its order of preference); why each earlier one was not goes into
+    `problems`."""
+    for key, value in media.attributes:
+        if key != "crypto" or value is None:
+            continue
+        try:
+            attribute = CryptoAttribute.parse(value)
+        except CryptoUnusable as exc:
+            problems.append(str(exc))
+            continue
+        if attribute.suite in suites:
+            return attribute
+        problems.append(f"crypto tag {attribute.tag}: suite {attribute.suite} not enabled")
+    return None
 
 
 def _choose_codec(media: MediaDescription, preference: tuple[str, ...]) -> Codec | None:

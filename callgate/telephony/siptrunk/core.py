@@ -41,6 +41,7 @@ from callgate.telephony.sip import (
     q850_reason,
     response_for,
 )
+from callgate.telephony.sip.sdes import CryptoSuite, MediaEncryption
 from callgate.telephony.sip.transactions.matching import TokenSource, random_token
 
 from .call import Phase, SipCall
@@ -280,6 +281,8 @@ class UserAgentCore:
             port=port,
             codecs=self.settings.codecs,
             telephone_event_pt=self.settings.telephone_event_pt,
+            media_encryption=MediaEncryption(self.settings.media_encryption),
+            srtp_suites=tuple(CryptoSuite(suite) for suite in self.settings.srtp_suites),
         )
 
     def _trunk_port(self) -> int | None:

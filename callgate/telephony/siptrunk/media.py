@@ -37,6 +37,13 @@ reported through `on_dead(session_id, cause)` (checked once a second); the trunk
 - `NO_MEDIA_CAUSE` = 38, Network out of order (the spec's "Network failure"): no RTP ever came:
   the media path never worked (firewall, NAT, a wrong address in the SDP).
 
+SRTP (when the SDP settled keys, `NegotiatedAudio.srtp`): each packet is protected just before its
+`sendto` and unprotected just after its `recvfrom`, by `rtp/srtp.py` (libsrtp), so the session
+sees plain RTP either way. A packet that fails authentication or the replay check is dropped
+before the session sees it (it cannot latch the source or feed the jitter buffer); RTCP
+multiplexed onto the port (we send none, and use none) is dropped unread. The two directions'
+contexts are replaced separately when a re-INVITE changes the suite or a key.
+
 Bounded: one socket per call, sockets only from the configured range, at most
 `MAX_READS_PER_TICK` datagrams read per call per tick, so a flooded socket cannot stall the tick
 (the kernel drops the rest when its buffer fills).
@@ -60,7 +67,10 @@ from callgate.clock import Clock, MediaTicker, TickPhase
 from callgate.media.pcm import FRAME_BYTES, SAMPLES_PER_FRAME
 from callgate.telephony.rtp import DtmfIn, RtpConfig, RtpSession, RtpStats, RtpTimeout
 from callgate.telephony.rtp.codec import BATCH_DECODERS, BATCH_ENCODERS
+from callgate.telephony.rtp.packet import is_rtcp
+from callgate.telephony.rtp.srtp import SrtpReceiver, SrtpSender
 from callgate.telephony.sip import NegotiatedAudio
+from callgate.telephony.sip.sdes import SrtpKeys
 
 from .outputs import MediaStart
 from .settings import SipTrunkSettings
@@ -122,6 +132,9 @@ class _Stream:
     sending: bool = False
     remote: tuple[str, int] | None = None
     closed: bool = False
+    srtp_keys: SrtpKeys | None = None
+    srtp_out: SrtpSender | None = None
+    srtp_in: SrtpReceiver | None = None
 
 
 class MediaPlane:
@@ -223,6 +236,7 @@ class MediaPlane:
             session.set_remote(remote, now)
         stream.remote = remote
         stream.sending = audio.send
+        _apply_srtp(stream, audio.srtp)
         timeout = order.answered and self._timeout_s > 0 and not audio.on_hold
         session.set_timeout_enabled(timeout, now)
 
@@ -233,6 +247,12 @@ class MediaPlane:
             return None
         stats = None if stream.session is None else stream.session.stats()
         stream.closed = True
+        if stream.srtp_in is not None and stream.srtp_in.rejected:
+            log.info(
+                "call %s: %d SRTP packets failed authentication or replay checks (dropped)",
+                session_id,
+                stream.srtp_in.rejected,
+            )
         self._ports.in_use.discard(stream.port)
         fd = stream.sock.fileno()
         self._by_fd.pop(fd, None)
@@ -284,6 +304,14 @@ class MediaPlane:
                 session = stream.session
                 if session is None:
                     continue
+                srtp_in = stream.srtp_in
+                if srtp_in is not None:
+                    if is_rtcp(data):
+                        continue  # SRTCP multiplexed onto the port: we use no RTCP
+                    plain = srtp_in.unprotect(data)
+                    if plain is None:
+                        continue  # forged, replayed or corrupted: counted, never played
+                    data = plain
                 for event in session.on_datagram(data, source, now):
                     if isinstance(event, DtmfIn):
                         emit(TrunkDtmf(stream.session_id, event.digit))
@@ -306,9 +334,16 @@ class MediaPlane:
             assert session is not None
             datagram = session.send_tick(frame, payload)
             if datagram is not None and stream.sending:
+                data, destination = datagram
+                srtp_out = stream.srtp_out
+                if srtp_out is not None:
+                    protected = srtp_out.protect(data)
+                    if protected is None:
+                        continue  # libsrtp refused it (counted): nothing goes out in clear
+                    data = protected
                 # try/except, not contextlib.suppress: this runs 50 times a second per call.
                 try:  # noqa: SIM105
-                    stream.sock.sendto(*datagram)
+                    stream.sock.sendto(data, destination)
                 except OSError:
                     pass  # RTP is lossy by design; the timeout deals with a dead path
         self.sent_at = clock.monotonic()
@@ -372,6 +407,22 @@ class MediaPlane:
                 dead.append((stream.session_id, _CAUSES[reason]))
         for session_id, cause in dead:
             self._on_dead(session_id, cause)
+
+
+def _apply_srtp(stream: _Stream, keys: SrtpKeys | None) -> None:
+    """SRTP contexts for what the SDP settled; each direction's kept while its key stays, so
+    our rollover counter and the peer's replay window survive a re-INVITE that changes neither."""
+    old = stream.srtp_keys
+    stream.srtp_keys = keys
+    if keys is None:
+        stream.srtp_out = stream.srtp_in = None
+        return
+    if old is not None and old.suite is not keys.suite:
+        old = None  # another suite: both contexts are new
+    if stream.srtp_out is None or old is None or old.send_key != keys.send_key:
+        stream.srtp_out = SrtpSender(keys.suite.value, keys.send_key)
+    if stream.srtp_in is None or old is None or old.receive_key != keys.receive_key:
+        stream.srtp_in = SrtpReceiver(keys.suite.value, keys.receive_key)
 
 
 def _remote_of(audio: NegotiatedAudio) -> tuple[str, int] | None:

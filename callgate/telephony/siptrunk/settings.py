@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from callgate.telephony.sip import SipUri, parse_uri
 from callgate.telephony.sip.grammar import GrammarError, check_host
+from callgate.telephony.sip.sdes import CryptoSuite, MediaEncryption
 
 from .trust import parse_source
 
@@ -60,6 +61,7 @@ _URI_PARAMS: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "callerid": ("caller_id", _text),
     "domain": ("from_domain", _text),
     "authuser": ("auth_username", _text),
+    "media_encryption": ("media_encryption", _lower),
 }
 
 
@@ -136,6 +138,13 @@ class SipTrunkSettings:
     latch_any_source: bool = False
     """Accept RTP from any address, not only the one the peer's SDP names (peers behind NAT
     whose SDP holds a private address)."""
+    media_encryption: str = "none"
+    """SRTP with SDES keys (RFC 4568): none (plain RTP only), optional (offer RTP/AVP with
+    a=crypto; take an SRTP or a plain offer), required (offer RTP/SAVP; a plain offer gets 488,
+    an answer without a usable key ends the call)."""
+    srtp_suites: tuple[str, ...] = tuple(CryptoSuite)
+    """The SRTP suites we offer, in this order, and the only ones we accept:
+    AES_CM_128_HMAC_SHA1_80 and/or AES_CM_128_HMAC_SHA1_32."""
 
     t1_s: float = 0.5
     t2_s: float = 4.0
@@ -191,6 +200,16 @@ class SipTrunkSettings:
             raise ValueError(
                 f"telephone_event_pt: expected 96-127 (dynamic), got {self.telephone_event_pt}"
             )
+        if self.media_encryption not in tuple(MediaEncryption):
+            raise ValueError(
+                f"media_encryption: expected none, optional or required, "
+                f"got {self.media_encryption!r}"
+            )
+        if not self.srtp_suites or any(s not in tuple(CryptoSuite) for s in self.srtp_suites):
+            raise ValueError(
+                "srtp_suites: expected a choice of AES_CM_128_HMAC_SHA1_80, "
+                f"AES_CM_128_HMAC_SHA1_32, got {self.srtp_suites}"
+            )
         if self.rtp_timeout_s < 0:
             raise ValueError(f"rtp_timeout_s: must be 0 or more, got {self.rtp_timeout_s}")
         if not 0 < self.t1_s <= self.t2_s or self.t4_s <= 0:
@@ -211,7 +230,8 @@ class SipTrunkSettings:
         """Settings from `sip:user:secret@host:port;transport=udp` (see the module docstring).
 
         Parameters: transport (udp, tcp, tls, auto), register (yes/no), expires (REGISTER seconds), proxy
-        (host[:port]), realm, callerid, domain, authuser. Reserved characters in the user or the
+        (host[:port]), realm, callerid, domain, authuser, media_encryption (none, optional,
+        required). Reserved characters in the user or the
         password are written %-escaped (an "@" in a password is %40). `overrides` set any other
         field, e.g. bind_port=5080.
         """
