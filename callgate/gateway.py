@@ -22,6 +22,7 @@ from callgate.inbound.connector import InboundConnector, InboundSettings
 from callgate.store import SqlRecordStore
 from callgate.telephony.simulated import SimulatedCarrier
 from callgate.telephony.siptrunk import SipTrunk
+from callgate.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Gateway:
     jwt_secret: str
     secret_generated: bool = False
     cdr_queries: QueryGate = field(default_factory=QueryGate)
+    webhooks: Webhooks | None = None
     started: bool = field(default=False, init=False)
 
     @classmethod
@@ -119,6 +121,11 @@ class Gateway:
             requests=CallRequests(clock, store, service, admission),
             jwt_secret=secret,
             secret_generated=generated,
+            webhooks=(
+                Webhooks(config.webhooks, config.data_dir / "webhooks", clock)
+                if config.webhooks
+                else None
+            ),
         )
 
     async def start(self) -> None:
@@ -127,6 +134,8 @@ class Gateway:
         await self.store.open()
         await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
         self.recorder.start()
+        if self.webhooks is not None:
+            await self.webhooks.start(self.bus.subscribe)
         await self.calls.start()
         self.started = True
 
@@ -135,6 +144,8 @@ class Gateway:
             return
         self.started = False
         await self.calls.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()  # after the calls: their call.ended is spooled
         await self.inbound.close()
         self.ticker.stop()
         await self.recorder.stop()
