@@ -18,6 +18,7 @@ import pytest
 
 from callgate.api.auth import create_token
 from callgate.webhooks import SIGNATURE_HEADER, WebhookSettings, sign, verify
+from callgate.webhooks.settings import EVENTS
 from tests.api.conftest import Api, running
 from tests.test_crash_recovery import SECRET as CRASH_SECRET
 from tests.test_crash_recovery import Server, wait_for
@@ -75,11 +76,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def hook(url: str, *events: str) -> tuple[WebhookSettings, ...]:
-    return (
-        WebhookSettings(
-            "acme", url, SECRET, events or WebhookSettings.__dataclass_fields__["events"].default
-        ),
-    )
+    return (WebhookSettings("acme", url, SECRET, events or EVENTS),)
 
 
 async def until(condition: Any, what: str, timeout_s: float = 10.0) -> None:
