@@ -24,6 +24,8 @@ from callgate.telephony.simulated.scripts import (
     scripts_from_config,
 )
 from callgate.telephony.siptrunk.settings import SipTrunkSettings
+from callgate.webhooks.settings import EVENTS as WEBHOOK_EVENTS
+from callgate.webhooks.settings import WebhookSettings
 
 ENV_PREFIX = "CALLGATE_"
 # Variables with the prefix that are not settings (read by the test suite or the launcher).
@@ -75,6 +77,7 @@ class Config:
     simulator_scripts: tuple[CalleeScript, ...] = DEFAULT_SCRIPTS
     inbound_routes: tuple[InboundRoute, ...] = ()
     sip_table: tuple[tuple[str, Any], ...] = ()  # the TOML [sip] table, applied over `trunk`'s URI
+    webhooks: tuple[WebhookSettings, ...] = ()  # the TOML [[webhook]] tables
 
     @property
     def sip(self) -> SipTrunkSettings | None:
@@ -296,7 +299,7 @@ SETTINGS: dict[str, Parser] = {
     "recording_retention_days": _non_negative_int,
 }
 # Set only from the TOML file's tables.
-TABLES = {"simulator_scripts", "inbound_routes", "sip_table"}
+TABLES = {"simulator_scripts", "inbound_routes", "sip_table", "webhooks"}
 assert set(SETTINGS) | TABLES == {f.name for f in fields(Config)}
 
 
@@ -340,6 +343,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             continue
         if key == "inbound":
             values["inbound_routes"] = _inbound(item)
+            continue
+        if key == "webhook":
+            values["webhooks"] = _webhooks(item)
             continue
         if key == "sip":
             if not isinstance(item, dict):
@@ -399,3 +405,27 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
             )
         )
     return tuple(routes)
+
+
+def _webhooks(raw: Any) -> tuple[WebhookSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("webhook: expected an array of tables ([[webhook]])")
+    hooks = []
+    for index, item in enumerate(raw):
+        where = f"webhook[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a table")
+        unknown = set(item) - {"account", "url", "secret", "events"}
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        events = item.get("events", list(WEBHOOK_EVENTS))
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise ConfigError(f"{where}.events: expected a list of event names")
+        account = _account(f"{where}.account", item.get("account", "default"))
+        url = _text(f"{where}.url", item.get("url"))
+        secret = _text(f"{where}.secret", item.get("secret"))
+        try:
+            hooks.append(WebhookSettings(account, url, secret, tuple(events)))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+    return tuple(hooks)

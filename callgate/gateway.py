@@ -23,6 +23,7 @@ from callgate.store import SqlRecordStore
 from callgate.store.recordings import WavRecordings
 from callgate.telephony.simulated import SimulatedCarrier
 from callgate.telephony.siptrunk import SipTrunk
+from callgate.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Gateway:
     jwt_secret: str
     secret_generated: bool = False
     cdr_queries: QueryGate = field(default_factory=QueryGate)
+    webhooks: Webhooks | None = None
     started: bool = field(default=False, init=False)
 
     @classmethod
@@ -128,6 +130,11 @@ class Gateway:
             recordings=recordings,
             jwt_secret=secret,
             secret_generated=generated,
+            webhooks=(
+                Webhooks(config.webhooks, config.data_dir / "webhooks", clock)
+                if config.webhooks
+                else None
+            ),
         )
 
     async def start(self) -> None:
@@ -137,6 +144,8 @@ class Gateway:
         await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
         self.recorder.start()
         await self.recordings.start()  # repairs what a killed process left unfinished
+        if self.webhooks is not None:
+            await self.webhooks.start(self.bus.subscribe)
         await self.calls.start()
         self.started = True
 
@@ -146,6 +155,8 @@ class Gateway:
         self.started = False
         await self.calls.stop()
         await self.recordings.stop()  # after the calls: their files are closed and renamed
+        if self.webhooks is not None:
+            await self.webhooks.stop()  # after the calls: their call.ended is spooled
         await self.inbound.close()
         self.ticker.stop()
         await self.recorder.stop()

@@ -192,6 +192,22 @@ class _StateCollector(Collector):
             "Outbound calls handed to the trunk.",
             value=gw.calls.dialled,
         )
+        if gw.webhooks is not None:
+            outcomes = CounterMetricFamily(
+                "callgate_webhook_deliveries",
+                "Webhook deliveries by outcome: delivered (2xx), rejected (a final refusal), "
+                "expired (retried past the age limit), dropped (spool full or endpoint removed); "
+                "retried counts attempts that will be made again.",
+                labels=["outcome"],
+            )
+            for outcome in ("delivered", "retried", "rejected", "expired", "dropped"):
+                outcomes.add_metric([outcome], gw.webhooks.counts[outcome])
+            yield outcomes
+            yield GaugeMetricFamily(
+                "callgate_webhook_pending",
+                "Webhook deliveries not yet taken by their endpoint.",
+                value=gw.webhooks.pending(),
+            )
         if isinstance(gw.trunk, ReportsSignalling):
             sip = gw.trunk.signalling_figures()
             yield GaugeMetricFamily(

@@ -143,3 +143,39 @@ def test_a_bad_sip_table_names_the_setting(tmp_path: Path) -> None:
     path.write_text('trunk = "sip:pbx.example"\n[sip]\nrtp_port_min = 10\n')
     with pytest.raises(ConfigError, match=r"^sip\.rtp_port_min"):
         load_config(path, environ={})
+
+
+def test_webhooks_from_the_webhook_tables(tmp_path: Path) -> None:
+    path = tmp_path / "callgate.toml"
+    path.write_text(
+        '[[webhook]]\naccount = "acme"\nurl = "https://crm.example/hook"\n'
+        'secret = "0123456789abcdef"\nevents = ["call.ended"]\n'
+        '[[webhook]]\nurl = "http://127.0.0.1:9000/h"\nsecret = "fedcba9876543210"\n'
+    )
+    first, second = load_config(path, environ={}).webhooks
+    assert (first.account, first.url, first.events) == (
+        "acme",
+        "https://crm.example/hook",
+        ("call.ended",),
+    )
+    assert (second.account, second.events) == (
+        "default",
+        ("call.started", "call.answered", "call.ended"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('url = "ftp://x/h"\nsecret = "0123456789abcdef"', "webhook[0].url: expected an http"),
+        ('url = "http://x/h"\nsecret = "short"', "webhook[0].secret: at least 16"),
+        ('url = "http://x/h"\nsecret = "0123456789abcdef"\nevents = ["call.moved"]', "events"),
+        ('url = "http://x/h"\nsecret = "0123456789abcdef"\ncolour = 1', "webhook[0].colour"),
+        ('secret = "0123456789abcdef"', "webhook[0].url: expected a string"),
+    ],
+)
+def test_a_bad_webhook_table_names_the_key(tmp_path: Path, table: str, message: str) -> None:
+    path = tmp_path / "callgate.toml"
+    path.write_text(f"[[webhook]]\n{table}\n")
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(path, environ={})

@@ -25,10 +25,10 @@ ring_s = 0.2
 
 
 class Server:
-    def __init__(self, data_dir: Path, database_url: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, config: str = CONFIG) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        (data_dir / "callgate.toml").write_text(CONFIG)
+        (data_dir / "callgate.toml").write_text(config)
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
             "CALLGATE_DATA_DIR": str(data_dir),

@@ -31,6 +31,7 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 
 SECRET = "test-secret-" + "x" * 40
+TABLE_SETTINGS = frozenset({"simulator_scripts", "webhooks"})
 NUMBER = "089608675796"
 
 
@@ -83,10 +84,10 @@ async def running(database_url: str, data_dir: Path, **settings: Any) -> AsyncIt
         database_url=database_url,
         jwt_secret=SECRET,
         node_id="test-node",
-        **{key: value for key, value in settings.items() if key != "simulator_scripts"},
+        **{key: value for key, value in settings.items() if key not in TABLE_SETTINGS},
     )
-    if "simulator_scripts" in settings:  # a TOML table, not a flat setting
-        config = dataclasses.replace(config, simulator_scripts=settings["simulator_scripts"])
+    tables = {key: value for key, value in settings.items() if key in TABLE_SETTINGS}
+    config = dataclasses.replace(config, **tables)  # TOML tables, not flat settings
     clock = ManualClock()
     gateway = Gateway.build(config, clock=clock)
     await gateway.start()
