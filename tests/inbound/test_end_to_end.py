@@ -33,9 +33,11 @@ JS_DIR = Path(__file__).resolve().parents[1] / "js"
 
 
 @contextlib.asynccontextmanager
-async def python_echo_app() -> AsyncIterator[int]:
+async def python_echo_app(timings: EchoTimings | None = None) -> AsyncIterator[int]:
+    """callgate.appkit's echo app on a free port (yielded), with `timings` or this file's."""
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    timings = EchoTimings(dtmf_after_s=DTMF_AFTER_S, hangup_after_dtmf_s=HANGUP_AFTER_DTMF_S)
+    if timings is None:
+        timings = EchoTimings(dtmf_after_s=DTMF_AFTER_S, hangup_after_dtmf_s=HANGUP_AFTER_DTMF_S)
     task = asyncio.create_task(run_echo_app("127.0.0.1", 0, timings=timings, ready=ready))
     try:
         yield await asyncio.wait_for(ready, 5)

@@ -3,39 +3,24 @@ right, through the real connector and the reference echo app, in real time."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from callgate.appkit.echo import EchoTimings, run_echo_app
+from callgate.appkit.echo import EchoTimings
 from callgate.config import load_config
 from callgate.gateway import Gateway
 from callgate.inbound.routes import InboundRoute
 from callgate.media.pcm import PCM16, SAMPLE_RATE_HZ
 from callgate.media.signals import dominant_frequency_hz, rms_dbfs
 from callgate.telephony.simulated import CallerScript, SimulatedCarrier
+from tests.inbound.test_end_to_end import python_echo_app
 from tests.support import ended_record
 
 CALLER_HZ = 500.0
-
-
-@contextlib.asynccontextmanager
-async def echo_app() -> AsyncIterator[int]:
-    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    timings = EchoTimings(dtmf_after_s=0.5, hangup_after_dtmf_s=1.5)
-    task = asyncio.create_task(run_echo_app("127.0.0.1", 0, timings=timings, ready=ready))
-    try:
-        yield await asyncio.wait_for(ready, 5)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_recording_route_records_the_caller_left_and_the_app_right(tmp_path: Path) -> None:
@@ -45,7 +30,7 @@ async def test_a_recording_route_records_the_caller_left_and_the_app_right(tmp_p
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}",
         jwt_secret="inbound-recording-secret-" + "r" * 40,
     )
-    async with echo_app() as port:
+    async with python_echo_app(EchoTimings(dtmf_after_s=0.5, hangup_after_dtmf_s=1.5)) as port:
         routes = (
             InboundRoute(r"021555\d+", f"ws://127.0.0.1:{port}", "acme", record=True),
             InboundRoute(r".*", f"ws://127.0.0.1:{port}", "acme"),  # record_calls: off

@@ -126,6 +126,12 @@ class OutboundCalls(UserAgentCore):
         self._run(actions, now)
         return self._flush()
 
+    def _dialog_of(self, call: SipCall, response: SipResponse) -> Dialog:
+        """The dialog `response` sets up, on the connection the INVITE went out on."""
+        return Dialog.from_response(
+            call.invite, response, self.local.endpoint, flow=call.target or self.trunk
+        )
+
     def _request_uri(self, destination: str) -> SipUri | AbsoluteUri:
         """`sip:<destination>@<domain>` for a number, or a full sip: URI as given."""
         text = destination.strip()
@@ -176,9 +182,7 @@ class OutboundCalls(UserAgentCore):
             call.ringing_reported = True
             self._out.append(TrunkRinging(call.session_id))
         if response.to_tag and response.status > 100 and call.dialog is None:
-            call.dialog = Dialog.from_response(
-                call.invite, response, self.local.endpoint, flow=call.target or self.trunk
-            )
+            call.dialog = self._dialog_of(call, response)
         sdp = sdp_body(response)
         if sdp is None or call.sdp is None:
             return
@@ -238,9 +242,7 @@ class OutboundCalls(UserAgentCore):
             return
         dialog = call.dialog
         if dialog is None or dialog.remote_tag != tag:
-            dialog = Dialog.from_response(
-                call.invite, response, self.local.endpoint, flow=call.target or self.trunk
-            )
+            dialog = self._dialog_of(call, response)
         dialog.confirm(response)
         call.dialog = dialog
         self._ack(call, key, dialog, now)
@@ -283,9 +285,7 @@ class OutboundCalls(UserAgentCore):
     ) -> None:
         """ACK a 2xx we do not want (a fork, or a call already given up) and end it with BYE."""
         try:
-            dialog = Dialog.from_response(
-                call.invite, response, self.local.endpoint, flow=call.target or self.trunk
-            )
+            dialog = self._dialog_of(call, response)
         except SipError:
             return
         cseq = call.invite.cseq

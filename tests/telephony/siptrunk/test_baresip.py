@@ -8,9 +8,9 @@ import pytest
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import TrunkHangup
 from callgate.media.signals import dominant_frequency_hz
-from tests.peers.baresip import running_baresip
+from tests.peers.baresip import Baresip, running_baresip
 
-from .harness import running_trunk
+from .harness import TrunkUnderTest, running_trunk
 
 pytestmark = pytest.mark.peers
 
@@ -24,6 +24,20 @@ def loud_frequency(pcm: bytes) -> float:
     loud = frames[np.abs(frames).max(axis=1) > 1000]
     assert loud.size >= 1600, f"only {loud.size} loud samples"
     return dominant_frequency_hz(loud.ravel().tobytes())
+
+
+async def outbound_call_both_ways(t: TrunkUnderTest, phone: Baresip) -> None:
+    """Dial baresip, play 700 Hz for 2 s of its 440 Hz, hang up; check what we heard (the caller
+    checks what baresip heard: `loud_frequency(phone.heard())`)."""
+    call = new_session_id()
+    t.trunk.dial(call, "bob", "5551234")
+    await t.answered(call)
+    t.play(call, 700.0)
+    await t.wait_for(lambda: len(t.audio[call]) >= 2 * SECOND_OF_AUDIO, "2 s of audio")
+    t.trunk.hangup(call, 16)
+    await t.drained()
+    await t.wait_for(lambda: "session closed" in phone.log(), "baresip to end the call")
+    assert t.tone_hz(call) == pytest.approx(440.0, abs=5.0)
 
 
 async def test_outbound_call_to_baresip_audio_both_ways_and_our_digits_in_its_log(tmp_path):

@@ -16,7 +16,7 @@ from callgate.calls.trunk import TrunkHangup, TrunkIncomingCall
 from tests.peers.baresip import running_baresip
 
 from .harness import running_trunk
-from .test_baresip import SECOND_OF_AUDIO, loud_frequency
+from .test_baresip import SECOND_OF_AUDIO, loud_frequency, outbound_call_both_ways
 
 pytestmark = pytest.mark.peers
 
@@ -27,15 +27,7 @@ async def test_required_outbound_call_to_baresip_srtp_mand_carries_audio_both_wa
     caplog.set_level(logging.DEBUG)  # every SIP message we send and receive is logged
     async with running_baresip(tmp_path, tone_hz=440.0, mediaenc="srtp-mand") as phone:
         async with running_trunk(phone.sip_port, media_encryption="required") as t:
-            call = new_session_id()
-            t.trunk.dial(call, "bob", "5551234")
-            await t.answered(call)
-            t.play(call, 700.0)
-            await t.wait_for(lambda: len(t.audio[call]) >= 2 * SECOND_OF_AUDIO, "2 s of audio")
-            t.trunk.hangup(call, 16)
-            await t.drained()
-            await t.wait_for(lambda: "session closed" in phone.log(), "baresip to end the call")
-            assert t.tone_hz(call) == pytest.approx(440.0, abs=5.0)
+            await outbound_call_both_ways(t, phone)
         assert "SIP to" in caplog.text
         assert "inline:" not in caplog.text  # the keys are in SDP bodies, never in our log
         log = phone.log()
@@ -83,15 +75,7 @@ async def test_optional_outbound_call_with_the_32_bit_tag_suite_carries_audio_bo
         async with running_trunk(
             phone.sip_port, media_encryption="optional", srtp_suites=("AES_CM_128_HMAC_SHA1_32",)
         ) as t:
-            call = new_session_id()
-            t.trunk.dial(call, "bob", "5551234")
-            await t.answered(call)
-            t.play(call, 700.0)
-            await t.wait_for(lambda: len(t.audio[call]) >= 2 * SECOND_OF_AUDIO, "2 s of audio")
-            t.trunk.hangup(call, 16)
-            await t.drained()
-            await t.wait_for(lambda: "session closed" in phone.log(), "baresip to end the call")
-            assert t.tone_hz(call) == pytest.approx(440.0, abs=5.0)
+            await outbound_call_both_ways(t, phone)
         assert "SRTP is Enabled (cryptosuite=AES_CM_128_HMAC_SHA1_32)" in phone.log()
         assert loud_frequency(phone.heard()) == pytest.approx(700.0, abs=5.0)
 

@@ -12,7 +12,7 @@ from tests.peers.baresip import running_baresip
 from tests.peers.certificates import Certificates, make_certificates
 
 from .harness import running_trunk
-from .test_baresip import SECOND_OF_AUDIO, loud_frequency
+from .test_baresip import SECOND_OF_AUDIO, loud_frequency, outbound_call_both_ways
 
 pytestmark = pytest.mark.peers
 
@@ -27,15 +27,7 @@ async def test_outbound_call_to_baresip_over_tls_carries_audio_both_ways(tmp_pat
     async with running_baresip(tmp_path, tone_hz=440.0, tls=tls) as phone:
         trunk = running_trunk(phone.tls_port, transport="tls", tls_ca_file=str(certificates.ca))
         async with trunk as t:
-            call = new_session_id()
-            t.trunk.dial(call, "bob", "5551234")
-            await t.answered(call)
-            t.play(call, 700.0)
-            await t.wait_for(lambda: len(t.audio[call]) >= 2 * SECOND_OF_AUDIO, "2 s of audio")
-            t.trunk.hangup(call, 16)
-            await t.drained()
-            await t.wait_for(lambda: "session closed" in phone.log(), "baresip to end the call")
-            assert t.tone_hz(call) == pytest.approx(440.0, abs=5.0)
+            await outbound_call_both_ways(t, phone)
         assert loud_frequency(phone.heard()) == pytest.approx(700.0, abs=5.0)
 
 

@@ -26,7 +26,8 @@ SIPP_DONE_S = 15
 
 
 def relayed(log: str, method: str, source_port: int) -> int:
-    """How many `method` requests from 127.0.0.1:`source_port` the proxy logged."""
+    """How many `method` requests from 127.0.0.1:`source_port` the proxy logged: at least one
+    when the request took the route set (UDP may repeat one: an ACK for each copy of a 200)."""
     return len(re.findall(rf"request {method} \S+ from 127\.0\.0\.1:{source_port}\b", log))
 
 
@@ -49,7 +50,7 @@ async def test_an_outbound_call_through_kamailio_keeps_its_route_set(tmp_path):
         assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
         log = kamailio.log()
     for method in ("INVITE", "ACK", "BYE"):
-        assert relayed(log, method, gateway_port) == 1, f"{method} not through the proxy:\n{log}"
+        assert relayed(log, method, gateway_port) >= 1, f"{method} not through the proxy:\n{log}"
 
 
 async def test_an_inbound_call_through_kamailio_reaches_the_gateway_and_ends_by_its_route(tmp_path):
@@ -75,5 +76,5 @@ async def test_an_inbound_call_through_kamailio_reaches_the_gateway_and_ends_by_
             assert t.tone_hz(offered.session_id) == pytest.approx(700.0, abs=5.0)
         log = kamailio.log()
     for method in ("INVITE", "ACK", "BYE"):
-        assert relayed(log, method, carrier_port) == 1, f"{method} not through the proxy:\n{log}"
+        assert relayed(log, method, carrier_port) >= 1, f"{method} not through the proxy:\n{log}"
     assert "to the gateway sip:127.0.0.1:" in log
