@@ -132,6 +132,15 @@ def test_console_follows_and_ends_a_call(browser: object, tmp_path: Path) -> Non
         page.wait_for_selector("#page-info:text-matches('2 records')")
         assert page.locator("#cdrs tbody tr").count() == 2
         assert page.locator("#chart rect").count() >= 1
+        # The MOS chart counts the answered call in its half-point bin, the busy one (no media) apart.
+        mos = httpx.get(f"{url}/v1/cdr/{sid}", headers=auth).json()["data"]["mos"]
+        assert isinstance(mos, float) and 4.0 <= mos <= 4.5, mos
+        bars = page.eval_on_selector_all(
+            "#mos-chart rect", "rs => rs.map(r => [Number(r.dataset.low), Number(r.dataset.count)])"
+        )
+        assert [count for low, count in bars if count] == [1]
+        assert [low for low, count in bars if count] == [4.0]
+        assert page.inner_text("#mos-summary") == "1 with media, 1 without (never answered)"
         page.select_option("#f-field", "disposition")
         page.select_option("#f-op", "$eq")
         page.fill("#f-value", "BUSY")

@@ -155,6 +155,7 @@ async function loadCdrs() {
   $("prev").disabled = page <= 1;
   $("next").disabled = page >= totalPages;
   drawChart(result.data);
+  drawMosChart(result.data);
 }
 
 async function showDetail(sessionId) {
@@ -241,6 +242,57 @@ function drawChart(cdrs) {
   });
   $("legend").innerHTML = Object.entries(COLOURS)
     .map(([name, colour]) => `<span><i style="background:${colour}"></i>${name}</span>`).join("");
+}
+
+// The estimated MOS (E-model, 1..4.5) of each record with media, in half-point bins; records of calls
+// that never carried audio (mos null) are counted in the summary only.
+const MOS_BINS = [1, 1.5, 2, 2.5, 3, 3.5, 4];
+
+function mosBin(mos) {
+  let index = 0;
+  MOS_BINS.forEach((low, i) => { if (mos >= low) { index = i; } });
+  return index;
+}
+
+function drawMosChart(cdrs) {
+  const svg = $("mos-chart");
+  svg.replaceChildren();
+  const counts = MOS_BINS.map(() => 0);
+  let withMedia = 0;
+  for (const cdr of cdrs) {
+    if (typeof cdr.mos !== "number") { continue; }
+    counts[mosBin(cdr.mos)] += 1;
+    withMedia += 1;
+  }
+  const peak = Math.max(1, ...counts);
+  const width = Number(svg.getAttribute("width"));
+  const height = Number(svg.getAttribute("height")) - 20;
+  const bar = (width - 10) / MOS_BINS.length - 6;
+  counts.forEach((count, index) => {
+    const low = MOS_BINS[index];
+    const high = index + 1 < MOS_BINS.length ? MOS_BINS[index + 1] : 4.5;
+    const x = 5 + index * (bar + 6);
+    const h = (count / peak) * (height - 10);
+    const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    rect.setAttribute("x", String(x));
+    rect.setAttribute("y", String(height - h));
+    rect.setAttribute("width", String(bar));
+    rect.setAttribute("height", String(h));
+    rect.setAttribute("fill", low >= 4 ? "#3a9d5d" : low >= 3.5 ? "#8fb84a" : low >= 3 ? "#e0b020" : "#d9452b");
+    rect.dataset.low = String(low);
+    rect.dataset.count = String(count);
+    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    title.textContent = `MOS ${low}-${high}: ${count}`;
+    rect.append(title);
+    const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+    label.setAttribute("x", String(x));
+    label.setAttribute("y", String(height + 14));
+    label.setAttribute("font-size", "10");
+    label.textContent = `${low}-${high}`;
+    svg.append(rect, label);
+  });
+  const none = cdrs.length - withMedia;
+  $("mos-summary").textContent = `${withMedia} with media` + (none ? `, ${none} without (never answered)` : "");
 }
 
 // --- helpers ---------------------------------------------------------------------------------------
