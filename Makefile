@@ -9,7 +9,7 @@ JS_STAMP := tests/js/node_modules/.installed-stamp
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	$(VENV)/bin/python -m pip install -q -e '.[dev,pipecat]'
 	@touch $(STAMP)
 
 # The official JavaScript socket.io-client and ws for the tests that play a JavaScript application.

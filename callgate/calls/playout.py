@@ -80,12 +80,16 @@ class Playout:
             self._items.append(frame)
             self._frames += 1
 
-    def mark(self, name: str) -> None:
-        """A checkpoint after everything queued so far (a partial frame is completed with silence)."""
+    def flush(self) -> None:
+        """Queue the partial frame held back, completed with silence: no more audio will follow it."""
         tail = self._splitter.flush()
         if tail is not None:
             self._items.append(tail)
             self._frames += 1
+
+    def mark(self, name: str) -> None:
+        """A checkpoint after everything queued so far (a partial frame is completed with silence)."""
+        self.flush()
         self._items.append(name)
         self._marks += 1
 

@@ -7,6 +7,7 @@ Every change is recorded through the `Recorder` and announced on the `EventBus`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -221,6 +222,10 @@ class CallService:
             call.record = call.record.replace(
                 hangup_idempotency_key=request.key, hangup_idempotency_hash=request.body_hash
             )
+        if after_playout and call.state is CallState.CONNECTED:
+            self._flush_tail(
+                call
+            )  # else a partial last frame would wait for audio that never comes
         if after_playout and call.state is CallState.CONNECTED and not call.playout.idle:
             if call.drain_deadline is None:
                 call.drain_deadline = self.clock.monotonic() + self.settings.drain_cap_s
@@ -272,6 +277,18 @@ class CallService:
                     raise CommandError(str(exc)) from None
         call.playout.mark(name)
         return call.playout.queued_ms
+
+    @staticmethod
+    def _flush_tail(call: LiveCall) -> None:
+        """Queue what the decoders and the frame splitter hold back: the audio has ended."""
+        for decoder in call.decoders.values():
+            tail = decoder.flush()
+            if tail:
+                with contextlib.suppress(
+                    PlayoutFull
+                ):  # a full queue: the tail is lost, not the call
+                    call.playout.push(tail)
+        call.playout.flush()
 
     def interrupt(self, account: str, session_id: str) -> Interrupted:
         """Barge-in: stop playing now, discard the queue, answer pending checkpoints as cleared."""

@@ -49,6 +49,7 @@ from callgate.inbound.direct import DirectClientConnection
 from callgate.inbound.protocol import (
     MAX_MESSAGE_BYTES,
     Answer,
+    AppClear,
     AppDtmf,
     AppHangup,
     AudioFrame,
@@ -247,7 +248,9 @@ class InboundConnector:
                     call.session_id,
                     session.audio_dropped,
                 )
-            if not call.ended:  # the socket went away under a live call
+            # The socket went away under a live call; one that is draining to a hangup the app
+            # asked for (afterPlayout) ends when its audio has played.
+            if not call.ended and call.drain_deadline is None:
                 cause = (
                     Cause.NETWORK_OUT_OF_ORDER if call.answered else Cause.DESTINATION_OUT_OF_ORDER
                 )
@@ -297,9 +300,15 @@ class InboundConnector:
                     self.calls.answer_inbound(call)
                 case AppDtmf(digit=digit, duration_ms=duration_ms):
                     self.calls.send_dtmf(call.account, call.session_id, digit, duration_ms)
+                case AppHangup(after_playout=True):
+                    # Keep reading: the socket may close before the queue has played, and that
+                    # must not cut the call (see the end of `_connect_and_run`).
+                    self.calls.hangup(call.account, call.session_id, after_playout=True)
                 case AppHangup():
                     self._stop_reading(session, None)
                     self.calls.hangup(call.account, call.session_id)
+                case AppClear():
+                    self.calls.interrupt(call.account, call.session_id)
                 case Ignored(reason=reason, notable=notable):
                     log.log(logging.WARNING if notable else logging.DEBUG, "call %s: %s",
                             call.session_id, reason)  # fmt: skip

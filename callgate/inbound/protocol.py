@@ -13,6 +13,12 @@ for what the *gateway* sends and "Server → Client" for what the *application* 
                     {"event":"hangup"}                                             AppHangup
                     binary: audio to play, PCM16 LE 8 kHz mono, any chunk size     AudioFrame
 
+Opt-in additions (callgate's, not the spec's; an app that never sends them sees the seed contract):
+    app → gateway   {"event":"clear"}                                    AppClear
+                    {"event":"hangup","afterPlayout":true}               AppHangup(after_playout=True)
+`clear` drops the audio queued for playout (barge-in); `afterPlayout` hangs up once the queued audio
+has been heard. A gateway that predates them ignores `clear` (unknown event) and the extra field.
+
 Decisions where the spec is silent:
 - Digits are exactly `0-9 * # A-D` (upper case) both ways. `duration` is milliseconds, 1..1000; a
   non-integral number is rounded half up to whole ms; absent or null means `DEFAULT_DTMF_DURATION_MS`.
@@ -157,7 +163,15 @@ class AppDtmf:
 
 @dataclass(frozen=True, slots=True)
 class AppHangup:
-    """app → gateway: end the call."""
+    """app → gateway: end the call; with `after_playout` (an addition), once its queued audio has
+    been heard."""
+
+    after_playout: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AppClear:
+    """app → gateway (an addition): drop the audio queued for playout, now (barge-in)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +183,7 @@ class AudioFrame:
 
 GatewayMessage = IncomingCall | CallerDtmf | CallerHangup
 """JSON messages the gateway sends."""
-AppMessage = Answer | AppDtmf | AppHangup
+AppMessage = Answer | AppDtmf | AppHangup | AppClear
 """JSON messages the application sends."""
 Message = GatewayMessage | AppMessage
 
@@ -194,8 +208,12 @@ def encode(message: Message) -> str:
             payload = {"event": "dtmf", "digit": digit, "duration": duration_ms}
         case Answer():
             payload = {"event": "answer"}
+        case AppHangup(after_playout=True):
+            payload = {"event": "hangup", "afterPlayout": True}
         case CallerHangup() | AppHangup():
             payload = {"event": "hangup"}
+        case AppClear():
+            payload = {"event": "clear"}
         case _:
             raise TypeError(f"not an inbound protocol message: {message!r}")
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -299,7 +317,16 @@ def decode_app_message(text: str | bytes) -> AppMessage:
     if event == "dtmf":
         return AppDtmf(_digit_field(obj, direction), _duration_field(obj))
     if event == "hangup":
-        return AppHangup()
+        after_playout = obj.get("afterPlayout", False)
+        if not isinstance(after_playout, bool):
+            raise ProtocolError(
+                f"hangup from the application: 'afterPlayout' must be true or false, "
+                f"got {after_playout!r}",
+                CloseCode.POLICY_VIOLATION,
+            )
+        return AppHangup(after_playout)
+    if event == "clear":
+        return AppClear()
     raise UnknownEventError(event, direction)
 
 

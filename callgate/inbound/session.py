@@ -38,6 +38,7 @@ from typing import Final, Literal, cast
 from callgate.inbound.protocol import (
     MAX_AUDIO_CHUNK_BYTES,
     Answer,
+    AppClear,
     AppDtmf,
     AppHangup,
     AppMessage,
@@ -74,7 +75,7 @@ class Rule(Enum):
 
 
 Sender = Literal["gateway", "app"]
-Kind = Literal["incoming_call", "audio", "dtmf", "hangup", "answer"]
+Kind = Literal["incoming_call", "audio", "dtmf", "hangup", "answer", "clear"]
 
 _A, _D, _E, _X, _V = Rule.ACCEPT, Rule.DUPLICATE, Rule.TOO_EARLY, Rule.AFTER_END, Rule.VIOLATION
 _AWAIT, _RING, _UP, _END = (
@@ -95,6 +96,7 @@ RULES: Final[dict[tuple[Sender, Kind], dict[SessionState, Rule]]] = {
     ("app", "audio"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},
     ("app", "dtmf"): {_AWAIT: _V, _RING: _E, _UP: _A, _END: _X},
     ("app", "hangup"): {_AWAIT: _A, _RING: _A, _UP: _A, _END: _D},
+    ("app", "clear"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},  # an addition (protocol.py)
 }
 """The whole ordering contract: (sender, message kind) → state → rule."""
 
@@ -152,6 +154,8 @@ def _kind(message: GatewayMessage | AppMessage | AudioFrame) -> Kind:
             return "hangup"
         case Answer():
             return "answer"
+        case AppClear():
+            return "clear"
     raise TypeError(f"not an inbound protocol message: {message!r}")
 
 
@@ -385,11 +389,13 @@ class GatewaySession(_Session):
 
     def receive(
         self, data: str | bytes, now: float
-    ) -> Answer | AppDtmf | AppHangup | AudioFrame | Ignored | Violation:
+    ) -> Answer | AppDtmf | AppHangup | AppClear | AudioFrame | Ignored | Violation:
         """One WebSocket message from the application (text: JSON; bytes: audio) → what to do."""
         outcome = self._receive_decoded(data, now)
         # _decode is decode_app_message here, so no gateway message can come out.
-        return cast(Answer | AppDtmf | AppHangup | AudioFrame | Ignored | Violation, outcome)
+        return cast(
+            Answer | AppDtmf | AppHangup | AppClear | AudioFrame | Ignored | Violation, outcome
+        )
 
     def send(self, message: GatewayMessage, now: float) -> str | None:
         """The JSON text to send for `message`, or None when it is a no-op (a repeat).

@@ -413,3 +413,61 @@ async def test_an_app_that_stops_reading_loses_frames_and_its_record_says_how_ma
     # end: of the 2,000 frames of 40 s, 1,300 or more were dropped (none with an autotuned buffer).
     assert 1300 < record.client_frames_dropped < 2000
     assert w.gateway.calls.client_frames_dropped["inbound"] == record.client_frames_dropped
+
+
+# --- opt-in additions: clear and hangup after playout ------------------------------------------
+
+
+async def test_clear_drops_the_audio_queued_for_playout(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call(record=True)
+        call = w.gateway.calls.find("inbound-acct", sid)
+        await ws.send(sine_pcm16(700.0, 2.0))
+        await until(lambda: call.playout.queued_ms >= 1999)
+        await w.step(0.2)
+        await ws.send(json.dumps({"event": "clear"}))
+        await until(lambda: call.playout.queued_ms == 0)
+        await w.step(0.4)
+        heard = bytes(w.carrier.recordings[sid].audio)
+        # About 0.2 s of the tone was heard, then nothing: the other 1.8 s were dropped.
+        loud = [f for f in frames_of(heard) if max(abs(s) for s in memoryview(f).cast("h")) > 1000]
+        assert 8 <= len(loud) <= 12
+        assert not call.ended  # clearing is no hangup
+
+
+async def test_hangup_after_playout_lets_the_audio_finish_even_if_the_socket_closes(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call(record=True)
+        tone = sine_pcm16(700.0, 1.0)
+        await ws.send(tone[:-100])  # a partial last frame: it plays, padded with silence
+        await until(lambda: w.gateway.calls.find("inbound-acct", sid).playout.queued_ms >= 990)
+        await ws.send(json.dumps({"event": "hangup", "afterPlayout": True}))
+        await ws.close()  # as Pipecat does right after its EndFrame
+        await asyncio.wait_for(w.app.closes.get(), WAIT_S)
+        await asyncio.sleep(0.05)
+        assert not w.gateway.calls.find("inbound-acct", sid).ended
+        await w.step(1.1)
+        record = await w.record(sid)
+        assert (record.disposition, record.hangup_by, record.hangup_cause_code) == (
+            "ANSWERED",
+            "CALLEE",
+            16,
+        )
+        heard = bytes(w.carrier.recordings[sid].audio)
+        assert align(tone[:-100], heard).peak > 0.99
+        assert len(heard) >= len(tone)  # the whole tone, its last frame included
+
+
+async def test_a_malformed_after_playout_is_a_protocol_error(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        sid, ws = await w.answered_call()
+        await ws.send(json.dumps({"event": "hangup", "afterPlayout": "yes"}))
+        await ws.send(json.dumps({"event": "dtmf", "digit": "1"}))  # the call goes on
+        await until(lambda: w.carrier.dtmf_heard.get(sid) == ["1"])
+        assert not w.gateway.calls.find("inbound-acct", sid).ended
+
+
+def frames_of(pcm16: bytes) -> list[bytes]:
+    return [pcm16[i : i + FRAME] for i in range(0, len(pcm16) - FRAME + 1, FRAME)]

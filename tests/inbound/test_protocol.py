@@ -15,6 +15,7 @@ from callgate.inbound.protocol import (
     MAX_MESSAGE_BYTES,
     MAX_TEXT_BYTES,
     Answer,
+    AppClear,
     AppDtmf,
     AppHangup,
     CallerDtmf,
@@ -43,6 +44,8 @@ APP_MESSAGES: list[tuple[Message, str]] = [
     (Answer(), '{"event":"answer"}'),
     (AppDtmf("1", 200), '{"event":"dtmf","digit":"1","duration":200}'),
     (AppHangup(), '{"event":"hangup"}'),
+    (AppHangup(after_playout=True), '{"event":"hangup","afterPlayout":true}'),
+    (AppClear(), '{"event":"clear"}'),
 ]
 
 
