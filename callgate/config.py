@@ -45,6 +45,7 @@ class Config:
     jwt_secret: str = ""  # empty: generated once into data_dir
     trunk: str = "simulated"
     node_id: str = field(default_factory=socket.gethostname)
+    redis_url: str = ""  # empty: one process, nothing shared; else nodes share leases through it
     ring_timeout_s: float = 60.0
     max_call_duration_s: float = 4 * 3600.0
     max_concurrent_calls: int = 1000  # per account
@@ -242,6 +243,13 @@ def _database_url(key: str, raw: Any) -> str:
     return value
 
 
+def _redis_url(key: str, raw: Any) -> str:
+    value = _text(key, raw)
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{key}: expected redis://host:port/db, rediss://... or unix://...")
+    return value
+
+
 def _secret(key: str, raw: Any) -> str:
     value = _text(key, raw)
     if value and len(value.encode()) < 32:
@@ -272,6 +280,7 @@ SETTINGS: dict[str, Parser] = {
     "jwt_secret": _secret,
     "trunk": _trunk,
     "node_id": _text,
+    "redis_url": _redis_url,
     "ring_timeout_s": _positive_float,
     "max_call_duration_s": _positive_float,
     "max_concurrent_calls": _positive_int,

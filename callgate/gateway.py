@@ -19,6 +19,7 @@ from callgate.calls.trunk import Trunk
 from callgate.clock import Clock, LoopClock, MediaTicker
 from callgate.config import Config
 from callgate.inbound.connector import InboundConnector, InboundSettings
+from callgate.nodes.lease import NodeLease
 from callgate.store import SqlRecordStore
 from callgate.store.recordings import WavRecordings
 from callgate.telephony.simulated import SimulatedCarrier
@@ -46,6 +47,7 @@ class Gateway:
     secret_generated: bool = False
     cdr_queries: QueryGate = field(default_factory=QueryGate)
     webhooks: Webhooks | None = None
+    lease: NodeLease | None = None  # with redis_url: this node's lease, and the reaper
     started: bool = field(default=False, init=False)
 
     @classmethod
@@ -135,6 +137,7 @@ class Gateway:
                 if config.webhooks
                 else None
             ),
+            lease=_lease(config, store, clock),
         )
 
     async def start(self) -> None:
@@ -143,6 +146,9 @@ class Gateway:
         await self.store.open()
         await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
         self.recorder.start()
+        if self.lease is not None:
+            await self.lease.renew()  # before the first call is placed on this node
+            self.lease.start()
         await self.recordings.start()  # repairs what a killed process left unfinished
         if self.webhooks is not None:
             await self.webhooks.start(self.bus.subscribe)
@@ -160,4 +166,14 @@ class Gateway:
         await self.inbound.close()
         self.ticker.stop()
         await self.recorder.stop()
+        if self.lease is not None:
+            await self.lease.stop()  # after the recorder: this node's records are closed
         await self.store.close()
+
+
+def _lease(config: Config, store: RecordStore, clock: Clock) -> NodeLease | None:
+    if not config.redis_url:
+        return None
+    from redis.asyncio import Redis  # only a node that shares state needs the client
+
+    return NodeLease(Redis.from_url(config.redis_url), store, clock, config.node_id)

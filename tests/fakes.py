@@ -56,6 +56,9 @@ class MemoryStore:
             and ((r.end_time or since) if hangup else r.created_at) >= since
         ]
 
+    async def open_nodes(self) -> Sequence[str]:
+        return sorted({r.node for r in self.rows.values() if r.end_time is None})
+
     async def touch_open(self, node: str, now: datetime) -> None:
         for sid, record in list(self.rows.items()):
             if record.node == node and record.end_time is None:

@@ -77,6 +77,9 @@ class RecordStore(Protocol):
     async def open_records(self, node: str) -> Sequence[CallRecord]:
         """Records this node left open (no endTime): calls that were live when it stopped."""
 
+    async def open_nodes(self) -> Sequence[str]:
+        """The nodes that have open records (calls live now, or left open by a node that died)."""
+
     async def touch_open(self, node: str, now: datetime) -> None:
         """Set updatedAt of this node's open records to `now`: the heartbeat crash recovery reads."""
 

@@ -233,6 +233,11 @@ class SqlRecordStore:
         async with self._open().plain.connect() as conn:
             return [from_row(row) for row in await conn.execute(stmt)]
 
+    async def open_nodes(self) -> Sequence[str]:
+        stmt = select(cdr.c.node).where(cdr.c.end_time.is_(None)).distinct()
+        async with self._open().plain.connect() as conn:
+            return list((await conn.execute(stmt)).scalars())
+
     async def touch_open(self, node: str, now: datetime) -> None:
         stmt = (
             update(cdr)
