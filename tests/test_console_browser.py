@@ -134,7 +134,8 @@ def test_console_follows_and_ends_a_call(browser: object, tmp_path: Path) -> Non
         assert page.locator("#chart rect").count() >= 1
         # The MOS chart counts the answered call in its half-point bin, the busy one (no media) apart.
         mos = httpx.get(f"{url}/v1/cdr/{sid}", headers=auth).json()["data"]["mos"]
-        assert isinstance(mos, float) and 4.0 <= mos <= 4.5, mos
+        assert isinstance(mos, float), mos
+        assert 4.0 <= mos <= 4.5, mos
         bars = page.eval_on_selector_all(
             "#mos-chart rect", "rs => rs.map(r => [Number(r.dataset.low), Number(r.dataset.count)])"
         )
