@@ -92,6 +92,9 @@ class SipCall:
     """Where our INVITE went (the trunk's current target, RFC 3263)."""
     alternatives: tuple[Target, ...] = ()
     """The trunk's targets not tried yet: the INVITE goes to the next on a timeout or 503."""
+    pending: TransactionKey | None = None
+    """Our re-INVITE or UPDATE in the dialog, until its final response (an offer of the peer's
+    meanwhile crosses it: 491)."""
 
     def move(self, phase: Phase) -> None:
         if phase not in TRANSITIONS[self.phase]:

@@ -26,6 +26,7 @@ from callgate.telephony.sip import (
     LayerConfig,
     MediaConfig,
     NameAddr,
+    Policy,
     RequestReceived,
     Send,
     SipError,
@@ -55,7 +56,8 @@ __all__ = ["ALLOW", "AUTH_HEADERS", "LocalAddress", "Purpose", "UserAgentCore"]
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE")
+ALLOW = ", ".join(METHODS)
 SDP_TYPE = "application/sdp"
 AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
 
@@ -126,6 +128,7 @@ class UserAgentCore:
                 max_transactions=max_transactions,
                 trusted=lambda source: trusted.allows(source.host, source.port),
                 options_headers=(("Allow", ALLOW), ("Accept", SDP_TYPE)),
+                policy=Policy(methods=frozenset(METHODS)),
                 reserved_transactions=max_transactions // 2,
             ),
             token=token,

@@ -20,10 +20,10 @@ checked at once (488 when there is no common codec), a 180 goes out and `TrunkIn
 answer comes in the ACK). A CANCEL ends it with 487 (`TrunkHangup`, the Reason's cause or 16);
 the domain's `hangup` refuses it with `status_for_cause(cause)`.
 
-In a dialog: BYE either way; re-INVITE (hold, unhold, session refresh) answered with our SDP
-answer (or offer) and the media updated; OPTIONS answered 200 in or out of a dialog. An in-dialog
-request for a dialog we do not know gets 481. No ACK for our 2xx (Timer L) ends the call with BYE
-and cause 102.
+In a dialog: BYE either way; re-INVITE and UPDATE (a new media address, hold, unhold, session
+refresh) answered with our SDP answer (or offer) and the media updated (`midcall.py`); OPTIONS
+answered 200 in or out of a dialog. An in-dialog request for a dialog we do not know gets 481.
+No ACK for our 2xx (Timer L) ends the call with BYE and cause 102.
 
 Events never follow a domain command for the same call (its `hangup` needs no answer), and a call
 the domain has ended never produces another event.
@@ -47,7 +47,6 @@ from callgate.telephony.sip import (
     RequestReceived,
     RequestRefused,
     ResponseReceived,
-    SdpError,
     SipRequest,
     SipResponse,
     StrayResponse,
@@ -75,8 +74,9 @@ from .core import (
     LocalAddress,
     Purpose,
 )
-from .messages import cause_of, sdp_body
-from .outputs import MediaStart, MediaStop, Output
+from .messages import cause_of
+from .midcall import MidCall
+from .outputs import MediaStop, Output
 from .uac import OutboundCalls
 from .uas import InboundCalls
 
@@ -85,7 +85,7 @@ __all__ = ["ALLOW", "NO_CIRCUIT_CAUSE", "CallControl", "LocalAddress"]
 log = logging.getLogger(__name__)
 
 
-class CallControl(InboundCalls, OutboundCalls):
+class CallControl(InboundCalls, OutboundCalls, MidCall):
     """Every call of one trunk, and its REGISTER binding (see the module docstring)."""
 
     def start(self, now: float) -> list[Output]:
@@ -173,6 +173,8 @@ class CallControl(InboundCalls, OutboundCalls):
                 self._on_invite(event, now)
             else:
                 self._on_reinvite(event, now)
+        elif method == "UPDATE":
+            self._on_update(event, now)
         elif method == "BYE":
             self._on_bye(event, now)
         elif method == "CANCEL":
@@ -184,40 +186,6 @@ class CallControl(InboundCalls, OutboundCalls):
         else:  # the policy lets only the methods above through; be safe anyway
             refusal = response_for(request, 501, to_tag=new_tag(), headers=(("Allow", ALLOW),))
             self._respond(event.key, refusal, now)
-
-    def _on_reinvite(self, event: RequestReceived, now: float) -> None:
-        request = event.request
-        call = self._in_dialog(request)
-        if call is None or call.dialog is None or call.phase is not Phase.CONFIRMED:
-            status = 491 if call is not None and call.phase is Phase.ANSWERED else 481
-            self._reply(event, status, now)
-            return
-        dialog = call.dialog
-        rejection = dialog.receive_request(request)
-        if rejection is not None:
-            self._respond(event.key, dialog.response(request, rejection.status), now)
-            return
-        assert call.sdp is not None  # every confirmed call negotiated media
-        sdp = sdp_body(request)
-        audio = None
-        if sdp is not None:
-            try:
-                body, audio = call.sdp.answer(sdp)
-            except SdpError as exc:
-                warning = exc.warning_value(self._agent)
-                extra = (("Warning", warning),) if warning else ()
-                self._respond(event.key, dialog.response(request, exc.status, headers=extra), now)
-                return
-        else:
-            body = call.sdp.offer()
-            call.answer_in_ack = True
-        response = dialog.response(
-            request, 200, headers=(("Allow", ALLOW),), body=body, content_type=SDP_TYPE
-        )
-        self._respond(event.key, response, now)
-        if audio is not None:
-            call.audio = audio
-            self._out.append(MediaStart(call.session_id, audio, answered=True))
 
     def _on_bye(self, event: RequestReceived, now: float) -> None:
         request = event.request

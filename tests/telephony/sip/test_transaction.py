@@ -47,7 +47,7 @@ EXPECTED: dict[tuple[Kind, State, Input], tuple[State, list[str], set[TimerName]
     (Kind.INVITE_CLIENT, S.CALLING, I.RESPONSE_2XX): (S.ACCEPTED, ["pass 200"], {T.M}),
     (Kind.INVITE_CLIENT, S.CALLING, I.RESPONSE_3XX_6XX): (
         S.COMPLETED,
-        ["pass 486", "send ACK"],
+        ["send ACK", "pass 486"],
         {T.D},
     ),
     (Kind.INVITE_CLIENT, S.CALLING, I.TRANSPORT_ERROR): (S.TERMINATED, ["transport"], set()),
@@ -55,7 +55,7 @@ EXPECTED: dict[tuple[Kind, State, Input], tuple[State, list[str], set[TimerName]
     (Kind.INVITE_CLIENT, S.PROCEEDING, I.RESPONSE_2XX): (S.ACCEPTED, ["pass 200"], {T.M}),
     (Kind.INVITE_CLIENT, S.PROCEEDING, I.RESPONSE_3XX_6XX): (
         S.COMPLETED,
-        ["pass 486", "send ACK"],
+        ["send ACK", "pass 486"],
         {T.D},
     ),
     (Kind.INVITE_CLIENT, S.PROCEEDING, I.CANCEL_SENT): (S.PROCEEDING, [], {T.CANCEL}),
@@ -299,7 +299,7 @@ def test_an_input_without_a_row_is_absorbed() -> None:
 
 def test_the_ack_for_a_non_2xx_is_built_once_and_resent_byte_for_byte() -> None:
     tx, request = _transaction(Kind.INVITE_CLIENT, S.CALLING)
-    first = tx.handle(I.RESPONSE_3XX_6XX, 1.0, answer(request, 486))[1]
+    first = tx.handle(I.RESPONSE_3XX_6XX, 1.0, answer(request, 486))[0]
     again = tx.handle(I.RESPONSE_3XX_6XX, 2.0, answer(request, 486))[0]
     assert isinstance(first, Send)
     assert again == first
@@ -400,7 +400,7 @@ def test_invite_client_completed_resends_the_ack_for_each_retransmitted_final() 
     layer = TransactionLayer()
     request = our_request("INVITE", layer.new_branch())
     layer.send_request(request, UDP, 0.0)
-    assert summary(layer.receive(answer(request, 486), UDP, 0.2)) == ["pass 486", "send ACK"]
+    assert summary(layer.receive(answer(request, 486), UDP, 0.2)) == ["send ACK", "pass 486"]
     assert summary(layer.receive(answer(request, 486), UDP, 0.9)) == ["send ACK"]
     assert events(run(layer, 100)) == [(32.2, "TransactionTerminated")]  # Timer D
 
@@ -410,7 +410,7 @@ def test_invite_client_over_tcp_terminates_on_the_final_response() -> None:
     request = our_request("INVITE", layer.new_branch())
     layer.send_request(request, TCP, 0.0)
     actions = layer.receive(answer(request, 486), TCP, 0.2)
-    assert summary(actions) == ["pass 486", "send ACK", "TransactionTerminated"]
+    assert summary(actions) == ["send ACK", "pass 486", "TransactionTerminated"]
 
 
 def _serve_invite(layer: TransactionLayer, at: float = 0.0) -> RequestReceived:

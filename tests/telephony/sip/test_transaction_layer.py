@@ -116,7 +116,7 @@ def test_cancel_waits_for_a_provisional_then_the_487_is_acked_by_the_transaction
     assert layer.cancel(key, 0.8) == []  # already cancelled
     # The 487 ends the INVITE; its ACK comes from the transaction (§17.1.1.3).
     actions = layer.receive(answer(request, 487), UDP, 1.0)
-    assert summary(actions) == ["pass 487", "send ACK"]
+    assert summary(actions) == ["send ACK", "pass 487"]
     ack = sent(actions)[0].message
     assert isinstance(ack, SipRequest)
     assert ack.top_via == request.top_via

@@ -39,13 +39,18 @@ RTP_PORT = 30000
 
 
 def peer_sdp(
-    *, port: int = 40000, direction: str = "sendrecv", te_pt: int = 101, codecs: str = "0"
+    *,
+    port: int = 40000,
+    direction: str = "sendrecv",
+    te_pt: int = 101,
+    codecs: str = "0",
+    host: str = "192.0.2.1",
 ) -> bytes:
     lines = [
         "v=0",
         "o=carrier 1 1 IN IP4 192.0.2.1",
         "s=-",
-        "c=IN IP4 192.0.2.1",
+        f"c=IN IP4 {host}",
         "t=0 0",
         f"m=audio {port} RTP/AVP {codecs} {te_pt}",
         f"a=rtpmap:{te_pt} telephone-event/8000",
