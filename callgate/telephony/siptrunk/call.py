@@ -32,6 +32,7 @@ from callgate.telephony.sip import (
     Target,
     TransactionKey,
 )
+from callgate.telephony.sip.session_timer import SessionTimer, TimerAnswer
 
 __all__ = ["TRANSITIONS", "Phase", "SipCall"]
 
@@ -92,6 +93,14 @@ class SipCall:
     """Where our INVITE went (the trunk's current target, RFC 3263)."""
     alternatives: tuple[Target, ...] = ()
     """The trunk's targets not tried yet: the INVITE goes to the next on a timeout or 503."""
+    session_timer: SessionTimer | None = None
+    """RFC 4028, once a 2xx settled one: when we refresh, when the session expires."""
+    timer_answer: TimerAnswer | None = None
+    """An inbound INVITE's session timer, as our 2xx will settle it."""
+    asked_interval_s: int = 0
+    """The Session-Expires of our INVITE (raised by a 422's Min-SE, once)."""
+    peer_allows_update: bool = False
+    """The peer's Allow names UPDATE: we refresh with it, else by re-INVITE."""
     pending: TransactionKey | None = None
     """Our re-INVITE or UPDATE in the dialog, until its final response (an offer of the peer's
     meanwhile crosses it: 491)."""

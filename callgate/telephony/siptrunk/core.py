@@ -10,7 +10,10 @@ together behind the public API. The constants name the Q.850 causes the trunk ch
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import logging
+import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from callgate.telephony.sip import (
     response_for,
 )
 from callgate.telephony.sip.sdes import CryptoSuite, MediaEncryption
+from callgate.telephony.sip.session_timer import SessionTimer, Settled, request_headers
 from callgate.telephony.sip.transactions.matching import TokenSource, random_token
 
 from .call import Phase, SipCall
@@ -52,12 +56,15 @@ from .register import Registration
 from .settings import SipTrunkSettings, split_hostport
 from .trust import TrustedSources
 
-__all__ = ["ALLOW", "AUTH_HEADERS", "LocalAddress", "Purpose", "UserAgentCore"]
+__all__ = ["ALLOW", "AUTH_HEADERS", "SUPPORTED", "LocalAddress", "Purpose", "UserAgentCore"]
 
 log = logging.getLogger(__name__)
 
 METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE")
 ALLOW = ", ".join(METHODS)
+EXTENSIONS = ("timer",)
+"""The option tags we implement (Supported; a Require of any other gets 420)."""
+SUPPORTED = ", ".join(EXTENSIONS)
 SDP_TYPE = "application/sdp"
 AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
 
@@ -69,6 +76,7 @@ class Purpose(StrEnum):
     BYE = "BYE"
     REGISTER = "REGISTER"
     CLEANUP = "cleanup"  # the BYE ending an answer we did not want: its response is ignored
+    REFRESH = "refresh"  # our re-INVITE or UPDATE in a dialog (a session refresh)
 
 
 MIN_TRANSACTIONS = 20_000
@@ -85,6 +93,8 @@ MEDIA_MISMATCH_CAUSE = int(Cause.BEARER_NOT_IMPLEMENTED)
 """The peer's SDP answer has no codec or address we can use."""
 UNFOLLOWED_CAUSE = int(Cause.INTERWORKING)
 """A 3xx (we do not follow redirects) or a 487 we did not ask for."""
+SESSION_EXPIRED_CAUSE = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
+"""The session timer ran out without a refresh (RFC 4028 §10), or our refresh got no answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +138,7 @@ class UserAgentCore:
                 max_transactions=max_transactions,
                 trusted=lambda source: trusted.allows(source.host, source.port),
                 options_headers=(("Allow", ALLOW), ("Accept", SDP_TYPE)),
-                policy=Policy(methods=frozenset(METHODS)),
+                policy=Policy(methods=frozenset(METHODS), extensions=frozenset(EXTENSIONS)),
                 reserved_transactions=max_transactions // 2,
             ),
             token=token,
@@ -175,6 +185,9 @@ class UserAgentCore:
             )
         self.stats: Counter[str] = Counter()
         self._out: list[Output] = []
+        self._wakes: list[tuple[float, int, str]] = []  # (when, order, session id): call timers
+        self._wake_order = itertools.count()
+        self._rng = random.SystemRandom()
 
     def __len__(self) -> int:
         """Calls in the tables, the ones still ending included."""
@@ -213,8 +226,50 @@ class UserAgentCore:
         deadlines = [self.layer.next_deadline()]
         if self.registration is not None:
             deadlines.append(self.registration.deadline)
+        if self._wakes:
+            deadlines.append(self._wakes[0][0])
         present = [d for d in deadlines if d is not None]
         return min(present) if present else None
+
+    def _wake(self, call: SipCall, at: float) -> None:
+        """Call `_on_call_timer(call)` at `at` (or later; an early or stale wake is harmless)."""
+        if len(self._wakes) > 4 * len(self._calls) + 64:  # ended calls' wakes: drop them
+            self._wakes = [w for w in self._wakes if w[2] in self._calls]
+            heapq.heapify(self._wakes)
+        heapq.heappush(self._wakes, (at, next(self._wake_order), call.session_id))
+
+    def _expire_calls(self, now: float) -> None:
+        wakes = self._wakes
+        while wakes and wakes[0][0] <= now:
+            _, _, session_id = heapq.heappop(wakes)
+            call = self._calls.get(session_id)
+            if call is not None:
+                try:
+                    self._on_call_timer(call, now)
+                except Exception:  # a bug must cost one call's timer, never the trunk
+                    self.stats["internal_error"] += 1
+                    log.exception("call %s: its timer failed", session_id)
+
+    def _settle_timer(self, call: SipCall, settled: Settled | None, now: float) -> None:
+        """A 2xx settled the session timer (or, None, that there is none): (re)start it."""
+        if settled is None:
+            call.session_timer = None
+            return
+        if call.session_timer is None:
+            call.session_timer = SessionTimer(settled, now)
+        else:
+            call.session_timer.restart(settled, now)
+        self._wake(call, call.session_timer.next_deadline)
+
+    def _timer_headers(self, interval_s: int) -> tuple[tuple[str, str], ...]:
+        """Supported, and when we want a session timer, Session-Expires and Min-SE."""
+        supported = (("Supported", SUPPORTED),)
+        if interval_s <= 0:
+            return supported
+        return supported + request_headers(interval_s, self.settings.min_se_s)
+
+    def _on_call_timer(self, call: SipCall, now: float) -> None:
+        raise NotImplementedError  # MidCall: session refresh and expiry
 
     def _flush(self) -> list[Output]:
         out, self._out = self._out, []
@@ -312,12 +367,14 @@ class UserAgentCore:
 
     def _send_in_dialog(
         self, call: SipCall, request: SipRequest, purpose: Purpose, now: float
-    ) -> None:
+    ) -> TransactionKey | None:
         assert call.dialog is not None
         try:
             key, actions = self.layer.send_request(request, self._target_of(call.dialog), now)
         except TransactionTableFull:
-            self._forget(call)
-            return
+            if purpose is not Purpose.REFRESH:
+                self._forget(call)
+            return None
         self._client[key] = (call, purpose)
         self._run(actions, now)
+        return key

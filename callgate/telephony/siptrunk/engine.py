@@ -133,6 +133,7 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
 
     def expire(self, now: float) -> list[Output]:
         self._run(self.layer.expire(now), now)
+        self._expire_calls(now)
         registration = self.registration
         if registration is not None and registration.due(now):
             self._send_register(registration.request(now, self.layer.new_branch()), now)
@@ -220,6 +221,8 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
             self._on_invite_response(call, key, response, now)
         elif purpose == Purpose.BYE:
             self._on_bye_response(call, response, now)
+        elif purpose == Purpose.REFRESH:
+            self._on_refresh_response(call, key, response, now)
 
     def _on_bye_response(self, call: SipCall, response: SipResponse, now: float) -> None:
         if response.status in (401, 407) and self._retry_bye(call, response, now):
@@ -326,6 +329,10 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
                 self._end(call, cause, by_remote=False)
         elif purpose == Purpose.BYE:
             self._forget(call)
+        elif purpose == Purpose.REFRESH and key == call.pending:
+            call.pending = None  # §10: a refresh without answer ends the session
+            if call.live and call.phase is Phase.CONFIRMED:
+                self._session_lost(call, now)
 
     def _hangup(self, call: SipCall, cause: int, now: float) -> None:
         call.cause = cause if 0 <= cause <= 127 else int(Cause.NORMAL_CLEARING)

@@ -10,6 +10,7 @@ from callgate.calls.causes import Cause
 from callgate.telephony.sip import AbsoluteUri, NameAddr, SipMessage, SipRequest, SipUri, find_sdp
 
 __all__ = [
+    "allows_update",
     "bracketed",
     "caller_of",
     "cause_of",
@@ -33,6 +34,11 @@ def sdp_body(message: SipMessage) -> bytes | None:
     if not message.body:
         return None
     return find_sdp(message.body, message.content_type, message.get("Content-Disposition"))
+
+
+def allows_update(message: SipMessage) -> bool:
+    """The sender's Allow names UPDATE (RFC 3311), so a session refresh may use it."""
+    return "UPDATE" in {method.strip().upper() for method in message.get_all("Allow")}
 
 
 def cause_of(request: SipRequest) -> int:

@@ -13,16 +13,41 @@ peer's is never pending on our side for long; the rules for offers that cross:
     500  the CSeq is out of order (the dialog says so)
 
 A media change reaches the RTP plane as a new `MediaStart` for the call.
+
+Session timers (RFC 4028, `sip/session_timer.py`): every offer of the peer's is also a session
+refresh, negotiated as for the first INVITE (422 with our Min-SE when it asks for less; our 2xx
+names the interval and the refresher). When we are the refresher, `_on_call_timer` sends an
+UPDATE without SDP at half the interval (a re-INVITE with our SDP again when the peer's Allow
+lacks UPDATE); a 422 to it is retried with the peer's Min-SE, a 491 after a random wait, and a
+408, a 481 or no answer at all end the call. When the session expires unrefreshed, whichever
+side should have refreshed, we send BYE and the call ends with cause 102.
 """
 
 from __future__ import annotations
 
 import logging
 
-from callgate.telephony.sip import NegotiatedAudio, RequestReceived, SdpError, SipRequest
+from callgate.calls.trunk import TrunkHangup
+from callgate.telephony.sip import (
+    Direction,
+    NegotiatedAudio,
+    RequestReceived,
+    SdpError,
+    SipRequest,
+    SipResponse,
+    TransactionKey,
+)
+from callgate.telephony.sip.session_timer import (
+    Refresher,
+    TooSmall,
+    answer_request,
+    request_headers,
+    retry_interval,
+    settled_by_response,
+)
 
 from .call import Phase, SipCall
-from .core import ALLOW, SDP_TYPE, UserAgentCore
+from .core import ALLOW, SDP_TYPE, SESSION_EXPIRED_CAUSE, SUPPORTED, Purpose, UserAgentCore
 from .messages import sdp_body
 from .outputs import MediaStart
 
@@ -59,6 +84,10 @@ class MidCall(UserAgentCore):
         if rejection is not None:
             self._respond(event.key, dialog.response(request, rejection.status), now)
             return
+        timer = answer_request(request, self.settings.session_expires_s, self.settings.min_se_s)
+        if isinstance(timer, TooSmall):
+            self._respond(event.key, dialog.response(request, 422, headers=timer.headers), now)
+            return
         sdp = sdp_body(request)
         audio = None
         body = b""
@@ -79,11 +108,13 @@ class MidCall(UserAgentCore):
         response = dialog.response(
             request,
             200,
-            headers=(("Allow", ALLOW),),
+            headers=(("Allow", ALLOW), ("Supported", SUPPORTED), *timer.headers),
             body=body,
             content_type=SDP_TYPE if body else None,
         )
         self._respond(event.key, response, now)
+        if call.phase in (Phase.CONFIRMED, Phase.ANSWERED):  # a refresh, theirs (§10)
+            self._settle_timer(call, timer.settled, now)
         if audio is not None:
             self._media_changed(call, audio, request.method)
 
@@ -119,3 +150,102 @@ class MidCall(UserAgentCore):
             )
         answered = call.phase in (Phase.CONFIRMED, Phase.ANSWERED)
         self._out.append(MediaStart(call.session_id, audio, answered=answered))
+
+    # --- our session refresh (RFC 4028 §10) ------------------------------------------------
+
+    def _on_call_timer(self, call: SipCall, now: float) -> None:
+        timer = call.session_timer
+        if timer is None or not call.live or call.phase is not Phase.CONFIRMED:
+            return
+        if timer.expired(now):
+            log.info("call %s: session expired without a refresh, ending it", call.session_id)
+            self._session_lost(call, now)
+            return
+        if timer.refresh_due(now):
+            if call.pending is not None or call.answer_in_ack:
+                timer.postpone_refresh(now + 1.0)  # an offer is in progress: after it
+            else:
+                self._send_refresh(call, timer.interval_s, now)
+        self._wake(call, timer.next_deadline)
+
+    def _session_lost(self, call: SipCall, now: float) -> None:
+        """The session expired, or its refresh failed for good: BYE, cause 102 (§10)."""
+        self._hangup(call, SESSION_EXPIRED_CAUSE, now)
+        self._out.append(TrunkHangup(call.session_id, SESSION_EXPIRED_CAUSE, by_remote=False))
+
+    def _send_refresh(self, call: SipCall, interval_s: int, now: float) -> None:
+        """UPDATE without SDP when the peer allows it, else a re-INVITE with our SDP again."""
+        dialog, timer = call.dialog, call.session_timer
+        if dialog is None or timer is None:
+            return
+        headers = (
+            ("Allow", ALLOW),
+            ("Supported", SUPPORTED),
+            *request_headers(interval_s, self.settings.min_se_s, refresher=Refresher.UAC),
+        )
+        body = b""
+        if call.peer_allows_update:
+            method = "UPDATE"
+        else:
+            method = "INVITE"
+            if call.sdp is not None:
+                direction = call.audio.direction if call.audio is not None else Direction.SENDRECV
+                body = call.sdp.offer(direction=direction)
+        request = dialog.request(
+            method,
+            branch=self.layer.new_branch(),
+            headers=headers,
+            body=body,
+            content_type=SDP_TYPE if body else None,
+        )
+        key = self._send_in_dialog(call, request, Purpose.REFRESH, now)
+        timer.refresh_sent()
+        if key is None:
+            timer.postpone_refresh(now + 1.0)
+            return
+        call.pending = key
+        call.asked_interval_s = interval_s
+        self.stats["refreshes"] += 1
+
+    def _on_refresh_response(
+        self, call: SipCall, key: TransactionKey, response: SipResponse, now: float
+    ) -> None:
+        status = response.status
+        if status < 200 or key != call.pending:
+            return
+        call.pending = None
+        if call.phase is not Phase.CONFIRMED or call.dialog is None:
+            return
+        cseq = response.cseq
+        if 200 <= status < 300:
+            if cseq is not None and cseq.method == "INVITE":
+                ack = call.dialog.ack(cseq.number, branch=self.layer.new_branch())
+                self._run(self.layer.ack_2xx(key, ack, self._target_of(call.dialog), now), now)
+                sdp = sdp_body(response)
+                if sdp is not None and call.sdp is not None:
+                    try:
+                        self._media_changed(call, call.sdp.accept_answer(sdp), "re-INVITE")
+                    except SdpError as exc:
+                        log.info("call %s: refresh answer unusable: %s", call.session_id, exc)
+            self._settle_timer(call, settled_by_response(response), now)
+            return
+        timer = call.session_timer
+        if timer is None:
+            return
+        if status == 422:
+            longer = retry_interval(response, call.asked_interval_s)
+            if longer is not None:
+                self._send_refresh(call, longer, now)
+                return
+        elif status == 491:  # glare (§14.1): the Call-ID's owner waits 2.1-4 s, the other 0-2 s
+            wait = self._rng.uniform(2.1, 4.0) if call.outbound else self._rng.uniform(0.0, 2.0)
+            timer.postpone_refresh(now + wait)
+            self._wake(call, timer.next_deadline)
+            return
+        elif status in (408, 481):  # §12.2.1.2: the dialog is gone
+            self._session_lost(call, now)
+            return
+        # Any other refusal: the session runs on to its expiry, and one more try before it.
+        log.info("call %s: session refresh refused: %d", call.session_id, status)
+        timer.postpone_refresh(now + max(1.0, (timer.expire_at - now) / 2))
+        self._wake(call, timer.next_deadline)

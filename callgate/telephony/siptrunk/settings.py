@@ -146,6 +146,13 @@ class SipTrunkSettings:
     """The SRTP suites we offer, in this order, and the only ones we accept:
     AES_CM_128_HMAC_SHA1_80 and/or AES_CM_128_HMAC_SHA1_32."""
 
+    session_expires_s: int = 1800
+    """RFC 4028 session timer we ask for (and grant at most): the refresher sends an UPDATE (or
+    re-INVITE) at half of it, and a session not refreshed in time ends with BYE, cause 102.
+    0: we ask for none (a peer that asks still gets one)."""
+    min_se_s: int = 90
+    """The shortest session interval we accept: a request asking for less gets 422 with Min-SE."""
+
     t1_s: float = 0.5
     t2_s: float = 4.0
     t4_s: float = 5.0
@@ -214,6 +221,13 @@ class SipTrunkSettings:
             raise ValueError(f"rtp_timeout_s: must be 0 or more, got {self.rtp_timeout_s}")
         if not 0 < self.t1_s <= self.t2_s or self.t4_s <= 0:
             raise ValueError(f"t1_s/t2_s/t4_s: need 0 < T1 <= T2 and T4 > 0, got {self.t1_s}")
+        if self.min_se_s < 90:
+            raise ValueError(f"min_se_s: RFC 4028 allows no less than 90 s, got {self.min_se_s}")
+        if self.session_expires_s != 0 and self.session_expires_s < self.min_se_s:
+            raise ValueError(
+                f"session_expires_s: 0 (off) or at least min_se_s ({self.min_se_s}), "
+                f"got {self.session_expires_s}"
+            )
         if self.max_calls < 1:
             raise ValueError(f"max_calls: must be at least 1, got {self.max_calls}")
 

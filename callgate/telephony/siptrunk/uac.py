@@ -37,6 +37,7 @@ from callgate.telephony.sip import (
 )
 from callgate.telephony.sip.grammar import GrammarError
 from callgate.telephony.sip.locate import fails_over
+from callgate.telephony.sip.session_timer import retry_interval, settled_by_response
 
 from .call import Phase, SipCall
 from .core import (
@@ -49,7 +50,7 @@ from .core import (
     Purpose,
     UserAgentCore,
 )
-from .messages import bracketed, sdp_body, without_params
+from .messages import allows_update, bracketed, sdp_body, without_params
 from .outputs import MediaStart, MediaStop, Output
 
 __all__ = ["OutboundCalls"]
@@ -98,7 +99,7 @@ class OutboundCalls(UserAgentCore):
             cseq=1,
             contact=self.local.endpoint.contact,
             route=self._route,
-            headers=(("Allow", ALLOW),),
+            headers=(("Allow", ALLOW), *self._timer_headers(self.settings.session_expires_s)),
             body=sdp.offer(),
             content_type=SDP_TYPE,
             user_agent=self.local.endpoint.user_agent,
@@ -118,6 +119,7 @@ class OutboundCalls(UserAgentCore):
             sdp=sdp,
             target=target,
             alternatives=tuple(alternatives),
+            asked_interval_s=self.settings.session_expires_s,
         )
         self._calls[session_id] = call
         self._by_dialog[(call_id, local_tag)] = call
@@ -171,6 +173,12 @@ class OutboundCalls(UserAgentCore):
         challenged = status in (401, 407) and call.phase is Phase.CALLING
         if challenged and self._retry_invite(call, response, now):
             return
+        if (
+            status == 422
+            and call.phase is Phase.CALLING
+            and self._retry_longer(call, response, now)
+        ):
+            return
         was_calling = call.phase is Phase.CALLING
         self._forget(call)
         if was_calling:
@@ -209,6 +217,35 @@ class OutboundCalls(UserAgentCore):
             return False
         call.auth_retried = True
         call.invite, call.invite_key = retry, key
+        self._client[key] = (call, Purpose.INVITE)
+        self._run(actions, now)
+        return True
+
+    def _retry_longer(self, call: SipCall, response: SipResponse, now: float) -> bool:
+        """RFC 4028 §7.4: a 422 names the peer's Min-SE; ask once more with it (a new CSeq)."""
+        interval = retry_interval(response, call.asked_interval_s)
+        cseq = call.invite.cseq
+        if (
+            interval is None
+            or cseq is None
+            or call.asked_interval_s != self.settings.session_expires_s
+        ):
+            return False  # no larger minimum, or we retried already
+        log.info("call %s: 422, asking again for a %d s session", call.session_id, interval)
+        retry = call.invite
+        for name in ("Session-Expires", "Min-SE", "CSeq"):
+            retry = retry.without_header(name)
+        retry = retry.with_header("CSeq", f"{cseq.number + 1} INVITE")
+        retry = retry.with_header("Session-Expires", str(interval))
+        retry = retry.with_header("Min-SE", str(interval))
+        retry = self._sent_to(retry, call.target or self.trunk)
+        try:
+            key, actions = self.layer.send_request(retry, call.target or self.trunk, now)
+        except TransactionTableFull:
+            return False
+        call.asked_interval_s = interval
+        call.invite, call.invite_key = retry, key
+        call.dialog = None  # the 422 ended any early dialog (§12.3)
         self._client[key] = (call, Purpose.INVITE)
         self._run(actions, now)
         return True
@@ -267,6 +304,8 @@ class OutboundCalls(UserAgentCore):
             return
         call.audio = audio
         call.move(Phase.CONFIRMED)
+        call.peer_allows_update = allows_update(response)
+        self._settle_timer(call, settled_by_response(response), now)
         self._out.append(MediaStart(call.session_id, audio, answered=True))
         self._out.append(TrunkAnswered(call.session_id))
 

@@ -26,10 +26,11 @@ from callgate.telephony.sip import (
     q850_reason,
     response_for,
 )
+from callgate.telephony.sip.session_timer import TooSmall, answer_request
 
 from .call import Phase, SipCall
-from .core import ALLOW, MEDIA_MISMATCH_CAUSE, SDP_TYPE, UserAgentCore
-from .messages import caller_of, cause_of, number_called, sdp_body
+from .core import ALLOW, MEDIA_MISMATCH_CAUSE, SDP_TYPE, SUPPORTED, UserAgentCore
+from .messages import allows_update, caller_of, cause_of, number_called, sdp_body
 from .outputs import MediaStart, Output
 
 __all__ = ["InboundCalls"]
@@ -57,15 +58,19 @@ class InboundCalls(UserAgentCore):
         else:
             body = call.sdp.offer()
             call.answer_in_ack = True
+        timer = call.timer_answer
+        extra = timer.headers if timer is not None else ()
         response = call.dialog.response(
             call.invite,
             200,
-            headers=(("Allow", ALLOW),),
+            headers=(("Allow", ALLOW), ("Supported", SUPPORTED), *extra),
             body=body,
             content_type=SDP_TYPE,
         )
         call.move(Phase.ANSWERED)
         self._run(self.layer.respond(call.invite_key, response, now), now)
+        if timer is not None:
+            self._settle_timer(call, timer.settled, now)
         if audio is not None:
             call.audio = audio
             self._out.append(MediaStart(session_id, audio, answered=True))
@@ -99,6 +104,10 @@ class InboundCalls(UserAgentCore):
                 extra = (("Warning", warning),) if warning else ()
                 self._reply(event, exc.status, now, headers=extra)
                 return
+        timer = answer_request(request, self.settings.session_expires_s, self.settings.min_se_s)
+        if isinstance(timer, TooSmall):  # RFC 4028 §8.1: it may ask again, for longer
+            self._reply(event, 422, now, headers=timer.headers)
+            return
         dialog = Dialog.from_request(
             request, local_tag=new_tag(), endpoint=self.local.endpoint, flow=source
         )
@@ -112,6 +121,8 @@ class InboundCalls(UserAgentCore):
             invite_key=event.key,
             dialog=dialog,
             offer=offer,
+            timer_answer=timer,
+            peer_allows_update=allows_update(request),
         )
         self._calls[call.session_id] = call
         self._by_dialog[(call_id, dialog.local_tag)] = call
