@@ -48,6 +48,58 @@ def rtp_range() -> tuple[int, int]:
     return base, base + 98
 
 
+class SteppedClock(LoopClock):
+    """Real time plus an offset the test moves on: `step(60)` makes 60 s pass at once for every
+    timer of the trunk (SIP and media alike), so a session timer lapses without a wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset_s = 0.0
+        self._timers: set[_SteppedTimer] = set()
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.offset_s
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> _SteppedTimer:
+        timer = _SteppedTimer(self, when, callback)
+        self._timers.add(timer)
+        timer.arm()
+        return timer
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> _SteppedTimer:
+        return self.call_at(self.monotonic() + delay_s, callback)
+
+    def call_every(self, first_at: float, period_s: float, callback: Callable[[], None]) -> None:
+        return None  # the ticker then arms each tick with call_at, which steps too
+
+    def step(self, seconds: float) -> None:
+        self.offset_s += seconds
+        for timer in list(self._timers):
+            timer.arm()
+
+
+class _SteppedTimer:
+    def __init__(self, clock: SteppedClock, when: float, callback: Callable[[], None]) -> None:
+        self._clock, self._when, self._callback = clock, when, callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        loop = self._clock.loop
+        delay = self._when - self._clock.monotonic()
+        self._handle = loop.call_at(loop.time() + max(0.0, delay), self._fire)
+
+    def _fire(self) -> None:
+        self._clock._timers.discard(self)
+        self._callback()
+
+    def cancel(self) -> None:
+        self._clock._timers.discard(self)
+        if self._handle is not None:
+            self._handle.cancel()
+
+
 @dataclass
 class TrunkUnderTest:
     trunk: SipTrunk
@@ -161,7 +213,11 @@ class TrunkUnderTest:
 
 @contextlib.asynccontextmanager
 async def running_trunk(
-    trunk_port: int | None, trunk_host: str = "127.0.0.1", **overrides: Any
+    trunk_port: int | None,
+    trunk_host: str = "127.0.0.1",
+    *,
+    clock: LoopClock | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[TrunkUnderTest]:
     low, high = rtp_range()
     values: dict[str, Any] = {
@@ -174,7 +230,7 @@ async def running_trunk(
     }
     values.update(overrides)
     settings = SipTrunkSettings(**values)
-    clock = LoopClock()
+    clock = clock or LoopClock()
     ticker = MediaTicker(clock)
     trunk = SipTrunk(settings, clock, ticker)
     harness = TrunkUnderTest(trunk, clock, ticker)
