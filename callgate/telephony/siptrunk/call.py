@@ -19,7 +19,7 @@ ACK of a refusal) finish in the transaction layer on their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from callgate.telephony.sip import (
@@ -32,6 +32,7 @@ from callgate.telephony.sip import (
     Target,
     TransactionKey,
 )
+from callgate.telephony.sip.reliable import ReliableReceiver, ReliableSender
 from callgate.telephony.sip.session_timer import SessionTimer, TimerAnswer
 
 __all__ = ["TRANSITIONS", "Phase", "SipCall"]
@@ -101,6 +102,10 @@ class SipCall:
     """The Session-Expires of our INVITE (raised by a 422's Min-SE, once)."""
     peer_allows_update: bool = False
     """The peer's Allow names UPDATE: we refresh with it, else by re-INVITE."""
+    reliable_out: ReliableSender | None = None
+    """An inbound INVITE that takes 100rel: our reliable provisional, until PRACKed."""
+    reliable_in: dict[str, ReliableReceiver] = field(default_factory=dict)
+    """Our INVITE: the reliable provisionals of each early dialog (by To tag) seen so far."""
     pending: TransactionKey | None = None
     """Our re-INVITE or UPDATE in the dialog, until its final response (an offer of the peer's
     meanwhile crosses it: 491)."""

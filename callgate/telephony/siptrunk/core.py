@@ -45,6 +45,7 @@ from callgate.telephony.sip import (
     q850_reason,
     response_for,
 )
+from callgate.telephony.sip.reliable import REL_TAG
 from callgate.telephony.sip.sdes import CryptoSuite, MediaEncryption
 from callgate.telephony.sip.session_timer import SessionTimer, Settled, request_headers
 from callgate.telephony.sip.transactions.matching import TokenSource, random_token
@@ -56,15 +57,14 @@ from .register import Registration
 from .settings import SipTrunkSettings, split_hostport
 from .trust import TrustedSources
 
-__all__ = ["ALLOW", "AUTH_HEADERS", "SUPPORTED", "LocalAddress", "Purpose", "UserAgentCore"]
+__all__ = ["ALLOW", "AUTH_HEADERS", "LocalAddress", "Purpose", "UserAgentCore"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE")
+METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK")
 ALLOW = ", ".join(METHODS)
-EXTENSIONS = ("timer",)
-"""The option tags we implement (Supported; a Require of any other gets 420)."""
-SUPPORTED = ", ".join(EXTENSIONS)
+TIMER_EXTENSION = "timer"
+"""RFC 4028, always supported; 100rel (RFC 3262) as `reliable_provisional` says."""
 SDP_TYPE = "application/sdp"
 AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
 
@@ -77,6 +77,7 @@ class Purpose(StrEnum):
     REGISTER = "REGISTER"
     CLEANUP = "cleanup"  # the BYE ending an answer we did not want: its response is ignored
     REFRESH = "refresh"  # our re-INVITE or UPDATE in a dialog (a session refresh)
+    PRACK = "PRACK"  # our acknowledgement of a reliable provisional: its response is ignored
 
 
 MIN_TRANSACTIONS = 20_000
@@ -132,13 +133,18 @@ class UserAgentCore:
         # OPTIONS and refusals are answered statelessly, so only in-dialog requests and the
         # TU's answers compete for the other half.
         max_transactions = max(MIN_TRANSACTIONS, 10 * settings.max_calls)
+        extensions = [TIMER_EXTENSION]
+        if settings.reliable_provisional != "off":
+            extensions.append(REL_TAG)
+        self.supported = ", ".join(extensions)
+        """Our Supported header: the option tags we implement (a Require of others gets 420)."""
         self.layer = TransactionLayer(
             LayerConfig(
                 timers=timers,
                 max_transactions=max_transactions,
                 trusted=lambda source: trusted.allows(source.host, source.port),
                 options_headers=(("Allow", ALLOW), ("Accept", SDP_TYPE)),
-                policy=Policy(methods=frozenset(METHODS), extensions=frozenset(EXTENSIONS)),
+                policy=Policy(methods=frozenset(METHODS), extensions=frozenset(extensions)),
                 reserved_transactions=max_transactions // 2,
             ),
             token=token,
@@ -263,7 +269,7 @@ class UserAgentCore:
 
     def _timer_headers(self, interval_s: int) -> tuple[tuple[str, str], ...]:
         """Supported, and when we want a session timer, Session-Expires and Min-SE."""
-        supported = (("Supported", SUPPORTED),)
+        supported = (("Supported", self.supported),)
         if interval_s <= 0:
             return supported
         return supported + request_headers(interval_s, self.settings.min_se_s)
@@ -306,6 +312,18 @@ class UserAgentCore:
         response = response_for(event.request, status, to_tag=new_tag(), headers=headers)
         self._respond(event.key, response, now)
 
+    def _refuse_offered(
+        self, call: SipCall, status: int, now: float, *, warning: str | None = None
+    ) -> None:
+        assert call.dialog is not None
+        headers = [("Reason", q850_reason(call.cause))]
+        if warning:
+            headers.append(("Warning", warning))
+        self._respond(
+            call.invite_key, call.dialog.response(call.invite, status, headers=headers), now
+        )
+        self._forget(call)
+
     def _end(self, call: SipCall, cause: int, *, by_remote: bool) -> None:
         """Tell the domain the call is over (for a call it still believes live)."""
         self._out.append(MediaStop(call.session_id))
@@ -326,6 +344,12 @@ class UserAgentCore:
 
     def _in_dialog(self, request: SipRequest) -> SipCall | None:
         return self._by_dialog.get((request.call_id or "", request.to_tag or ""))
+
+    def _dialog_of(self, call: SipCall, response: SipResponse) -> Dialog:
+        """The dialog `response` sets up, on the connection the INVITE went out on."""
+        return Dialog.from_response(
+            call.invite, response, self.local.endpoint, flow=call.target or self.trunk
+        )
 
     def _target_of(self, dialog: Dialog) -> Target:
         try:
@@ -372,7 +396,7 @@ class UserAgentCore:
         try:
             key, actions = self.layer.send_request(request, self._target_of(call.dialog), now)
         except TransactionTableFull:
-            if purpose is not Purpose.REFRESH:
+            if purpose is Purpose.BYE:
                 self._forget(call)
             return None
         self._client[key] = (call, purpose)

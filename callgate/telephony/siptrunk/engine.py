@@ -166,6 +166,10 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
                 self.stats["dropped"] += 1
                 log.debug("SIP message from %s dropped: %s", source, reason)
 
+    def _on_call_timer(self, call: SipCall, now: float) -> None:
+        self._reliable_due(call, now)
+        self._session_timer_due(call, now)
+
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request = event.request
         method = request.method
@@ -176,6 +180,8 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
                 self._on_reinvite(event, now)
         elif method == "UPDATE":
             self._on_update(event, now)
+        elif method == "PRACK":
+            self._on_prack(event, now)
         elif method == "BYE":
             self._on_bye(event, now)
         elif method == "CANCEL":

@@ -16,7 +16,7 @@ A media change reaches the RTP plane as a new `MediaStart` for the call.
 
 Session timers (RFC 4028, `sip/session_timer.py`): every offer of the peer's is also a session
 refresh, negotiated as for the first INVITE (422 with our Min-SE when it asks for less; our 2xx
-names the interval and the refresher). When we are the refresher, `_on_call_timer` sends an
+names the interval and the refresher). When we are the refresher, `_session_timer_due` sends an
 UPDATE without SDP at half the interval (a re-INVITE with our SDP again when the peer's Allow
 lacks UPDATE); a 422 to it is retried with the peer's Min-SE, a 491 after a random wait, and a
 408, a 481 or no answer at all end the call. When the session expires unrefreshed, whichever
@@ -47,7 +47,7 @@ from callgate.telephony.sip.session_timer import (
 )
 
 from .call import Phase, SipCall
-from .core import ALLOW, SDP_TYPE, SESSION_EXPIRED_CAUSE, SUPPORTED, Purpose, UserAgentCore
+from .core import ALLOW, SDP_TYPE, SESSION_EXPIRED_CAUSE, Purpose, UserAgentCore
 from .messages import sdp_body
 from .outputs import MediaStart
 
@@ -108,7 +108,7 @@ class MidCall(UserAgentCore):
         response = dialog.response(
             request,
             200,
-            headers=(("Allow", ALLOW), ("Supported", SUPPORTED), *timer.headers),
+            headers=(("Allow", ALLOW), ("Supported", self.supported), *timer.headers),
             body=body,
             content_type=SDP_TYPE if body else None,
         )
@@ -153,7 +153,7 @@ class MidCall(UserAgentCore):
 
     # --- our session refresh (RFC 4028 §10) ------------------------------------------------
 
-    def _on_call_timer(self, call: SipCall, now: float) -> None:
+    def _session_timer_due(self, call: SipCall, now: float) -> None:
         timer = call.session_timer
         if timer is None or not call.live or call.phase is not Phase.CONFIRMED:
             return
@@ -180,7 +180,7 @@ class MidCall(UserAgentCore):
             return
         headers = (
             ("Allow", ALLOW),
-            ("Supported", SUPPORTED),
+            ("Supported", self.supported),
             *request_headers(interval_s, self.settings.min_se_s, refresher=Refresher.UAC),
         )
         body = b""

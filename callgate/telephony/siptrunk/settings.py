@@ -23,6 +23,7 @@ from .trust import parse_source
 
 TRANSPORTS: Final = ("udp", "tcp", "tls", "auto")
 CODECS: Final = ("PCMU", "PCMA")
+RELIABLE_PROVISIONAL: Final = ("off", "supported", "required")
 
 _TRUE = frozenset({"1", "yes", "true", "on"})
 _FALSE = frozenset({"0", "no", "false", "off"})
@@ -152,6 +153,10 @@ class SipTrunkSettings:
     0: we ask for none (a peer that asks still gets one)."""
     min_se_s: int = 90
     """The shortest session interval we accept: a request asking for less gets 422 with Min-SE."""
+    reliable_provisional: str = "supported"
+    """RFC 3262 100rel/PRACK. supported: we PRACK reliable 18x and send our 180 reliably when
+    the caller supports it; required: also Require: 100rel on our INVITEs, and an INVITE that
+    does not support it gets 421; off: neither (an INVITE requiring it gets 420)."""
 
     t1_s: float = 0.5
     t2_s: float = 4.0
@@ -221,6 +226,11 @@ class SipTrunkSettings:
             raise ValueError(f"rtp_timeout_s: must be 0 or more, got {self.rtp_timeout_s}")
         if not 0 < self.t1_s <= self.t2_s or self.t4_s <= 0:
             raise ValueError(f"t1_s/t2_s/t4_s: need 0 < T1 <= T2 and T4 > 0, got {self.t1_s}")
+        if self.reliable_provisional not in RELIABLE_PROVISIONAL:
+            raise ValueError(
+                "reliable_provisional: expected off, supported or required, "
+                f"got {self.reliable_provisional!r}"
+            )
         if self.min_se_s < 90:
             raise ValueError(f"min_se_s: RFC 4028 allows no less than 90 s, got {self.min_se_s}")
         if self.session_expires_s != 0 and self.session_expires_s < self.min_se_s:

@@ -48,17 +48,17 @@ from .core import (
     SDP_TYPE,
     UNFOLLOWED_CAUSE,
     Purpose,
-    UserAgentCore,
 )
 from .messages import allows_update, bracketed, sdp_body, without_params
 from .outputs import MediaStart, MediaStop, Output
+from .prack import ReliableProvisionals
 
 __all__ = ["OutboundCalls"]
 
 log = logging.getLogger(__name__)
 
 
-class OutboundCalls(UserAgentCore):
+class OutboundCalls(ReliableProvisionals):
     """The UAC half of call control."""
 
     def dial(
@@ -99,7 +99,11 @@ class OutboundCalls(UserAgentCore):
             cseq=1,
             contact=self.local.endpoint.contact,
             route=self._route,
-            headers=(("Allow", ALLOW), *self._timer_headers(self.settings.session_expires_s)),
+            headers=(
+                ("Allow", ALLOW),
+                *self._timer_headers(self.settings.session_expires_s),
+                *self._invite_reliability_headers(),
+            ),
             body=sdp.offer(),
             content_type=SDP_TYPE,
             user_agent=self.local.endpoint.user_agent,
@@ -127,12 +131,6 @@ class OutboundCalls(UserAgentCore):
         self.stats["dialled"] += 1
         self._run(actions, now)
         return self._flush()
-
-    def _dialog_of(self, call: SipCall, response: SipResponse) -> Dialog:
-        """The dialog `response` sets up, on the connection the INVITE went out on."""
-        return Dialog.from_response(
-            call.invite, response, self.local.endpoint, flow=call.target or self.trunk
-        )
 
     def _request_uri(self, destination: str) -> SipUri | AbsoluteUri:
         """`sip:<destination>@<domain>` for a number, or a full sip: URI as given."""
@@ -162,7 +160,7 @@ class OutboundCalls(UserAgentCore):
                 self._ack_and_bye(call, key, response, now)
             return
         if status < 200:
-            if call.phase is Phase.CALLING:
+            if call.phase is Phase.CALLING and self._take_provisional(call, response, now):
                 self._on_provisional(call, response)
             return
         if status < 300:

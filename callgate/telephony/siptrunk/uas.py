@@ -23,22 +23,22 @@ from callgate.telephony.sip import (
     SipRequest,
     new_tag,
     parse_sdp,
-    q850_reason,
     response_for,
 )
 from callgate.telephony.sip.session_timer import TooSmall, answer_request
 
 from .call import Phase, SipCall
-from .core import ALLOW, MEDIA_MISMATCH_CAUSE, SDP_TYPE, SUPPORTED, UserAgentCore
+from .core import ALLOW, MEDIA_MISMATCH_CAUSE, SDP_TYPE
 from .messages import allows_update, caller_of, cause_of, number_called, sdp_body
 from .outputs import MediaStart, Output
+from .prack import ReliableProvisionals
 
 __all__ = ["InboundCalls"]
 
 log = logging.getLogger(__name__)
 
 
-class InboundCalls(UserAgentCore):
+class InboundCalls(ReliableProvisionals):
     """The UAS half of call control."""
 
     def answer(self, session_id: str, rtp_port: int, now: float) -> list[Output]:
@@ -63,11 +63,12 @@ class InboundCalls(UserAgentCore):
         response = call.dialog.response(
             call.invite,
             200,
-            headers=(("Allow", ALLOW), ("Supported", SUPPORTED), *extra),
+            headers=(("Allow", ALLOW), ("Supported", self.supported), *extra),
             body=body,
             content_type=SDP_TYPE,
         )
         call.move(Phase.ANSWERED)
+        self._stop_reliable(call)
         self._run(self.layer.respond(call.invite_key, response, now), now)
         if timer is not None:
             self._settle_timer(call, timer.settled, now)
@@ -108,6 +109,8 @@ class InboundCalls(UserAgentCore):
         if isinstance(timer, TooSmall):  # RFC 4028 §8.1: it may ask again, for longer
             self._reply(event, 422, now, headers=timer.headers)
             return
+        if self._reliability_refusal(event, now):
+            return
         dialog = Dialog.from_request(
             request, local_tag=new_tag(), endpoint=self.local.endpoint, flow=source
         )
@@ -129,7 +132,8 @@ class InboundCalls(UserAgentCore):
         self._by_invite[event.key] = call
         self._inbound_ids[(call_id, from_tag)] = call
         self.stats["offered"] += 1
-        self._respond(event.key, dialog.response(request, 180), now)
+        self._reliable_for(call)
+        self._send_provisional(call, dialog.response(request, 180), now)
         self._out.append(
             TrunkIncomingCall(call.session_id, caller_of(request), number_called(request))
         )
@@ -176,15 +180,3 @@ class InboundCalls(UserAgentCore):
             call.bye_owed = False
             call.move(Phase.ENDING)
             self._send_bye(call, now)
-
-    def _refuse_offered(
-        self, call: SipCall, status: int, now: float, *, warning: str | None = None
-    ) -> None:
-        assert call.dialog is not None
-        headers = [("Reason", q850_reason(call.cause))]
-        if warning:
-            headers.append(("Warning", warning))
-        self._respond(
-            call.invite_key, call.dialog.response(call.invite, status, headers=headers), now
-        )
-        self._forget(call)
