@@ -23,7 +23,10 @@ the domain's `hangup` refuses it with `status_for_cause(cause)`.
 In a dialog: BYE either way; re-INVITE and UPDATE (a new media address, hold, unhold, session
 refresh) answered with our SDP answer (or offer) and the media updated (`midcall.py`); OPTIONS
 answered 200 in or out of a dialog. An in-dialog request for a dialog we do not know gets 481.
-No ACK for our 2xx (Timer L) ends the call with BYE and cause 102.
+No ACK for our 2xx (Timer L) ends the call with BYE and cause 102. Session timers (RFC 4028) are
+negotiated on every offer and refreshed or expired in `midcall.py`; 100rel/PRACK (RFC 3262) both
+ways is `prack.py`. Per-call deadlines (a refresh, an expiry, a reliable 180's retransmission) wake
+`_on_call_timer` through the core's heap.
 
 Events never follow a domain command for the same call (its `hangup` needs no answer), and a call
 the domain has ended never produces another event.

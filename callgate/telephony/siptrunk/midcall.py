@@ -214,19 +214,22 @@ class MidCall(UserAgentCore):
         if status < 200 or key != call.pending:
             return
         call.pending = None
-        if call.phase is not Phase.CONFIRMED or call.dialog is None:
-            return
-        cseq = response.cseq
+        cseq, dialog = response.cseq, call.dialog
+        invite = cseq is not None and cseq.method == "INVITE"
+        if 200 <= status < 300 and invite and cseq is not None and dialog is not None:
+            # §13.2.2.4: every 2xx to our re-INVITE is ACKed, even for a call ended meanwhile.
+            ack = dialog.ack(cseq.number, branch=self.layer.new_branch())
+            self._run(self.layer.ack_2xx(key, ack, self._target_of(dialog), now), now)
+        current = self._calls.get(call.session_id) is call
+        if not current or call.phase is not Phase.CONFIRMED or dialog is None:
+            return  # a BYE (either side's) ended it meanwhile
         if 200 <= status < 300:
-            if cseq is not None and cseq.method == "INVITE":
-                ack = call.dialog.ack(cseq.number, branch=self.layer.new_branch())
-                self._run(self.layer.ack_2xx(key, ack, self._target_of(call.dialog), now), now)
-                sdp = sdp_body(response)
-                if sdp is not None and call.sdp is not None:
-                    try:
-                        self._media_changed(call, call.sdp.accept_answer(sdp), "re-INVITE")
-                    except SdpError as exc:
-                        log.info("call %s: refresh answer unusable: %s", call.session_id, exc)
+            sdp = sdp_body(response)
+            if invite and sdp is not None and call.sdp is not None:
+                try:
+                    self._media_changed(call, call.sdp.accept_answer(sdp), "re-INVITE")
+                except SdpError as exc:
+                    log.info("call %s: refresh answer unusable: %s", call.session_id, exc)
             self._settle_timer(call, settled_by_response(response), now)
             return
         timer = call.session_timer

@@ -16,6 +16,7 @@ from .kit import (
     events,
     in_dialog,
     inbound_invite,
+    media,
     peer_sdp,
     reply,
     requests,
@@ -206,3 +207,23 @@ def test_settings_check_the_intervals(value):
         SipTrunkSettings(host="192.0.2.1", min_se_s=60)
     with pytest.raises(ValueError, match="session_expires_s"):
         SipTrunkSettings(host="192.0.2.1", session_expires_s=100, min_se_s=120)
+
+
+def test_the_answer_to_our_refresh_re_invite_updates_the_media():
+    run, _ = answered(("Session-Expires", "600;refresher=uac"))
+    (reinvite,) = requests(run.advance(300.0), "INVITE")
+    answer = reply(
+        reinvite, 200, sdp=peer_sdp(port=44000), headers=(("Session-Expires", "600;refresher=uac"),)
+    )
+    (start,) = media(run.feed(answer))
+    assert start.audio.remote_port == 44000
+
+
+def test_a_2xx_to_our_refresh_after_we_hung_up_is_still_acked():
+    run, _ = answered(("Session-Expires", "600;refresher=uac"))
+    (reinvite,) = requests(run.advance(300.0), "INVITE")
+    assert len(requests(run.step(run.engine.hangup(CALL, 16, run.now)), "BYE")) == 1
+    out = run.feed(reply(reinvite, 200, sdp=peer_sdp()))
+    assert len(requests(out, "ACK")) == 1
+    assert media(out) == []
+    assert events(out) == []
