@@ -198,12 +198,14 @@ class Call:
     async def send_dtmf(
         self, digits: str, *, duration_ms: int = 200, gap_ms: int = DTMF_GAP_MS
     ) -> None:
-        """Press `digits` (0-9, *, #, A-D) one after the other, `gap_ms` apart."""
+        """Press `digits` (0-9, *, #, A-D) one after the other, `gap_ms` apart; returns once the
+        last tone has ended (so a hangup right after does not cut it)."""
         for index, digit in enumerate(digits):
-            if index:
-                await asyncio.sleep((duration_ms + gap_ms) / 1000)  # the trunk plays one at a time
             data = {"sessionId": self.session_id, "digit": digit, "duration": duration_ms}
             await self._channel.request("dtmf", data)
+            # The trunk plays one tone at a time: the next waits for this one (and a gap).
+            last = index == len(digits) - 1
+            await asyncio.sleep((duration_ms + (0 if last else gap_ms)) / 1000)
 
     async def hangup(self, *, after_playout: bool = False) -> Cdr:
         """End the call (after the queued audio has been heard, with `after_playout`); returns the
