@@ -148,6 +148,19 @@ class Call:
                 return Played(sent // per_ms if per_ms else None)
             return await self._interruption_result()
 
+    async def send_audio(
+        self, chunk: bytes, *, format: str = "pcm16", lead_ms: int = DEFAULT_LEAD_MS
+    ) -> int:
+        """One chunk of audio, for code that produces audio as it goes (a Pipecat transport):
+        sent at once, then paced like `play()`, returning once the queue is back at `lead_ms`.
+        Returns the gateway's `queuedMs` after the chunk."""
+        self._raise_if_ended()
+        generation = self._interruptions
+        data = {"sessionId": self.session_id, "audioData": chunk, "audioFormat": format}
+        queued_ms = int((await self._channel.request("audio", data)).get("queuedMs") or 0)
+        await self._pace(queued_ms, lead_ms, generation)
+        return queued_ms
+
     async def interrupt(self) -> Interrupted:
         """Barge-in: stop what is playing now and discard what is queued; a `play()` in progress
         returns `Interrupted` with the same figures."""
