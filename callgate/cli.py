@@ -12,6 +12,7 @@ from pathlib import Path
 
 from callgate.api.auth import create_token, load_or_create_secret
 from callgate.appkit import echo as echo_parser
+from callgate.client import commands as client_commands
 from callgate.config import Config, ConfigError, load_config
 
 DAY_S = 86400
@@ -55,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     echo_parser.build_parser(
         commands.add_parser("inbound-echo", help="run the reference inbound application (echo)")
     )
+    client_commands.add_commands(commands)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "inbound-echo":
             return echo_parser.run_from_args(args)
+        if args.command in ("call", "cdr"):
+            return client_commands.run(args, lambda: _local_token(args.config))
         if args.command == "serve":
             config = load_config(args.config, host=args.host, port=args.port)
             return _serve(config)
@@ -70,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"callgate: configuration error: {exc}", file=sys.stderr)
         return 2
+
+
+def _local_token(config_path: Path | None) -> str:
+    """No token given: one for account 'default' from this machine's signing secret (as `make run`
+    prints), valid for an hour."""
+    config = load_config(config_path)
+    secret, _ = _secret(config)
+    return create_token(secret, "default", 3600)
 
 
 def _secret(config: Config) -> tuple[str, bool]:

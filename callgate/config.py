@@ -29,7 +29,10 @@ from callgate.webhooks.settings import WebhookSettings
 
 ENV_PREFIX = "CALLGATE_"
 # Variables with the prefix that are not settings (read by the test suite or the launcher).
-ENV_NOT_SETTINGS = frozenset({"CALLGATE_CONFIG", "CALLGATE_REQUIRE_PEERS"})
+# CALLGATE_URL and CALLGATE_TOKEN tell the client commands (`callgate call`, `cdr`) where to go.
+ENV_NOT_SETTINGS = frozenset(
+    {"CALLGATE_CONFIG", "CALLGATE_REQUIRE_PEERS", "CALLGATE_URL", "CALLGATE_TOKEN"}
+)
 
 
 class ConfigError(ValueError):

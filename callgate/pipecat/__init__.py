@@ -16,8 +16,13 @@ DTMF sent as callgate `dtmf` events instead of in-band tones) turns the protocol
         task = PipelineTask(Pipeline([transport.input(), ..., transport.output()]))
         await PipelineRunner(handle_sigint=False).run(task)
 
-Outbound (`callgate.pipecat.outbound`): `CallgateOutboundTransport` places a call over the Outgoing
-Call Service (REST + Socket.IO) and is the pipeline's input and output.
+Outbound (`callgate.pipecat.outbound`): `CallgateCallTransport` makes a call placed with
+`callgate.client` (REST + Socket.IO) the pipeline's input and output:
+
+    call = await cg.dial("089608675796")
+    await call.connected()
+    transport = CallgateCallTransport(call)
+    worker = PipelineWorker(Pipeline([transport.input(), ..., transport.output()]))
 """
 
 from __future__ import annotations
