@@ -135,6 +135,22 @@ class Realtime:
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._generic_event)
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): our tables, and python-socketio's own
+        (its sessions and rooms; each connected client has a room named after it)."""
+        library_rooms = sum(len(rooms) for rooms in self.sio.manager.rooms.values())
+        return {
+            "socketio_clients": len(self.clients),
+            "socketio_accounts": len(self._by_account),
+            "socketio_rooms": len(self._rooms),
+            "socketio_audio_prefixes": len(self._audio_prefixes),
+            "socketio_awaiting_reply": len(self._awaiting_reply),
+            "socketio_sender_tasks": sum(1 for c in self.clients.values() if c.sender is not None),
+            "socketio_library_sessions": len(self.sio.eio.sockets),
+            "socketio_library_rooms": library_rooms,
+            "outbox_entries": sum(len(c.outbox.items) for c in self.clients.values()),
+        }
+
     async def close(self) -> None:
         self._unsubscribe()
         self._unsubscribe_tick()
