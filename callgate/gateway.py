@@ -114,7 +114,7 @@ class Gateway:
             secret, generated = config.jwt_secret, False
         else:
             secret, generated = load_or_create_secret(config.data_dir)
-        return cls(
+        gateway = cls(
             config=config,
             clock=clock,
             ticker=ticker,
@@ -140,8 +140,11 @@ class Gateway:
                 else None
             ),
             lease=_lease(config, store, clock),
-            probe=IdleProbe((clock, ticker, bus, service, trunk, inbound, recorder)),
         )
+        gateway.probe = IdleProbe(
+            (clock, ticker, bus, service, trunk, inbound, recorder, gateway.requests)
+        )
+        return gateway
 
     async def start(self) -> None:
         if self.config.effective_database_url.startswith("sqlite"):
