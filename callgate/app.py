@@ -44,6 +44,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     reachable as `rest_app(app).state.realtime`.
     """
     realtime = Realtime(gateway.calls, gateway.jwt_secret)
+    unprobe = gateway.probe.add(realtime)
     metrics = GatewayMetrics(gateway)
 
     @asynccontextmanager
@@ -59,6 +60,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
         finally:
             metrics.close()
             await realtime.close()
+            unprobe()
             if manage_lifecycle:
                 await gateway.stop()
 
@@ -124,6 +126,7 @@ def api_context(gateway: Gateway) -> ApiContext:
         cdr_max_limit=config.cdr_max_limit,
         started=lambda: gateway.started,
         recordings=gateway.recordings,
+        idle=gateway.probe.snapshot,
     )
 
 

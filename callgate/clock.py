@@ -84,6 +84,9 @@ class LoopClock:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
         self._read: Callable[[], float] | None = None
+        # Timers armed and neither run nor cancelled: what the idle-state probe reports, since a
+        # loop's own list of timers keeps cancelled ones for a while (and uvloop's is hidden).
+        self.pending_timers = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -104,10 +107,20 @@ class LoopClock:
         return datetime.now(UTC)
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
-        return self.loop.call_at(when, callback)
+        timer = _LoopTimer(self, callback)
+        timer.handle = self.loop.call_at(when, timer.fire)
+        self.pending_timers += 1
+        return timer
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
-        return self.loop.call_later(delay_s, callback)
+        timer = _LoopTimer(self, callback)
+        timer.handle = self.loop.call_later(delay_s, timer.fire)
+        self.pending_timers += 1
+        return timer
+
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py)."""
+        return {"timers": self.pending_timers}
 
     def call_every(
         self, first_at: float, period_s: float, callback: Callable[[], None]
@@ -118,6 +131,31 @@ class LoopClock:
         if self._read is not time.monotonic:
             return None
         return periodic_timer(self.loop, first_at, period_s, callback)
+
+
+class _LoopTimer:
+    """A loop timer that tells its clock when it is no longer pending (run or cancelled)."""
+
+    __slots__ = ("_callback", "_clock", "handle")
+
+    def __init__(self, clock: LoopClock, callback: Callable[[], None]) -> None:
+        self._clock = clock
+        self._callback = callback
+        self.handle: asyncio.TimerHandle | None = None
+
+    def fire(self) -> None:
+        if self.handle is None:
+            return
+        self.handle = None
+        self._clock.pending_timers -= 1
+        self._callback()
+
+    def cancel(self) -> None:
+        handle = self.handle
+        if handle is not None:
+            self.handle = None
+            self._clock.pending_timers -= 1
+            handle.cancel()
 
 
 class _ManualTimer:
@@ -175,6 +213,10 @@ class ManualClock:
         """Jump to `seconds` without running timers, as a stalled event loop would experience it."""
         self._now_ns = round(seconds * 1e9)
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): timers neither run nor cancelled."""
+        return {"timers": sum(1 for _, _, timer in self._heap if not timer.cancelled)}
+
     def next_deadline(self) -> float | None:
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
@@ -220,6 +262,10 @@ class MediaTicker:
         self.on_error: Callable[[BaseException], None] | None = None
         # Told, once per wake-up, how late (s) the first tick due ran after its deadline.
         self.lateness_observer: Callable[[float], None] | None = None
+
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): a listener per call would be a leak."""
+        return {"tick_listeners": len(self._listeners)}
 
     def subscribe(
         self, listener: Callable[[int], None], phase: TickPhase = TickPhase.TRUNK

@@ -18,6 +18,7 @@ from callgate.calls.service import CallService, CallSettings
 from callgate.calls.trunk import Trunk
 from callgate.clock import Clock, LoopClock, MediaTicker
 from callgate.config import Config
+from callgate.idle import IdleProbe
 from callgate.inbound.connector import InboundConnector, InboundSettings
 from callgate.nodes.lease import NodeLease
 from callgate.store import SqlRecordStore
@@ -48,6 +49,7 @@ class Gateway:
     cdr_queries: QueryGate = field(default_factory=QueryGate)
     webhooks: Webhooks | None = None
     lease: NodeLease | None = None  # with redis_url: this node's lease, and the reaper
+    probe: IdleProbe = field(default_factory=IdleProbe)  # what a finished call must give back
     started: bool = field(default=False, init=False)
 
     @classmethod
@@ -112,7 +114,7 @@ class Gateway:
             secret, generated = config.jwt_secret, False
         else:
             secret, generated = load_or_create_secret(config.data_dir)
-        return cls(
+        gateway = cls(
             config=config,
             clock=clock,
             ticker=ticker,
@@ -139,6 +141,10 @@ class Gateway:
             ),
             lease=_lease(config, store, clock),
         )
+        gateway.probe = IdleProbe(
+            (clock, ticker, bus, service, trunk, inbound, recorder, gateway.requests)
+        )
+        return gateway
 
     async def start(self) -> None:
         if self.config.effective_database_url.startswith("sqlite"):

@@ -234,6 +234,15 @@ class _StateCollector(Collector):
                 "SIP requests refused or dropped: untrusted, malformed or over capacity.",
                 value=sip.requests_refused,
             )
+        held = GaugeMetricFamily(
+            "callgate_idle_held",
+            "What the gateway holds now, by resource (the idle-state probe, callgate/idle.py): "
+            "at rest each is back to its value before the calls.",
+            labels=["resource"],
+        )
+        for resource, count in gw.probe.snapshot().items():
+            held.add_metric([resource], count)
+        yield held
         recordings = gw.recordings
         yield GaugeMetricFamily(
             "callgate_recordings_active",

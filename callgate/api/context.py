@@ -32,3 +32,5 @@ class ApiContext:
     """Whether the gateway has finished starting (the health check's status)."""
     recordings: RecordingFiles
     """Finished call recordings (GET /v1/recordings/{sessionId})."""
+    idle: Callable[[], dict[str, int]] = dict
+    """The idle-state probe's snapshot (GET /health?idle=1; see callgate/idle.py)."""

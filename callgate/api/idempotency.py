@@ -127,6 +127,10 @@ class CallRequests:
         self._admission = admission
         self._bound_s = calls.settings.record_timeout_s
         self._entries: dict[tuple[Endpoint, str, str], _Entry] = {}
+        # Calls admitted whose first record is still being committed, per account: they count
+        # against the concurrency limit, or a burst of requests would all pass it at once (the
+        # service knows a call only once its record is durable).
+        self._placing: dict[str, int] = {}
         self.refusals = DatabaseRefusals(retry_after_s=max(1, math.ceil(self._bound_s)))
 
     # --- the endpoints -------------------------------------------------------------------------
@@ -269,7 +273,9 @@ class CallRequests:
         deadline: float,
         record_audio: bool | None = None,
     ) -> dict[str, Any]:
-        self._admission.admit(account, self._calls.count_live(account))
+        placing = self._placing.get(account, 0)
+        self._admission.admit(account, self._calls.count_live(account) + placing)
+        self._placing[account] = placing + 1
         try:
             call = await self._calls.place_call(
                 account,
@@ -286,7 +292,20 @@ class CallRequests:
                 f"the call's record was {exc} (the rest of the {self._bound_s:g} s bound);"
                 " it is closed FAILED and never dialled",
             ) from None
+        finally:
+            left = self._placing[account] - 1
+            if left:
+                self._placing[account] = left
+            else:
+                del self._placing[account]
         return {"phoneNumber": number, "sessionId": call.session_id}
+
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py)."""
+        return {
+            "calls_being_placed": sum(self._placing.values()),
+            "request_keys": len(self._entries),
+        }
 
     def _hangup(self, account: str, session_id: str, key: RequestKey | None) -> dict[str, Any]:
         try:

@@ -35,6 +35,7 @@ import socketio
 from callgate.api import sio_wire
 from callgate.api.auth import account_from_token, bearer_token
 from callgate.api.envelope import ApiError
+from callgate.api.sio_pings import AsyncServer
 from callgate.api.sio_transport import DirectChannel, channel_of
 from callgate.calls.events import (
     AudioReceived,
@@ -106,7 +107,7 @@ class Realtime:
         self.calls = calls
         self._secret = jwt_secret
         self._max_audio_backlog = max_audio_backlog
-        self.sio = socketio.AsyncServer(
+        self.sio = AsyncServer(
             async_mode="asgi",
             cors_allowed_origins="*",
             max_http_buffer_size=MAX_AUDIO_EVENT_BYTES,
@@ -134,6 +135,23 @@ class Realtime:
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._generic_event)
+
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): our tables, and python-socketio's own
+        (its sessions and rooms; each connected client has a room named after it)."""
+        library_rooms = sum(len(rooms) for rooms in self.sio.manager.rooms.values())
+        return {
+            "socketio_clients": len(self.clients),
+            "socketio_accounts": len(self._by_account),
+            "socketio_rooms": len(self._rooms),
+            "socketio_audio_prefixes": len(self._audio_prefixes),
+            "socketio_awaiting_reply": len(self._awaiting_reply),
+            "socketio_sender_tasks": sum(1 for c in self.clients.values() if c.sender is not None),
+            "socketio_library_sessions": len(self.sio.eio.sockets),
+            "socketio_library_rooms": library_rooms,
+            "socketio_ping_tasks": self.sio.eio.pending_pings,
+            "outbox_entries": sum(len(c.outbox.items) for c in self.clients.values()),
+        }
 
     async def close(self) -> None:
         self._unsubscribe()

@@ -201,13 +201,16 @@ def _level(frame: bytes) -> float | None:
 
 
 @router.get("/health", summary="Liveness and basic figures (no authentication)")
-async def health(request: Request) -> JSONResponse:
+async def health(request: Request, idle: bool = False) -> JSONResponse:
+    """With `?idle=1`, also `idle`: what the gateway holds now (callgate/idle.py). Opt-in, as it
+    lists the process's descriptors, and a load balancer may ask for health many times a second."""
     api = context(request)
-    return ok(
-        {
-            "status": "ok" if api.started() else "starting",
-            "liveCalls": len(list(api.calls.calls)),
-            "callsDialled": api.calls.dialled,
-            "databaseRefusals": api.requests.refusals.count,
-        }
-    )
+    data: dict[str, Any] = {
+        "status": "ok" if api.started() else "starting",
+        "liveCalls": len(list(api.calls.calls)),
+        "callsDialled": api.calls.dialled,
+        "databaseRefusals": api.requests.refusals.count,
+    }
+    if idle:
+        data["idle"] = api.idle()
+    return ok(data)

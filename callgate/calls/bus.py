@@ -45,6 +45,10 @@ class EventBus:
 
         return unsubscribe
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): a subscription per call would be a leak."""
+        return {"bus_listeners": len(self._subscribed)}
+
     def publish(self, event: BusEvent) -> None:
         for listener in self._routes[type(event)]:
             try:

@@ -81,6 +81,13 @@ class Recorder:
         # task shut down) must not cancel the writer's own future, which `flush()` still waits on.
         return future
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): records and waiters not yet durable."""
+        return {
+            "cdr_queued": len(self._pending),
+            "cdr_waiters": len(self._waiters) + len(self._impatient),
+        }
+
     def stalled_s(self) -> float:
         """How long the write in progress has been waiting for the database (0 when none is)."""
         return self._clock.monotonic() - self._write_started if self.writing else 0.0

@@ -148,6 +148,15 @@ class CallService:
     def calls(self) -> Iterable[LiveCall]:
         return self._calls.values()
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): every table a call has an entry in."""
+        return {
+            "live_calls": len(self._calls),
+            "call_accounts": len(self._by_account),
+            "connected_calls": len(self._connected),
+            "refusals_closing": len(self._refused),
+        }
+
     # --- commands ------------------------------------------------------------------------------
 
     def was_abandoned(self, session_id: str) -> bool:

@@ -159,6 +159,14 @@ class InboundConnector:
     def live_sessions(self) -> int:
         return len(self._sessions)
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py)."""
+        return {
+            "inbound_connections": len(self._sessions),
+            "inbound_tasks": len(self._tasks),
+            "outbox_entries": sum(len(link.outbox.items) for link in self._sessions.values()),
+        }
+
     # --- one call ------------------------------------------------------------------------------
 
     async def _serve(self, event: TrunkIncomingCall) -> None:

@@ -140,6 +140,12 @@ async def test_bad_signature_and_expired_tokens(api: Api) -> None:
 async def test_health_and_docs_need_no_token(api: Api) -> None:
     health = await api.client.get("/health")
     assert health.json()["data"]["status"] == "ok"
+    assert "idle" not in health.json()["data"]  # opt-in: it lists the process's descriptors
+    sid = await api.call("0811")
+    idle = (await api.client.get("/health", params={"idle": "1"})).json()["data"]["idle"]
+    assert (idle["live_calls"], idle["simulated_calls"], idle["connected_calls"]) == (1, 1, 0)
+    assert idle["open_fds"] > 0
+    assert sid
     spec = await api.client.get("/openapi.json")
     paths = spec.json()["paths"]
     assert {"/pbx/call", "/pbx/hangup", "/v1/cdr", "/v1/cdr/{sessionId}", "/v1/calls"} <= set(paths)

@@ -121,6 +121,13 @@ class SimulatedCarrier:
         self._unsubscribe = self._ticker.subscribe(self._on_tick, TickPhase.TRUNK)
         self._ticker.start()
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py); `recordings` is bounded, not per call."""
+        return {
+            "simulated_calls": len(self._calls),
+            "simulated_heard": len(self.dtmf_heard) + len(self.audio_heard_frames),
+        }
+
     async def stop(self) -> None:
         for call in list(self._calls.values()):
             self._drop(call)

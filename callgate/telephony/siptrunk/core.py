@@ -199,6 +199,16 @@ class UserAgentCore:
         """Calls in the tables, the ones still ending included."""
         return len(self._calls)
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): the call tables and the transactions."""
+        return {
+            "sip_calls": len(self._calls),
+            "sip_dialogs": len(self._by_dialog),
+            "sip_invites_offered": len(self._by_invite) + len(self._inbound_ids),
+            "sip_client_transactions": len(self._client),
+            **self.layer.held(),
+        }
+
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._calls
 

@@ -171,6 +171,14 @@ class MediaPlane:
     def __len__(self) -> int:
         return len(self._streams)
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py)."""
+        return {
+            "rtp_streams": len(self._streams),
+            "rtp_ports": len(self._ports.in_use),
+            "rtp_sockets": len(self._by_fd),
+        }
+
     def start(self) -> None:
         # epoll where there is one (Linux); poll has the same register/poll interface.
         self._poller = select.epoll() if hasattr(select, "epoll") else select.poll()

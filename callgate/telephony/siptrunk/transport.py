@@ -118,6 +118,14 @@ class SipTransport:
         self.receive_buffer_bytes = 0
         self.local_port = 0
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py): connections and what waits on them."""
+        return {
+            "sip_connections": len(set(self._streams.values())),
+            "sip_connections_pending": len(self._connecting) + len(self._resolving),
+            "sip_transport_tasks": len(self._tasks),
+        }
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def open(

@@ -90,6 +90,16 @@ class SipTrunk:
         refused = stats["untrusted"] + stats["refused"] + stats["dropped"]
         return SignallingFigures(len(engine.layer), len(engine), sent, received, refused)
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py); the engine's tables empty before `start`."""
+        engine = self._engine
+        return {
+            **(engine.held() if engine is not None else {}),
+            **self._media.held(),
+            **self._transport.held(),
+            "sip_dials_waiting": len(self._waiting),
+        }
+
     @property
     def local_port(self) -> int:
         """The SIP port we listen on (the bound one when `bind_port` is 0)."""

@@ -143,6 +143,15 @@ class TransactionLayer:
     def __len__(self) -> int:
         return len(self._txs)
 
+    def held(self) -> dict[str, int]:
+        """For the idle-state probe (callgate/idle.py)."""
+        return {
+            "sip_transactions": len(self._txs),
+            "sip_transaction_deadlines": len(self._heap),
+            "sip_accepted_2xx": len(self._accepted),
+            "sip_untrusted": len(self._untrusted_live) + len(self._untrusted_keys),
+        }
+
     def __contains__(self, key: object) -> bool:
         return key in self._txs
 
