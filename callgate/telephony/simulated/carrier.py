@@ -35,6 +35,7 @@ from callgate.telephony.simulated.scripts import (
     CalleeScript,
     CallerScript,
     choose,
+    played_frames,
 )
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class _SimCall:
     )
     tone: list[bytes] | None = None
     tone_index: int = 0
+    once: bool = False  # `tone` is a `play` file: sent once, then silence
     dtmf_heard: list[str] = field(default_factory=list)
     link: SimulatedLink | None = None  # from the first frame of media on
 
@@ -133,6 +135,8 @@ class SimulatedCarrier:
         self.dials += 1
         script = choose(self._scripts, destination)
         call = _SimCall(session_id, script)
+        if script.record:
+            call.recording = self._new_recording(session_id)
         self._calls[session_id] = call
         self.dtmf_heard[session_id] = call.dtmf_heard
         self._after(call, 0.1, partial(self._emit, TrunkRinging(session_id)))
@@ -148,9 +152,7 @@ class SimulatedCarrier:
         session_id = new_session_id()
         call = _SimCall(session_id, script, inbound=True)
         if script.record:
-            while len(self.recordings) >= MAX_RECORDINGS:  # keep the newest only
-                del self.recordings[next(iter(self.recordings))]
-            call.recording = self.recordings[session_id] = Recording()
+            call.recording = self._new_recording(session_id)
         self._calls[session_id] = call
         self.dtmf_heard[session_id] = call.dtmf_heard
         if script.give_up_s is not None:
@@ -199,6 +201,12 @@ class SimulatedCarrier:
 
     # --- internals -----------------------------------------------------------------------------
 
+    def _new_recording(self, session_id: str) -> Recording:
+        while len(self.recordings) >= MAX_RECORDINGS:  # keep the newest only
+            del self.recordings[next(iter(self.recordings))]
+        recording = self.recordings[session_id] = Recording()
+        return recording
+
     def _after(self, call: _SimCall, delay_s: float, action: Callable[[], None]) -> None:
         call.timers.append(self._clock.call_later(delay_s, action))
 
@@ -218,7 +226,9 @@ class SimulatedCarrier:
             seed=call.session_id,
             start_tick=self._ticker.tick_no,
         )
-        if call.script.audio == "tone":
+        if call.script.play is not None:
+            call.tone, call.once = played_frames(call.script.play, call.script.play_at_s), True
+        elif call.script.audio == "tone":
             call.tone = _tone_loop(call.script.tone_hz)
         elif call.script.audio == "speech":
             call.tone = _speech_loop()
@@ -258,6 +268,8 @@ class SimulatedCarrier:
             if call.tone is not None:
                 frame = call.tone[call.tone_index]
                 call.tone_index = (call.tone_index + 1) % len(call.tone)
+                if call.once and call.tone_index == 0:
+                    call.tone = None  # played: silence from now on
             elif call.script.audio == "echo" and call.heard and call.heard[0][0] < tick_no:
                 frame = call.heard.popleft()[1]
             else:
