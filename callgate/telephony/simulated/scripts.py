@@ -42,6 +42,10 @@ class CalleeScript:
     play: str | None = None
     play_at_s: float = 0.0
     record: bool = False  # keep what the callee hears (carrier.recordings), for tests and tools
+    # A line echo: what the callee hears comes back mixed into what it says, this many dB down
+    # (the echo return loss) and `echo_delay_ms` later; None: no echo.
+    echo_return_db: float | None = None
+    echo_delay_ms: int = 200
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
