@@ -5,8 +5,11 @@ Tones matter because WebRTC's detector calls every loud periodic signal speech: 
 answering machine's beep, a fax machine's CNG tone, ringback. Measured on espeak-ng speech (three
 voices) and on Q.23 digits and sines: the two strongest spectral peaks (±3 bins of a 320-point FFT
 each) hold at most 0.96 of a speech frame's energy (p99 0.94) and at least 0.99 of a tone's; so a
-frame above `TONAL_RATIO` is a tone, not speech. The spectrum is computed only for frames already
-loud enough and already voiced, which keeps silence and most noise at the cost of a level sum.
+frame above `TONAL_RATIO` is a tone, not speech. The spectrum costs more than everything else here
+(about 15 us a frame against 3), so it is computed only when asked: for voiced frames that could
+start a turn (`check_voiced`: a digit or a beep must never confirm speech; inside a turn a tone only
+lengthens it a little), and for every loud frame while answering-machine detection listens for a
+beep (`check_all`).
 
 WebRTC's detector alone calls steady noise speech whenever its noise model lags (the first second of
 a noisy line, a change of noise). So a frame must also stand `NOISE_MARGIN_DB` above the line's noise
@@ -50,7 +53,7 @@ SILENT_FRAME_INFO: Final = FrameInfo(SILENT_DBFS, False, None)
 
 
 def level_dbfs(frame: bytes) -> float:
-    samples = np.frombuffer(frame, dtype=np.int16).astype(np.float64)
+    samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
     energy = float(np.dot(samples, samples))
     if energy <= 0.0:
         return SILENT_DBFS
@@ -107,8 +110,11 @@ class FrameAnalyser:
             self._block_frames = 0
         return min(floor, level)
 
-    def analyse(self, frame: bytes, *, want_tone: bool = False) -> FrameInfo:
-        """`want_tone`: find the tone of loud unvoiced frames too (a beep WebRTC did not call speech)."""
+    def analyse(
+        self, frame: bytes, *, check_voiced: bool = True, check_all: bool = False
+    ) -> FrameInfo:
+        """`check_voiced`: rule out tones among voiced frames; `check_all`: find the tone of loud
+        unvoiced frames too (a beep WebRTC did not call speech)."""
         if frame is SILENCE_FRAME or len(frame) != FRAME_BYTES:
             self._track_floor(SILENT_DBFS)
             return SILENT_FRAME_INFO
@@ -116,9 +122,9 @@ class FrameAnalyser:
         floor = self._track_floor(level)
         # comfort noise, line hiss, silence, steady noise: never speech
         if level < self.min_level_dbfs or level < floor + NOISE_MARGIN_DB:
-            if want_tone and level >= self.min_level_dbfs:
+            if check_all and level >= self.min_level_dbfs:
                 return FrameInfo(level, False, tone_of(frame))
             return FrameInfo(level, False, None)
         voiced = self._vad.is_speech(frame, SAMPLE_RATE_HZ)
-        tone = tone_of(frame) if voiced or want_tone else None
+        tone = tone_of(frame) if (voiced and check_voiced) or check_all else None
         return FrameInfo(level, voiced and tone is None, tone)

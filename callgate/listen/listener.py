@@ -58,6 +58,10 @@ class Outcome:
     at_ms: int = 0  # of the signal's speech onset
 
 
+NOTHING: Final = Outcome()
+"""What nearly every frame causes; shared (never changed), so a quiet frame allocates nothing."""
+
+
 class CallListener:
     def __init__(
         self,
@@ -104,10 +108,11 @@ class CallListener:
 
     def heard(self, frame: bytes) -> Outcome:
         """The far party's frame this tick (connected calls only: times count from the answer)."""
-        out = Outcome()
+        out = NOTHING
         machine = self.machine
+        amd_on = machine is not None and not machine.done
         info = self.speech.analyser.analyse(
-            frame, want_tone=machine is not None and not machine.done
+            frame, check_voiced=amd_on or not self.speech.speaking, check_all=amd_on
         )
         if (
             info.voiced
@@ -116,8 +121,11 @@ class CallListener:
         ):
             info = replace(info, voiced=False)
             self.echo_frames += 1
-        if machine is not None and not machine.done:
+        if amd_on:
+            assert machine is not None
             for found in machine.feed(info):
+                if out is NOTHING:
+                    out = Outcome()
                 if isinstance(found, AmdDecision):
                     self.amd_result = found.result
                     out.events.append(
@@ -132,6 +140,8 @@ class CallListener:
             return out
         event = self.speech.feed_info(info)
         if event is not None:
+            if out is NOTHING:
+                out = Outcome()
             if isinstance(event, SpeechStarted):
                 out.events.append(Heard("speechStarted", {"atMs": event.at_ms}))
                 out.signal, out.at_ms = Signal.CONFIRMED, event.at_ms
@@ -144,20 +154,26 @@ class CallListener:
             elif isinstance(event, SpeechRejected):
                 out.signal, out.at_ms = Signal.REJECTED, event.at_ms
         if self._silence_frames:
-            self._watch_silence(out)
+            out = self._watch_silence(out)
         return out
 
-    def _watch_silence(self, out: Outcome) -> None:
+    def _watch_silence(self, out: Outcome) -> Outcome:
         if self.speech.speaking:
             self._callee_quiet = 0
             self._silence_sent = False
         else:
             self._callee_quiet += 1
         limit = self._silence_frames
+        side = None
         if self._callee_quiet >= limit and not self._silence_sent:
             self._silence_sent = True
             side = "both" if self._bot_quiet >= limit else "callee"
-            out.events.append(Heard("silence", {"side": side, "ms": limit * FRAME_MS}))
         elif self._bot_quiet >= limit and not self._bot_silence_sent and self._callee_quiet < limit:
             self._bot_silence_sent = True  # the callee spoke and we have said nothing since
-            out.events.append(Heard("silence", {"side": "bot", "ms": limit * FRAME_MS}))
+            side = "bot"
+        if side is None:
+            return out
+        if out is NOTHING:
+            out = Outcome()
+        out.events.append(Heard("silence", {"side": side, "ms": limit * FRAME_MS}))
+        return out

@@ -82,8 +82,8 @@ class SpeechDetector:
     def now_ms(self) -> int:
         return self.frame_no * FRAME_MS
 
-    def feed(self, frame: bytes, *, want_tone: bool = False) -> SpeechEvent | None:
-        info = self.last = self.analyser.analyse(frame, want_tone=want_tone)
+    def feed(self, frame: bytes) -> SpeechEvent | None:
+        info = self.last = self.analyser.analyse(frame, check_voiced=not self.speaking)
         return self.feed_info(info)
 
     def feed_info(self, info: FrameInfo) -> SpeechEvent | None:

@@ -41,7 +41,7 @@ def detect(pcm: bytes, *, want_beep: bool = True) -> list[AmdDecision | Beep]:
     analyser, detector = FrameAnalyser(), MachineDetector(want_beep=want_beep)
     found: list[AmdDecision | Beep] = []
     for frame in audio.frames(pcm):
-        found.extend(detector.feed(analyser.analyse(frame, want_tone=True)))
+        found.extend(detector.feed(analyser.analyse(frame, check_all=True)))
     return found
 
 
