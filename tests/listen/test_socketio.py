@@ -237,3 +237,20 @@ async def test_silence_after_the_configured_time(tmp_path: Path) -> None:
         assert (await client.next("silence")) == {"sessionId": sid, "side": "both", "ms": 1500}
         await live.step(3.0)
         assert len(listened(client)) == 1  # once per silent stretch
+
+
+async def test_bad_listen_options_are_refused_in_the_ack_and_nothing_is_joined(
+    tmp_path: Path,
+) -> None:
+    async with live_gateway(tmp_path, no_client_grace_s=0) as live:
+        client = hear(await connect(live))
+        sid = await live.call("08190006")
+        ack = await client.ask("joinRoom", {"sessionId": sid, "listen": {"bargeIn": "loud"}})
+        assert ack == {
+            "success": False,
+            "error": "listen.bargeIn: one of off, notify, auto, pause",
+        }
+        ack = await client.ask(
+            "audio", {"sessionId": sid, "audioData": b"\0\0", "audioFormat": "pcm16"}
+        )
+        assert ack["success"] is False  # not a member: the refused join joined nothing
