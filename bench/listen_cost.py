@@ -43,7 +43,7 @@ FRAME_S = 0.02
 LISTEN = ListenOptions(barge_in="auto", silence_ms=5000)
 
 
-async def one_round(calls: int, seconds: float, listen: bool) -> float:
+async def one_round(calls: int, seconds: float, listen: bool, amd: bool = True) -> float:
     """CPU seconds the tick took for `seconds` of `calls` talking calls."""
     with tempfile.TemporaryDirectory(prefix="listen-cost-") as directory:
         config = load_config(
@@ -64,7 +64,7 @@ async def one_round(calls: int, seconds: float, listen: bool) -> float:
                     "bench",
                     f"0812{index:06d}",
                     listen=LISTEN if listen else None,
-                    machine_detection="detect" if listen else None,
+                    machine_detection="detect" if listen and amd else None,
                 )
             for _ in range(round(1.0 / FRAME_S)):
                 clock.advance(FRAME_S)
@@ -108,7 +108,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     spent: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.rounds):
         for listen in (False, True):
-            spent[listen].append(await one_round(args.calls, args.seconds, listen))
+            spent[listen].append(await one_round(args.calls, args.seconds, listen, not args.no_amd))
     machine = usage_since(times)
     # % of one core per call: CPU seconds per call per second of audio, times 100.
     pct = {k: statistics.median(v) / (args.calls * args.seconds) * 100 for k, v in spent.items()}
@@ -117,6 +117,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "calls": args.calls,
         "seconds_of_audio": args.seconds,
         "rounds": args.rounds,
+        "amd": not args.no_amd,
         "pct_core_per_call_without_listening": round(pct[False], 5),
         "pct_core_per_call_with_listening": round(pct[True], 5),
         "pct_core_per_call_listening_costs": round(pct[True] - pct[False], 5),
@@ -132,4 +133,5 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-amd", action="store_true", help="listening without AMD")
     print(json.dumps(uvloop.run(main(parser.parse_args())), indent=2))

@@ -44,6 +44,7 @@ from callgate.calls.trunk import (
 )
 from callgate.clock import Clock, MediaTicker, TickPhase
 from callgate.listen.amd import AmdSettings
+from callgate.listen.frames import levels_dbfs
 from callgate.listen.listener import CallListener, Outcome, Signal
 from callgate.listen.options import ListenOptions, MachineDetection
 from callgate.media.decoder import AudioDecoder
@@ -107,6 +108,9 @@ class CallService:
         self._connected: dict[str, LiveCall] = {}  # what the media tick walks
         self._playout_frames = max(1, int(settings.playout_max_s * 1000 / FRAME_MS))
         self._unsubscribe_tick: Callable[[], None] | None = None
+        self._unsubscribe_heard: Callable[[], None] | None = None
+        # Frames heard this tick by calls that listen: measured together after the trunks ran.
+        self._heard: list[tuple[LiveCall, bytes]] = []
         self.on_incoming: Callable[[TrunkIncomingCall], None] | None = None
         # Refused placements whose closing record is not durable yet: their first record may
         # still land, carrying its request's key, and must not be taken for a placed call.
@@ -120,6 +124,7 @@ class CallService:
 
     async def start(self) -> None:
         self._unsubscribe_tick = self.ticker.subscribe(self._on_tick, TickPhase.PLAYOUT)
+        self._unsubscribe_heard = self.ticker.subscribe(self._listen_tick, TickPhase.AFTER_MEDIA)
         if self.tap is not None:
             self.tap.start()
         await self.trunk.start(self.handle_trunk_event)
@@ -132,6 +137,8 @@ class CallService:
             self._end(call, Cause.NORMAL_CLEARING, None, cancelled=not call.answered)
         if self._unsubscribe_tick is not None:
             self._unsubscribe_tick()
+        if self._unsubscribe_heard is not None:
+            self._unsubscribe_heard()
         if self.tap is not None:
             self.tap.stop()
         await self.trunk.stop()
@@ -335,6 +342,22 @@ class CallService:
         # a late start keeps the call's timeline: milliseconds of audio since the answer
         call.listener.speech.frame_no = max(0, self.ticker.tick_no - call.answered_tick)
 
+    def _listen_tick(self, tick_no: int) -> None:
+        """Every listening call's frame of this tick, after the trunks delivered them: the same
+        tick as the frame (a barge-in still cuts the very next frame), with their levels measured
+        in one pass."""
+        heard, self._heard = self._heard, []
+        if not heard:
+            return
+        levels = levels_dbfs([frame for _, frame in heard])
+        for (call, frame), level in zip(heard, levels, strict=True):
+            listener = call.listener
+            if listener is None or call.ended:
+                continue  # ended by an event earlier in this tick
+            outcome = listener.heard(frame, level)
+            if outcome.events or outcome.signal is not None:
+                self._listened(call, outcome)
+
     def _listened(self, call: LiveCall, outcome: Outcome) -> None:
         """Publish what the listener heard; act on barge-in as the call's mode says."""
         publish, sid, account, to_all = (
@@ -496,11 +519,8 @@ class CallService:
                 call.heard = event.frame
                 if call.recording is not None:
                     call.recording.heard = event.frame
-                listener = call.listener
-                if listener is not None and call.state is CallState.CONNECTED:
-                    outcome = listener.heard(event.frame)
-                    if outcome.events or outcome.signal is not None:
-                        self._listened(call, outcome)
+                if call.listener is not None and call.state is CallState.CONNECTED:
+                    self._heard.append((call, event.frame))
                 self.bus.publish(AudioReceived(call.session_id, call.account, event.frame))
             return
         if isinstance(event, TrunkIncomingCall):

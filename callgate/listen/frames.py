@@ -60,6 +60,19 @@ def level_dbfs(frame: bytes) -> float:
     return 10.0 * math.log10(energy / _FULL_SCALE_ENERGY)
 
 
+def levels_dbfs(frames: list[bytes]) -> list[float]:
+    """`level_dbfs` of many frames in one pass: the media tick measures every listening call's
+    frame at once, for a fraction of the cost of one call each (numpy's overhead is per call)."""
+    if any(len(frame) != FRAME_BYTES for frame in frames):  # no trunk sends other sizes
+        return [level_dbfs(frame) for frame in frames]
+    samples = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32)
+    blocks = samples.reshape(len(frames), FRAME_BYTES // 2)
+    energy = np.einsum("ij,ij->i", blocks, blocks).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        levels = 10.0 * np.log10(energy / _FULL_SCALE_ENERGY)
+    return [SILENT_DBFS if level < SILENT_DBFS else level for level in levels.tolist()]
+
+
 def tone_of(frame: bytes) -> float | None:
     """The dominant frequency if at least `TONAL_RATIO` of the energy sits in two narrow peaks."""
     samples = np.frombuffer(frame, dtype=np.int16).astype(np.float64) * _WINDOW
@@ -111,14 +124,20 @@ class FrameAnalyser:
         return min(floor, level)
 
     def analyse(
-        self, frame: bytes, *, check_voiced: bool = True, check_all: bool = False
+        self,
+        frame: bytes,
+        *,
+        check_voiced: bool = True,
+        check_all: bool = False,
+        level: float | None = None,
     ) -> FrameInfo:
         """`check_voiced`: rule out tones among voiced frames; `check_all`: find the tone of loud
-        unvoiced frames too (a beep WebRTC did not call speech)."""
+        unvoiced frames too (a beep WebRTC did not call speech); `level`: the frame's, if known."""
         if frame is SILENCE_FRAME or len(frame) != FRAME_BYTES:
             self._track_floor(SILENT_DBFS)
             return SILENT_FRAME_INFO
-        level = level_dbfs(frame)
+        if level is None:
+            level = level_dbfs(frame)
         floor = self._track_floor(level)
         # comfort noise, line hiss, silence, steady noise: never speech
         if level < self.min_level_dbfs or level < floor + NOISE_MARGIN_DB:

@@ -106,13 +106,17 @@ class CallListener:
         else:
             self._bot_quiet += 1
 
-    def heard(self, frame: bytes) -> Outcome:
-        """The far party's frame this tick (connected calls only: times count from the answer)."""
+    def heard(self, frame: bytes, level_dbfs: float | None = None) -> Outcome:
+        """The far party's frame this tick (connected calls only: times count from the answer);
+        `level_dbfs`: the frame's level when the caller measured it (frames.levels_dbfs)."""
         out = NOTHING
         machine = self.machine
         amd_on = machine is not None and not machine.done
         info = self.speech.analyser.analyse(
-            frame, check_voiced=amd_on or not self.speech.speaking, check_all=amd_on
+            frame,
+            check_voiced=amd_on or not self.speech.speaking,
+            check_all=amd_on,
+            level=level_dbfs,
         )
         if (
             info.voiced
