@@ -17,6 +17,7 @@ from typing import Any
 
 from callgate.calls.ids import ACCOUNT_RE
 from callgate.inbound.routes import InboundRoute
+from callgate.listen.options import ListenOptions, OptionsError, parse_listen
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
     CalleeScript,
@@ -396,7 +397,7 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
         where = f"inbound.route[{index}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: expected a table")
-        unknown = set(item) - {"pattern", "url", "account", "headers", "record"}
+        unknown = set(item) - {"pattern", "url", "account", "headers", "record", "listen"}
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
         pattern = _text(f"{where}.pattern", item.get("pattern", ".*"))
@@ -414,9 +415,20 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
                 account=_account(f"{where}.account", item.get("account", "default")),
                 headers=tuple((str(k), v) for k, v in headers.items()),
                 record=_route_record(f"{where}.record", item),
+                listen=_route_listen(f"{where}.listen", item),
             )
         )
     return tuple(routes)
+
+
+def _route_listen(key: str, item: dict[str, Any]) -> ListenOptions | None:
+    """A route's `listen` table (the options object of docs/listen.md, in TOML); absent: none."""
+    if "listen" not in item:
+        return None
+    try:
+        return parse_listen(item["listen"], key)
+    except OptionsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _webhooks(raw: Any) -> tuple[WebhookSettings, ...]:

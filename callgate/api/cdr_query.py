@@ -90,6 +90,8 @@ FIELD_TYPES: Final[dict[str, FieldType]] = {
     "lossPercent": "decimal",
     "mos": "decimal",
     "clientFramesDropped": "number",
+    # Answering-machine detection (docs/listen.md): null unless the call asked for it.
+    "machineDetection": "text",
 }
 SORTABLE: Final[tuple[str, ...]] = ("id", *FIELD_TYPES)
 OPERATORS: Final[tuple[FilterOp, ...]] = (

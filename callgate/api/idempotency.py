@@ -46,6 +46,7 @@ from callgate.calls.records import CallRecord, RequestKey
 from callgate.calls.recordstore import RecordStore
 from callgate.calls.service import CallNotFound, CallService
 from callgate.clock import Clock, within
+from callgate.listen.options import ListenOptions, MachineDetection
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +137,22 @@ class CallRequests:
     # --- the endpoints -------------------------------------------------------------------------
 
     async def place_call(
-        self, account: str, number: str, key: RequestKey | None, record_audio: bool | None = None
+        self,
+        account: str,
+        number: str,
+        key: RequestKey | None,
+        record_audio: bool | None = None,
+        listen: ListenOptions | None = None,
+        machine_detection: MachineDetection | None = None,
     ) -> JSONResponse:
         deadline = self._clock.monotonic() + self._bound_s
         if key is None:
             self._refuse_if_stalled(account)
             return _respond(
-                await self._place(account, number, None, deadline, record_audio), replayed=False
+                await self._place(
+                    account, number, None, deadline, record_audio, listen, machine_detection
+                ),
+                replayed=False,
             )
 
         async def first() -> tuple[dict[str, Any], bool]:
@@ -156,7 +166,9 @@ class CallRequests:
                     continue  # a refused placement's first record, landed late: not a call
                 self._same_body("POST /pbx/call", key, record.idempotency_hash)
                 return {"phoneNumber": record.destination, "sessionId": record.session_id}, True
-            return await self._place(account, number, key, deadline, record_audio), False
+            return await self._place(
+                account, number, key, deadline, record_audio, listen, machine_detection
+            ), False
 
         return await self._once("POST /pbx/call", account, key, first)
 
@@ -272,6 +284,8 @@ class CallRequests:
         key: RequestKey | None,
         deadline: float,
         record_audio: bool | None = None,
+        listen: ListenOptions | None = None,
+        machine_detection: MachineDetection | None = None,
     ) -> dict[str, Any]:
         placing = self._placing.get(account, 0)
         self._admission.admit(account, self._calls.count_live(account) + placing)
@@ -283,6 +297,8 @@ class CallRequests:
                 request=key,
                 within_s=deadline - self._clock.monotonic(),
                 record_audio=record_audio,
+                listen=listen,
+                machine_detection=machine_detection,
             )
         except RecordNotDurable as exc:
             raise self.refusals.refuse(

@@ -205,6 +205,12 @@ CDR_SCHEMA: Final = {
             "description": "The call was recorded: GET /v1/recordings/{sessionId} serves it "
             "(until recording_retention_days)",
         },
+        "machineDetection": {
+            "type": "string",
+            "enum": ["human", "machine", "fax", "unknown"],
+            "description": "Answering-machine detection's result; present only for calls "
+            "placed with machineDetection (docs/listen.md)",
+        },
     },
 }
 _LINK: Final = {"type": "string"}

@@ -45,10 +45,12 @@ from callgate.calls.events import (
     CheckpointReached,
     DialStatusChanged,
     DtmfReceived,
+    Listened,
 )
 from callgate.calls.machine import CallState
 from callgate.calls.service import MAX_DTMF_MS, CallNotFound, CallService, CommandError
 from callgate.clock import TickPhase
+from callgate.listen.options import OptionsError, parse_listen
 from callgate.media.pcm import FRAME_BYTES
 from callgate.outbox import Outbox
 
@@ -90,6 +92,7 @@ class Client:
     account: str
     outbox: Outbox
     joined: set[str] = field(default_factory=set)
+    listening: set[str] = field(default_factory=set)  # joined with a `listen` object: its events
     sender: asyncio.Task[None] | None = None
     engine_queue: asyncio.Queue[Any] | None = None  # python-engineio's, found once per client
     channel: DirectChannel | None = None  # set for clients on the direct path
@@ -128,6 +131,7 @@ class Realtime:
             "dtmf": self._dtmf,
             "interruption": self._interruption,
             "hangup": self._hangup,
+            "resume": self._resume,
         }
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
         # After the calls' playout and the trunk's audio, so this tick's audio can carry the acks.
@@ -206,6 +210,7 @@ class Realtime:
                 del self._by_account[client.account]
         for session_id in client.joined:
             self._leave(client, session_id)
+        client.listening.clear()
         if client.channel is not None:
             client.channel.detach()
             self._awaiting_reply.discard(client)
@@ -447,11 +452,22 @@ class Realtime:
         session_id = data.get("sessionId") if isinstance(data, dict) else None
         if not isinstance(session_id, str):
             return _fail("sessionId is required")
+        assert isinstance(data, dict)
+        listen = None
+        if "listen" in data:  # opt-in: speech events, barge-in (callgate.listen)
+            try:
+                listen = parse_listen(data["listen"])
+            except OptionsError as exc:
+                return _fail(str(exc))
         try:
             call = self.calls.find(client.account, session_id)
         except CallNotFound:
             self._broadcast((client,), "roomJoined", {"sessionId": session_id, "status": "failed"})
             return _fail(f"No live call with sessionId {session_id}")
+        extra: dict[str, Any] = {}
+        if listen is not None:
+            client.listening.add(session_id)
+            extra["listen"] = self.calls.listen(call, listen).to_json()
         if session_id not in client.joined:
             client.joined.add(session_id)
             self._rooms.setdefault(session_id, set()).add(client)
@@ -461,7 +477,7 @@ class Realtime:
             self._broadcast(
                 (client,), "dialStatus", {"sessionId": session_id, "status": call.state.value}
             )
-        return _ok()
+        return _ok(**extra)
 
     @staticmethod
     def _member(client: Client, data: Any) -> tuple[str, dict[str, Any]]:
@@ -515,6 +531,11 @@ class Realtime:
         result = self.calls.interrupt(client.account, session_id)
         return _ok(playedMs=result.played_ms, discardedMs=result.discarded_ms)
 
+    def _resume(self, client: Client, data: Any) -> Ack:
+        """Barge-in `pause` mode: the callee's speech was not for the bot; play on."""
+        session_id, _ = self._member(client, data)
+        return _ok(queuedMs=self.calls.resume(client.account, session_id))
+
     def _hangup(self, client: Client, data: Any) -> Ack:
         session_id, payload = self._member(client, data)
         after_playout = payload.get("afterPlayout", False)
@@ -541,12 +562,18 @@ class Realtime:
                 self._to_room(sid, "dtmf", {"sessionId": sid, "digit": digit})
             case CheckpointReached(session_id=sid, name=name, status=status):
                 self._to_room(sid, "checkPoint", {"sessionId": sid, "name": name, "status": status})
+            case Listened(session_id=sid, event=name, fields=fields, to_all=to_all):
+                listeners: Iterable[Client] = self._rooms.get(sid, set())
+                if not to_all:  # only the clients that asked on joinRoom
+                    listeners = {client for client in listeners if sid in client.listening}
+                self._broadcast(listeners, name, {"sessionId": sid, **fields})
             case CallFinished(session_id=sid, record=record):
                 self._to_room(sid, "hangup", {"sessionId": sid})
                 self._to_room(sid, "cdr", record.to_json())
                 self._audio_prefixes.pop(sid, None)
                 for client in self._rooms.pop(sid, ()):
                     client.joined.discard(sid)
+                    client.listening.discard(sid)
 
     def _audio_out(self, sid: str, frame: bytes, members: set[Client]) -> None:
         frames = payload = None

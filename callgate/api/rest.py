@@ -24,6 +24,7 @@ from callgate.calls.ids import is_session_id
 from callgate.calls.records import CallRecord, iso_ms
 from callgate.calls.recordstore import StoreBusy
 from callgate.calls.service import CallNotFound
+from callgate.listen.options import OptionsError, parse_listen, parse_machine_detection
 from callgate.media.signals import rms_dbfs
 
 # Digits with an optional leading +: 3 digits (short codes) to 20 (E.164's 15 plus trunk prefixes).
@@ -75,6 +76,11 @@ def _body_schema(properties: dict[str, Any], required: list[str]) -> dict[str, A
                 "pattern": PHONE_RE.pattern,
             },
             "record": {"type": "boolean"},
+            "listen": {
+                "type": "object",
+                "description": "Opt-in speech events and barge-in (docs/listen.md)",
+            },
+            "machineDetection": {"type": "string", "enum": ["detect", "beep"]},
         },
         ["phoneNumber"],
     ),
@@ -92,8 +98,19 @@ async def place_call(
     record = body.get("record")
     if "record" in body and not isinstance(record, bool):  # null too: leave it out instead
         raise ApiError(400, "record must be a boolean (true to record the call)")
+    try:  # opt-in listening (docs/listen.md); absent, nothing changes
+        listen = parse_listen(body["listen"]) if "listen" in body else None
+        machine = (
+            parse_machine_detection(body["machineDetection"])
+            if "machineDetection" in body
+            else None
+        )
+    except OptionsError as exc:
+        raise ApiError(400, str(exc)) from None
     key = request_key(idempotency_key, body)
-    return await context(request).requests.place_call(account, number, key, record)
+    return await context(request).requests.place_call(
+        account, number, key, record, listen=listen, machine_detection=machine
+    )
 
 
 @router.post(

@@ -29,13 +29,14 @@ from callgate.inbound.protocol import (
     AudioFrame,
     CallerDtmf,
     CallerHangup,
+    CallerHeard,
     CloseCode,
     IncomingCall,
     close_reason,
 )
 from callgate.inbound.session import AppSession, CallEnded, SessionState
 
-CallEvent = AudioFrame | CallerDtmf | CallerHangup
+CallEvent = AudioFrame | CallerDtmf | CallerHangup | CallerHeard
 """What `async for event in call` yields."""
 
 DEFAULT_RECEIVE_QUEUE_EVENTS: Final = 250

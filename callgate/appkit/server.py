@@ -38,6 +38,7 @@ from callgate.inbound.protocol import (
     AudioFrame,
     CallerDtmf,
     CallerHangup,
+    CallerHeard,
     CloseCode,
     IncomingCall,
     close_reason,
@@ -268,7 +269,7 @@ class InboundServer:
                 return
             try:
                 outcome = session.receive(message, loop.time())
-                if isinstance(outcome, AudioFrame | CallerDtmf):
+                if isinstance(outcome, AudioFrame | CallerDtmf | CallerHeard):
                     call.deliver(outcome)
                 elif isinstance(outcome, CallerHangup):
                     call.deliver(outcome)

@@ -12,6 +12,8 @@ from callgate.calls.quality import MediaQuality
 from callgate.calls.recording import CallRecording
 from callgate.calls.records import CallRecord, Direction, truncate_ms
 from callgate.clock import Timer
+from callgate.listen.listener import CallListener
+from callgate.listen.options import ListenOptions, MachineDetection
 from callgate.media.decoder import AudioDecoder
 
 
@@ -35,6 +37,13 @@ class LiveCall:
     client_frames_dropped: int = 0  # audio the application did not read in time
     record_audio: bool = False  # asked for: recorded from the answer on
     recording: CallRecording | None = None  # while the call is connected and recorded
+    # Listening (callgate.listen), all opt-in: what was asked, and the listener from the answer on.
+    listen: ListenOptions | None = None
+    listen_to_all: bool = False  # asked by the call itself: every client gets the events
+    machine_detection: MachineDetection | None = None
+    listener: CallListener | None = None
+    answered_tick: int = 0  # the media tick of the answer: a late listener's timeline starts there
+    paused_for_speech: bool = False  # barge-in `pause` holds the playout
 
     @classmethod
     def new(

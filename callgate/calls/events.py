@@ -7,7 +7,7 @@ without looking anything up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from callgate.calls.playout import CheckpointStatus
 from callgate.calls.records import CallRecord, Direction
@@ -59,6 +59,20 @@ class CheckpointReached:
 
 
 @dataclass(frozen=True, slots=True)
+class Listened:
+    """What the gateway heard on a call that asked to listen (callgate.listen): `event` is its name
+    on the wire (speechStarted, speechStopped, bargeIn, machineDetection, beep, silence) and
+    `fields` its payload less the sessionId. `to_all`: the call itself asked (POST /pbx/call, an
+    inbound route), so every client of the call gets it, not only those that asked on joinRoom."""
+
+    session_id: str
+    account: str
+    event: str
+    fields: dict[str, Any]
+    to_all: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CallFinished:
     """The call is over; `record` is its final CDR. Nothing about the call follows this event."""
 
@@ -73,5 +87,6 @@ BusEvent = (
     | AudioReceived
     | DtmfReceived
     | CheckpointReached
+    | Listened
     | CallFinished
 )

@@ -13,6 +13,9 @@ streaming frame by frame in real time, such as an echo) is held for up to `prebu
 first: without that cushion, every arrival that lands just after a tick leaves a 20 ms hole. A stretch
 that arrives in larger chunks, or ends in a checkpoint, starts at once.
 
+`pause()` holds everything where it is (barge-in's `pause` mode) until `resume()`: the next tick
+sends the frame that would have been sent, so nothing is lost or repeated.
+
 Pure: no clock, no I/O. The queue is bounded (`max_frames`); a push that would overflow it is refused
 whole, never half-queued.
 """
@@ -58,6 +61,7 @@ class Playout:
         self._sent_in_stretch = 0  # frames sent since the queue last ran dry
         self._sent_last_tick = False
         self.frames_sent = 0
+        self.paused = False
 
     @property
     def queued_ms(self) -> int:
@@ -68,6 +72,23 @@ class Playout:
     def idle(self) -> bool:
         """Nothing queued, nothing pending, and the last frame sent has finished playing."""
         return not self._items and not self._splitter.pending_bytes and not self._sent_last_tick
+
+    @property
+    def playing(self) -> bool:
+        """A frame of queued audio went out on the last tick."""
+        return self._sent_last_tick
+
+    @property
+    def played_in_stretch_ms(self) -> int:
+        """Of the current stretch of audio (since the queue last ran dry), how much has been sent."""
+        return self._sent_in_stretch * FRAME_MS
+
+    def pause(self) -> None:
+        self.paused = True
+        self._sent_last_tick = False
+
+    def resume(self) -> None:
+        self.paused = False
 
     def push(self, pcm16: bytes) -> None:
         """Queue PCM16 8 kHz mono audio of any length; partial frames wait for the next push."""
@@ -96,6 +117,8 @@ class Playout:
     def tick(self) -> tuple[bytes | None, list[Checkpoint]]:
         """The frame to send now (None for silence) and the checkpoints reached by now."""
         reached: list[Checkpoint] = []
+        if self.paused:
+            return None, reached
         while self._items and isinstance(self._items[0], str):
             name = self._items.popleft()
             assert isinstance(name, str)
@@ -139,4 +162,5 @@ class Playout:
         self._held_ticks = 0
         self._splitter.reset()
         self._sent_in_stretch = 0
+        self.paused = False
         return Interrupted(played_ms, discarded_ms, cleared)

@@ -67,6 +67,8 @@ class CallRecord:
     """Audio frames dropped because the application did not read them fast enough."""
     recorded: bool = False
     """The call was recorded (from its answer): GET /v1/recordings/{sessionId} serves the WAV."""
+    machine_detection: str | None = None
+    """Answering-machine detection's result (human, machine, fax, unknown) for a call that asked."""
 
     @property
     def duration(self) -> int:
@@ -112,6 +114,12 @@ class CallRecord:
             "callerId": self.caller_id,
             **quality_json(self.quality, self.client_frames_dropped),
             "recorded": self.recorded,
+            # only for calls that asked: every other CDR keeps its shape
+            **(
+                {}
+                if self.machine_detection is None
+                else {"machineDetection": self.machine_detection}
+            ),
         }
 
 

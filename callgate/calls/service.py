@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from callgate.calls.bus import EventBus
 from callgate.calls.call import LiveCall
@@ -23,6 +23,7 @@ from callgate.calls.events import (
     DialStatus,
     DialStatusChanged,
     DtmfReceived,
+    Listened,
 )
 from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
@@ -42,6 +43,10 @@ from callgate.calls.trunk import (
     TrunkRinging,
 )
 from callgate.clock import Clock, MediaTicker, TickPhase
+from callgate.listen.amd import AmdSettings
+from callgate.listen.frames import levels_dbfs
+from callgate.listen.listener import CallListener, Outcome, Signal
+from callgate.listen.options import ListenOptions, MachineDetection
 from callgate.media.decoder import AudioDecoder
 from callgate.media.dtmf import DIGIT_SET
 from callgate.media.errors import AudioFormatError
@@ -67,6 +72,8 @@ class CallSettings:
     playout_prebuffer_ms: int = 20  # cushion for audio streamed frame by frame (see playout.py)
     record_timeout_s: float = 2.0  # a call's first record must be committed this soon, or no dial
     record_calls: bool = False  # record calls that do not say (POST /pbx/call's `record`, routes)
+    # answering-machine detection's parameters (callgate.listen.amd)
+    amd: AmdSettings = field(default_factory=AmdSettings)
 
 
 class CommandError(ValueError):
@@ -101,6 +108,9 @@ class CallService:
         self._connected: dict[str, LiveCall] = {}  # what the media tick walks
         self._playout_frames = max(1, int(settings.playout_max_s * 1000 / FRAME_MS))
         self._unsubscribe_tick: Callable[[], None] | None = None
+        self._unsubscribe_heard: Callable[[], None] | None = None
+        # Frames heard this tick by calls that listen: measured together after the trunks ran.
+        self._heard: list[tuple[LiveCall, bytes]] = []
         self.on_incoming: Callable[[TrunkIncomingCall], None] | None = None
         # Refused placements whose closing record is not durable yet: their first record may
         # still land, carrying its request's key, and must not be taken for a placed call.
@@ -114,6 +124,7 @@ class CallService:
 
     async def start(self) -> None:
         self._unsubscribe_tick = self.ticker.subscribe(self._on_tick, TickPhase.PLAYOUT)
+        self._unsubscribe_heard = self.ticker.subscribe(self._listen_tick, TickPhase.AFTER_MEDIA)
         if self.tap is not None:
             self.tap.start()
         await self.trunk.start(self.handle_trunk_event)
@@ -126,6 +137,8 @@ class CallService:
             self._end(call, Cause.NORMAL_CLEARING, None, cancelled=not call.answered)
         if self._unsubscribe_tick is not None:
             self._unsubscribe_tick()
+        if self._unsubscribe_heard is not None:
+            self._unsubscribe_heard()
         if self.tap is not None:
             self.tap.stop()
         await self.trunk.stop()
@@ -172,6 +185,8 @@ class CallService:
         request: RequestKey | None = None,
         within_s: float | None = None,
         record_audio: bool | None = None,
+        listen: ListenOptions | None = None,
+        machine_detection: MachineDetection | None = None,
     ) -> LiveCall:
         """Record the call durably, then dial it.
 
@@ -183,6 +198,8 @@ class CallService:
         """
         call = self._new_call(account, "outbound", destination, caller_id)
         call.record_audio = self.settings.record_calls if record_audio is None else record_audio
+        call.listen, call.listen_to_all = listen, listen is not None
+        call.machine_detection = machine_detection
         if request is not None:
             call.record = call.record.replace(
                 idempotency_key=request.key, idempotency_hash=request.body_hash
@@ -311,6 +328,89 @@ class CallService:
             )
         return result
 
+    def listen(self, call: LiveCall, options: ListenOptions) -> ListenOptions:
+        """A client asks to hear this call (joinRoom's `listen`); the options in force are returned:
+        the first asked win, later clients share them."""
+        if call.listen is None:
+            call.listen = options
+            if call.state is CallState.CONNECTED:
+                self._start_listening(call)
+        elif call.listener is not None and call.listener.options is None:  # AMD only so far
+            call.listener.options = call.listen
+        return call.listen
+
+    def resume(self, account: str, session_id: str) -> int:
+        """Barge-in `pause`: play on from where the pause stopped; returns the audio queued (ms)."""
+        call = self.find(account, session_id)
+        call.playout.resume()
+        call.paused_for_speech = False
+        return call.playout.queued_ms
+
+    def _start_listening(self, call: LiveCall) -> None:
+        call.listener = CallListener(call.listen, call.machine_detection, self.settings.amd)
+        # a late start keeps the call's timeline: milliseconds of audio since the answer
+        call.listener.speech.frame_no = max(0, self.ticker.tick_no - call.answered_tick)
+
+    def _listen_tick(self, tick_no: int) -> None:
+        """Every listening call's frame of this tick, after the trunks delivered them: the same
+        tick as the frame (a barge-in still cuts the very next frame), with their levels measured
+        in one pass."""
+        heard, self._heard = self._heard, []
+        if not heard:
+            return
+        levels = levels_dbfs([frame for _, frame in heard])
+        for (call, frame), level in zip(heard, levels, strict=True):
+            listener = call.listener
+            if listener is None or call.ended:
+                continue  # ended by an event earlier in this tick
+            outcome = listener.heard(frame, level)
+            if outcome.events or outcome.signal is not None:
+                self._listened(call, outcome)
+
+    def _listened(self, call: LiveCall, outcome: Outcome) -> None:
+        """Publish what the listener heard; act on barge-in as the call's mode says."""
+        publish, sid, account, to_all = (
+            self.bus.publish,
+            call.session_id,
+            call.account,
+            call.listen_to_all,
+        )
+        for heard in outcome.events:
+            # AMD is asked on POST /pbx/call only: the call's clients all get its result
+            everyone = to_all or heard.event in ("machineDetection", "beep")
+            publish(Listened(sid, account, heard.event, heard.fields, everyone))
+            if heard.event == "machineDetection":
+                call.record = call.record.replace(machine_detection=heard.fields["result"])
+        signal, options, playout = outcome.signal, call.listen, call.playout
+        if signal is None or options is None or options.barge_in in ("off", "notify"):
+            return
+        protected = playout.played_in_stretch_ms < options.protect_ms
+        if options.barge_in == "auto":
+            if signal is Signal.CONFIRMED and playout.playing and not protected:
+                result = self.interrupt(account, sid)
+                fields = {
+                    "atMs": outcome.at_ms,
+                    "mode": "auto",
+                    "playedMs": result.played_ms,
+                    "discardedMs": result.discarded_ms,
+                }
+                publish(Listened(sid, account, "bargeIn", fields, to_all))
+            return
+        if signal is Signal.ONSET and playout.playing and not protected:
+            playout.pause()
+            call.paused_for_speech = True
+        elif signal is Signal.REJECTED and call.paused_for_speech:
+            playout.resume()
+            call.paused_for_speech = False
+        elif signal is Signal.CONFIRMED and call.paused_for_speech:
+            fields = {
+                "atMs": outcome.at_ms,
+                "mode": "pause",
+                "playedMs": playout.played_in_stretch_ms,
+                "queuedMs": playout.queued_ms,
+            }
+            publish(Listened(sid, account, "bargeIn", fields, to_all))
+
     def attach(self, call: LiveCall) -> None:
         """An application client now follows this call (joined its room, or its inbound socket)."""
         call.clients += 1
@@ -358,6 +458,8 @@ class CallService:
             frame, reached = call.playout.tick()
             call.said = frame = frame or SILENCE_FRAME
             self.trunk.send_audio(call.session_id, frame)
+            if call.listener is not None:
+                call.listener.said(frame)
             for checkpoint in reached:
                 self.bus.publish(
                     CheckpointReached(call.session_id, call.account, checkpoint.name, "played")
@@ -394,7 +496,12 @@ class CallService:
         self.trunk.hangup(event.session_id, int(cause))
 
     async def register_inbound(
-        self, event: TrunkIncomingCall, account: str, *, record_audio: bool | None = None
+        self,
+        event: TrunkIncomingCall,
+        account: str,
+        *,
+        record_audio: bool | None = None,
+        listen: ListenOptions | None = None,
     ) -> LiveCall:
         """Record an offered inbound call and make it live (Ringing) for `account`; with
         `record_audio` (None: the `record_calls` default) its audio is recorded from the answer."""
@@ -402,6 +509,7 @@ class CallService:
             account, "inbound", event.did_number, event.caller_id, event.session_id
         )
         call.record_audio = self.settings.record_calls if record_audio is None else record_audio
+        call.listen, call.listen_to_all = listen, listen is not None
         await self.recorder.submit_waiting(call.record)
         self._register(call)
         self.bus.publish(
@@ -420,6 +528,8 @@ class CallService:
                 call.heard = event.frame
                 if call.recording is not None:
                     call.recording.heard = event.frame
+                if call.listener is not None and call.state is CallState.CONNECTED:
+                    self._heard.append((call, event.frame))
                 self.bus.publish(AudioReceived(call.session_id, call.account, event.frame))
             return
         if isinstance(event, TrunkIncomingCall):
@@ -500,6 +610,9 @@ class CallService:
                 now=self.clock.utcnow(),
             )
             call.record = call.record.replace(recorded=True)
+        call.answered_tick = self.ticker.tick_no
+        if call.listen is not None or call.machine_detection is not None:
+            self._start_listening(call)
         self.recorder.submit(call.record)
         self._publish_status(call, "Connected")
 

@@ -41,7 +41,7 @@ from websockets.protocol import State
 
 from callgate.calls.call import LiveCall
 from callgate.calls.causes import Cause
-from callgate.calls.events import AudioReceived, BusEvent, CallFinished, DtmfReceived
+from callgate.calls.events import AudioReceived, BusEvent, CallFinished, DtmfReceived, Listened
 from callgate.calls.service import CallNotFound, CallService, CommandError
 from callgate.calls.trunk import TrunkIncomingCall
 from callgate.clock import Clock
@@ -52,9 +52,11 @@ from callgate.inbound.protocol import (
     AppClear,
     AppDtmf,
     AppHangup,
+    AppResume,
     AudioFrame,
     CallerDtmf,
     CallerHangup,
+    CallerHeard,
     GatewayMessage,
     IncomingCall,
     close_reason,
@@ -177,7 +179,7 @@ class InboundConnector:
             return
         try:
             call = await self.calls.register_inbound(
-                event, route.account, record_audio=route.record
+                event, route.account, record_audio=route.record, listen=route.listen
             )
         except Exception:
             log.exception("could not record inbound call %s; refusing it", event.session_id)
@@ -317,6 +319,8 @@ class InboundConnector:
                     self.calls.hangup(call.account, call.session_id)
                 case AppClear():
                     self.calls.interrupt(call.account, call.session_id)
+                case AppResume():
+                    self.calls.resume(call.account, call.session_id)
                 case Ignored(reason=reason, notable=notable):
                     log.log(logging.WARNING if notable else logging.DEBUG, "call %s: %s",
                             call.session_id, reason)  # fmt: skip
@@ -374,6 +378,12 @@ class InboundConnector:
                 text = None if session is None else session.send(CallerDtmf(digit))
                 if session is not None and text is not None:
                     session.outbox.put("dtmf", text)
+            case Listened(session_id=sid, event=name, fields=fields):
+                # Only calls whose route set `listen` listen at all: no other app sees these.
+                session = self._sessions.get(sid)
+                text = None if session is None else session.send(CallerHeard(name, fields))
+                if session is not None and text is not None:
+                    session.outbox.put(name, text)
             case CallFinished(session_id=sid):
                 session = self._sessions.get(sid)
                 if session is not None:

@@ -16,8 +16,12 @@ for what the *gateway* sends and "Server → Client" for what the *application* 
 Opt-in additions (callgate's, not the spec's; an app that never sends them sees the seed contract):
     app → gateway   {"event":"clear"}                                    AppClear
                     {"event":"hangup","afterPlayout":true}               AppHangup(after_playout=True)
+                    {"event":"resume"}                                   AppResume
+    gateway → app   {"event":"speech_started","atMs"}, speech_stopped, barge_in, silence   CallerHeard
 `clear` drops the audio queued for playout (barge-in); `afterPlayout` hangs up once the queued audio
 has been heard. A gateway that predates them ignores `clear` (unknown event) and the extra field.
+`resume` plays on after barge-in's `pause`. The listening events (docs/listen.md) go only to the
+apps of routes that set `listen`: the Socket.IO events' fields under snake_case event names.
 
 Decisions where the spec is silent:
 - Digits are exactly `0-9 * # A-D` (upper case) both ways. `duration` is milliseconds, 1..1000; a
@@ -175,15 +179,41 @@ class AppClear:
 
 
 @dataclass(frozen=True, slots=True)
+class AppResume:
+    """app → gateway (an addition): play on from where barge-in's `pause` stopped."""
+
+
+HEARD_EVENTS: Final = {
+    "speechStarted": "speech_started",
+    "speechStopped": "speech_stopped",
+    "bargeIn": "barge_in",
+    "silence": "silence",
+    "machineDetection": "machine_detection",
+    "beep": "beep",
+}
+"""The listening events (callgate.listen): their Socket.IO name → their name here."""
+_HEARD_BY_WIRE_NAME: Final = {wire: name for name, wire in HEARD_EVENTS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHeard:
+    """gateway → app (an addition, for routes that set `listen`): what the gateway heard.
+    `event` is the Socket.IO name (speechStarted...); `fields` its payload less the sessionId."""
+
+    event: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class AudioFrame:
     """Audio in either direction: PCM16 little-endian, 8 kHz mono (a binary WebSocket message)."""
 
     pcm16: bytes
 
 
-GatewayMessage = IncomingCall | CallerDtmf | CallerHangup
+GatewayMessage = IncomingCall | CallerDtmf | CallerHangup | CallerHeard
 """JSON messages the gateway sends."""
-AppMessage = Answer | AppDtmf | AppHangup | AppClear
+AppMessage = Answer | AppDtmf | AppHangup | AppClear | AppResume
 """JSON messages the application sends."""
 Message = GatewayMessage | AppMessage
 
@@ -214,6 +244,10 @@ def encode(message: Message) -> str:
             payload = {"event": "hangup"}
         case AppClear():
             payload = {"event": "clear"}
+        case AppResume():
+            payload = {"event": "resume"}
+        case CallerHeard(event, fields):
+            payload = {"event": HEARD_EVENTS[event], **fields}
         case _:
             raise TypeError(f"not an inbound protocol message: {message!r}")
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -305,6 +339,9 @@ def decode_gateway_message(text: str | bytes) -> GatewayMessage:
         return CallerDtmf(_digit_field(obj, direction))
     if event == "hangup":
         return CallerHangup()
+    heard = _HEARD_BY_WIRE_NAME.get(event)
+    if heard is not None:
+        return CallerHeard(heard, {k: v for k, v in obj.items() if k != "event"})
     raise UnknownEventError(event, direction)
 
 
@@ -327,6 +364,8 @@ def decode_app_message(text: str | bytes) -> AppMessage:
         return AppHangup(after_playout)
     if event == "clear":
         return AppClear()
+    if event == "resume":
+        return AppResume()
     raise UnknownEventError(event, direction)
 
 

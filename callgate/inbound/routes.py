@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from callgate.listen.options import ListenOptions
+
 
 @dataclass(frozen=True, slots=True)
 class InboundRoute:
@@ -19,6 +21,7 @@ class InboundRoute:
     account: str
     headers: tuple[tuple[str, str], ...] = ()
     record: bool | None = None  # record this route's calls; None: the `record_calls` default
+    listen: ListenOptions | None = None  # speech events and barge-in for its app (docs/listen.md)
 
     def matches(self, did_number: str) -> bool:
         return re.fullmatch(self.pattern, did_number) is not None

@@ -42,9 +42,11 @@ from callgate.inbound.protocol import (
     AppDtmf,
     AppHangup,
     AppMessage,
+    AppResume,
     AudioFrame,
     CallerDtmf,
     CallerHangup,
+    CallerHeard,
     CloseCode,
     GatewayMessage,
     IncomingCall,
@@ -75,7 +77,7 @@ class Rule(Enum):
 
 
 Sender = Literal["gateway", "app"]
-Kind = Literal["incoming_call", "audio", "dtmf", "hangup", "answer", "clear"]
+Kind = Literal["incoming_call", "audio", "dtmf", "hangup", "answer", "clear", "heard", "resume"]
 
 _A, _D, _E, _X, _V = Rule.ACCEPT, Rule.DUPLICATE, Rule.TOO_EARLY, Rule.AFTER_END, Rule.VIOLATION
 _AWAIT, _RING, _UP, _END = (
@@ -91,12 +93,14 @@ RULES: Final[dict[tuple[Sender, Kind], dict[SessionState, Rule]]] = {
     ("gateway", "audio"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},
     ("gateway", "dtmf"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},
     ("gateway", "hangup"): {_AWAIT: _A, _RING: _A, _UP: _A, _END: _D},
+    ("gateway", "heard"): {_AWAIT: _V, _RING: _V, _UP: _A, _END: _X},  # an addition (protocol.py)
     # What the application sends.
     ("app", "answer"): {_AWAIT: _V, _RING: _A, _UP: _D, _END: _X},
     ("app", "audio"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},
     ("app", "dtmf"): {_AWAIT: _V, _RING: _E, _UP: _A, _END: _X},
     ("app", "hangup"): {_AWAIT: _A, _RING: _A, _UP: _A, _END: _D},
     ("app", "clear"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},  # an addition (protocol.py)
+    ("app", "resume"): {_AWAIT: _V, _RING: _A, _UP: _A, _END: _X},  # an addition (protocol.py)
 }
 """The whole ordering contract: (sender, message kind) → state → rule."""
 
@@ -156,6 +160,10 @@ def _kind(message: GatewayMessage | AppMessage | AudioFrame) -> Kind:
             return "answer"
         case AppClear():
             return "clear"
+        case AppResume():
+            return "resume"
+        case CallerHeard():
+            return "heard"
     raise TypeError(f"not an inbound protocol message: {message!r}")
 
 
@@ -331,14 +339,21 @@ class AppSession(_Session):
 
     def receive(
         self, data: str | bytes, now: float
-    ) -> IncomingCall | CallerDtmf | CallerHangup | AudioFrame | Ignored | Violation:
+    ) -> IncomingCall | CallerDtmf | CallerHangup | CallerHeard | AudioFrame | Ignored | Violation:
         """One WebSocket message from the gateway (text: JSON; bytes: audio) → what to do with it."""
         outcome = self._receive_decoded(data, now)
         if isinstance(outcome, IncomingCall):
             self.incoming = outcome
         # _decode is decode_gateway_message here, so no application message can come out.
         return cast(
-            IncomingCall | CallerDtmf | CallerHangup | AudioFrame | Ignored | Violation, outcome
+            IncomingCall
+            | CallerDtmf
+            | CallerHangup
+            | CallerHeard
+            | AudioFrame
+            | Ignored
+            | Violation,
+            outcome,
         )
 
     def send(self, message: AppMessage, now: float) -> str | None:
@@ -389,12 +404,13 @@ class GatewaySession(_Session):
 
     def receive(
         self, data: str | bytes, now: float
-    ) -> Answer | AppDtmf | AppHangup | AppClear | AudioFrame | Ignored | Violation:
+    ) -> Answer | AppDtmf | AppHangup | AppClear | AppResume | AudioFrame | Ignored | Violation:
         """One WebSocket message from the application (text: JSON; bytes: audio) → what to do."""
         outcome = self._receive_decoded(data, now)
         # _decode is decode_app_message here, so no gateway message can come out.
         return cast(
-            Answer | AppDtmf | AppHangup | AppClear | AudioFrame | Ignored | Violation, outcome
+            Answer | AppDtmf | AppHangup | AppClear | AppResume | AudioFrame | Ignored | Violation,
+            outcome,
         )
 
     def send(self, message: GatewayMessage, now: float) -> str | None:

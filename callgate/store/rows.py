@@ -46,6 +46,7 @@ def to_row(record: CallRecord) -> dict[str, Any]:
         **_quality_row(record.quality),
         "client_frames_dropped": record.client_frames_dropped,
         "recorded": record.recorded,
+        "machine_detection": record.machine_detection,
     }
 
 
@@ -124,4 +125,5 @@ def from_row(row: Row[Any]) -> CallRecord:
         quality=_quality_of(row),
         client_frames_dropped=row.client_frames_dropped,
         recorded=bool(row.recorded),
+        machine_detection=row.machine_detection,
     )

@@ -56,6 +56,8 @@ cdr = Table(
     Column("client_frames_dropped", Integer, nullable=False),
     # Whether the call was recorded (migration 0004; the WAV is in recordings_dir).
     Column("recorded", Boolean, nullable=False),
+    # Answering-machine detection's result, for calls that asked (migration 0005).
+    Column("machine_detection", Text),
 )
 
 # SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).
@@ -89,4 +91,5 @@ API_COLUMNS: dict[str, ColumnElement[object]] = {
     "lossPercent": cdr.c.loss_percent,
     "mos": cdr.c.mos,
     "clientFramesDropped": cdr.c.client_frames_dropped,
+    "machineDetection": cdr.c.machine_detection,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from tests.support import free_port
 
 SECRET = "live-test-secret-" + "k" * 40
 WAIT_S = 5.0
+TABLE_SETTINGS = frozenset({"simulator_scripts", "webhooks"})
 
 
 @dataclass
@@ -130,8 +132,10 @@ async def live_gateway(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'cdr.db'}",
         jwt_secret=SECRET,
         node_id="live",
-        **settings,
+        **{key: value for key, value in settings.items() if key not in TABLE_SETTINGS},
     )
+    tables = {key: value for key, value in settings.items() if key in TABLE_SETTINGS}
+    config = dataclasses.replace(config, **tables)  # TOML tables, not flat settings
     clock = ManualClock()
     gateway = Gateway.build(config, clock=clock)
     await gateway.start()

@@ -215,7 +215,9 @@ def oracle(records: list[CallRecord], field: str, direction: str) -> list[str]:
 
     def key(item: tuple[int, CallRecord]) -> tuple[bool, Any, int]:
         position, rec = item
-        value = position if field == "id" else rec.to_json()[field]
+        value = (
+            position if field == "id" else rec.to_json().get(field)
+        )  # absent: null (machineDetection)
         return (value is not None, value if value is not None else 0, position)
 
     ordered = sorted(enumerate(records), key=key, reverse=direction == "DESC")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
+
 from callgate.calls.causes import Cause
 from callgate.calls.ids import new_session_id
 from callgate.calls.trunk import (
@@ -35,6 +37,7 @@ from callgate.telephony.simulated.scripts import (
     CalleeScript,
     CallerScript,
     choose,
+    played_frames,
 )
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,13 @@ def _tone_loop(freq_hz: float, level_dbfs: float = -12.0) -> list[bytes]:
     """One second of a sine as 50 frames; for whole-hertz tones the loop is phase-continuous."""
     samples = sine_pcm16(freq_hz, 1.0, level_dbfs=level_dbfs)
     return [samples[i : i + FRAME_BYTES] for i in range(0, len(samples), FRAME_BYTES)]
+
+
+def _with_echo(frame: bytes, echo: bytes, gain: float) -> bytes:
+    if echo is SILENCE_FRAME:
+        return frame
+    mixed = np.frombuffer(frame, dtype="<i2") + np.frombuffer(echo, dtype="<i2") * gain
+    return np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
 
 
 RECORD_MAX_S = 120.0
@@ -94,6 +104,10 @@ class _SimCall:
     )
     tone: list[bytes] | None = None
     tone_index: int = 0
+    once: bool = False  # `tone` is a `play` file: sent once, then silence
+    # The line echo (CalleeScript.echo_return_db): frames heard, waiting to come back.
+    echo_line: deque[bytes] | None = None
+    echo_gain: float = 0.0
     dtmf_heard: list[str] = field(default_factory=list)
     link: SimulatedLink | None = None  # from the first frame of media on
 
@@ -140,6 +154,8 @@ class SimulatedCarrier:
         self.dials += 1
         script = choose(self._scripts, destination)
         call = _SimCall(session_id, script)
+        if script.record:
+            call.recording = self._new_recording(session_id)
         self._calls[session_id] = call
         self.dtmf_heard[session_id] = call.dtmf_heard
         self._after(call, 0.1, partial(self._emit, TrunkRinging(session_id)))
@@ -155,9 +171,7 @@ class SimulatedCarrier:
         session_id = new_session_id()
         call = _SimCall(session_id, script, inbound=True)
         if script.record:
-            while len(self.recordings) >= MAX_RECORDINGS:  # keep the newest only
-                del self.recordings[next(iter(self.recordings))]
-            call.recording = self.recordings[session_id] = Recording()
+            call.recording = self._new_recording(session_id)
         self._calls[session_id] = call
         self.dtmf_heard[session_id] = call.dtmf_heard
         if script.give_up_s is not None:
@@ -185,6 +199,8 @@ class SimulatedCarrier:
         if call is not None and call.connected:
             if call.script.audio == "echo":
                 call.heard.append((self._ticker.tick_no, frame))
+            if call.echo_line is not None:
+                call.echo_line.append(frame)
             recording = call.recording
             if recording is not None and len(recording.audio) < RECORD_MAX_S * 16000:
                 recording.audio += frame
@@ -206,6 +222,12 @@ class SimulatedCarrier:
 
     # --- internals -----------------------------------------------------------------------------
 
+    def _new_recording(self, session_id: str) -> Recording:
+        while len(self.recordings) >= MAX_RECORDINGS:  # keep the newest only
+            del self.recordings[next(iter(self.recordings))]
+        recording = self.recordings[session_id] = Recording()
+        return recording
+
     def _after(self, call: _SimCall, delay_s: float, action: Callable[[], None]) -> None:
         call.timers.append(self._clock.call_later(delay_s, action))
 
@@ -225,7 +247,14 @@ class SimulatedCarrier:
             seed=call.session_id,
             start_tick=self._ticker.tick_no,
         )
-        if call.script.audio == "tone":
+        echo_db = getattr(call.script, "echo_return_db", None)
+        if echo_db is not None:
+            delay = max(1, round(getattr(call.script, "echo_delay_ms", 200) / 20))
+            call.echo_line = deque([SILENCE_FRAME] * delay, maxlen=delay + 1)
+            call.echo_gain = 10 ** (-echo_db / 20)
+        if call.script.play is not None:
+            call.tone, call.once = played_frames(call.script.play, call.script.play_at_s), True
+        elif call.script.audio == "tone":
             call.tone = _tone_loop(call.script.tone_hz)
         elif call.script.audio == "speech":
             call.tone = _speech_loop()
@@ -265,10 +294,14 @@ class SimulatedCarrier:
             if call.tone is not None:
                 frame = call.tone[call.tone_index]
                 call.tone_index = (call.tone_index + 1) % len(call.tone)
+                if call.once and call.tone_index == 0:
+                    call.tone = None  # played: silence from now on
             elif call.script.audio == "echo" and call.heard and call.heard[0][0] < tick_no:
                 frame = call.heard.popleft()[1]
             else:
                 frame = SILENCE_FRAME
+            if call.echo_line is not None and len(call.echo_line) > 1:
+                frame = _with_echo(frame, call.echo_line.popleft(), call.echo_gain)
             link = call.link
             if link is not None and link.impaired and not link.carries():
                 frame = SILENCE_FRAME  # lost or too late: the receiver conceals it

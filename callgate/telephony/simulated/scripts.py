@@ -6,13 +6,16 @@ end does. User scripts from the configuration come first; `DEFAULT_SCRIPTS` clos
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import wave
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callgate.calls.causes import CAUSE_TEXT, Cause
 from callgate.media.dtmf import DIGIT_SET
+from callgate.media.pcm import FRAME_BYTES, SAMPLE_RATE_HZ, SILENCE_FRAME
 
 AudioMode = Literal["echo", "tone", "silence", "speech"]
 
@@ -34,6 +37,15 @@ class CalleeScript:
     echo_dtmf: bool = True  # an echo callee presses back each digit it hears
     loss_percent: float = 0.0  # of the callee's frames lost on the way (concealed), 0-100
     jitter_ms: float = 0.0  # delay variation of the callee's frames: uniform 0..jitter_ms
+    # A WAV file (8 kHz mono PCM16) the callee plays once, `play_at_s` after answering (a voice, a
+    # voicemail greeting and its beep...): silence before it, then `audio` (say "silence").
+    play: str | None = None
+    play_at_s: float = 0.0
+    record: bool = False  # keep what the callee hears (carrier.recordings), for tests and tools
+    # A line echo: what the callee hears comes back mixed into what it says, this many dB down
+    # (the echo return loss) and `echo_delay_ms` later; None: no echo.
+    echo_return_db: float | None = None
+    echo_delay_ms: int = 200
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -55,6 +67,8 @@ class CallerScript:
     hangup_after_s: float | None = None  # seconds after answer; None: waits for the app to hang up
     give_up_s: float | None = None  # hangs up if not answered this long after offering the call
     record: bool = False  # keep what the caller hears (up to RECORD_MAX_S), for tests and tools
+    play: str | None = None  # a WAV (8 kHz mono PCM16) said once, `play_at_s` after the answer
+    play_at_s: float = 0.0
 
 
 DEFAULT_SCRIPTS: tuple[CalleeScript, ...] = (
@@ -79,7 +93,30 @@ _FIELDS = {
     "echo_dtmf",
     "loss_percent",
     "jitter_ms",
+    "play",
+    "play_at_s",
 }
+
+
+@functools.lru_cache(maxsize=64)
+def wav_frames(path: str) -> tuple[bytes, ...]:
+    """A WAV file's audio as 20 ms frames (the last one completed with silence); ScriptError if it
+    is not 8 kHz mono PCM16. Read once per path: every call of a script plays the same frames."""
+    try:
+        with wave.open(path, "rb") as wav:
+            shape = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth())
+            if shape != (SAMPLE_RATE_HZ, 1, 2):
+                raise ScriptError(f"{path}: expected 8000 Hz mono 16-bit PCM, got {shape}")
+            pcm = wav.readframes(wav.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise ScriptError(f"{path}: cannot read the WAV file: {exc}") from None
+    pcm += bytes(-len(pcm) % FRAME_BYTES)
+    return tuple(pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
+
+
+def played_frames(play: str, at_s: float) -> list[bytes]:
+    """What a `play` script sends from its answer: silence until `at_s`, then the file once."""
+    return [SILENCE_FRAME] * round(at_s * 1000 / 20) + list(wav_frames(play))
 
 
 def _number(where: str, value: Any, *, minimum: float = 0.0) -> float:
@@ -106,7 +143,7 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
     except re.error as exc:
         raise ScriptError(f"{where}.pattern: invalid regular expression: {exc}") from None
     kwargs: dict[str, Any] = {"pattern": pattern}
-    for key in ("ring_s", "tone_hz", "hangup_after_s", "jitter_ms"):
+    for key in ("ring_s", "tone_hz", "hangup_after_s", "jitter_ms", "play_at_s"):
         if key in raw:
             kwargs[key] = _number(f"{where}.{key}", raw[key])
     if "loss_percent" in raw:
@@ -129,6 +166,11 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
         if raw["audio"] not in ("echo", "tone", "silence", "speech"):
             raise ScriptError(f"{where}.audio: one of echo, tone, silence, speech")
         kwargs["audio"] = raw["audio"]
+    if "play" in raw:
+        if not isinstance(raw["play"], str):
+            raise ScriptError(f"{where}.play: expected the path of a WAV file")
+        wav_frames(raw["play"])
+        kwargs["play"] = raw["play"]
     if "dtmf" in raw:
         presses = []
         if not isinstance(raw["dtmf"], list):
