@@ -14,6 +14,7 @@ import pytest
 
 from callgate.client import (
     Busy,
+    CallNotConnected,
     Client,
     Declined,
     Dtmf,
@@ -94,7 +95,12 @@ async def test_a_wav_plays_to_the_end_and_comes_back_in_the_echo(
     ],
 )
 async def test_an_unanswered_call_raises_with_its_cdr(
-    gateway: str, token: str, number: str, error: type, disposition: str, cause: int
+    gateway: str,
+    token: str,
+    number: str,
+    error: type[CallNotConnected],
+    disposition: str,
+    cause: int,
 ) -> None:
     async with Client(gateway, token) as cg:
         call = await cg.dial(number)
