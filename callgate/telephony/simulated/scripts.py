@@ -99,6 +99,9 @@ _FIELDS = {
     "play",
     "play_at_s",
     "early_play",
+    "record",
+    "echo_return_db",
+    "echo_delay_ms",
 }
 
 
@@ -155,7 +158,11 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
         if loss > 100:
             raise ScriptError(f"{where}.loss_percent: at most 100, got {raw['loss_percent']!r}")
         kwargs["loss_percent"] = loss
-    for key in ("answer", "echo_dtmf"):
+    if "echo_return_db" in raw:
+        kwargs["echo_return_db"] = _number(f"{where}.echo_return_db", raw["echo_return_db"])
+    if "echo_delay_ms" in raw:
+        kwargs["echo_delay_ms"] = int(_number(f"{where}.echo_delay_ms", raw["echo_delay_ms"]))
+    for key in ("answer", "echo_dtmf", "record"):
         if key in raw:
             if not isinstance(raw[key], bool):
                 raise ScriptError(f"{where}.{key}: expected true or false")
