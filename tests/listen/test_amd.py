@@ -3,6 +3,8 @@ their beep, fax machines; engine tests on frames, then over Socket.IO with POST 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,42 @@ async def test_post_pbx_call_machine_detection_over_socketio(tmp_path: Path) -> 
         response = await live.http.post("/pbx/call", json=body, headers=headers)
         assert response.status_code == 400
         assert "machineDetection" in response.text
+
+
+async def test_early_media_is_never_classified_and_time_starts_at_the_answer(
+    tmp_path: Path,
+) -> None:
+    announcement = audio.speech(
+        "The person you are calling is on another call. Please stay on the line, "
+        "your call is important to us and will be answered shortly.",
+        "en-gb",
+    )
+    early = audio.write_wav(tmp_path / "early.wav", audio.pcm16(announcement))
+    hello_at_s = 0.4
+    hello = audio.write_wav(tmp_path / "hello.wav", human("Hello?", "en-us", hello_at_s).render())
+    script = callee(r"0819004", hello, hangup_after_s=4.0)
+    script = dataclasses.replace(script, ring_s=3.0, early_play=str(early))
+    async with live_gateway(
+        tmp_path, simulator_scripts=(script, *DEFAULT_SCRIPTS), no_client_grace_s=0
+    ) as live:
+        client = hear(await connect(live))
+        body = {"phoneNumber": "0819004", "machineDetection": "detect", "listen": {}}
+        headers = {"Authorization": f"Bearer {live.token()}"}
+        response = await live.http.post("/pbx/call", json=body, headers=headers)
+        sid = response.json()["data"]["sessionId"]
+        await client.ask("joinRoom", {"sessionId": sid})
+        await live.step(3.0)  # ringing, with the announcement as early media
+        await asyncio.sleep(0.1)  # let the frames of those ticks land
+        assert len(client.drain("audio")) > 100  # it was carried to the client...
+        assert listened(client) == []  # ...and never listened to
+        await live.step(4.5)
+        await client.until("cdr", lambda d: d["sessionId"] == sid)
+        events = listened(client)
+        assert [name for name, _ in events] == [
+            "speechStarted",
+            "speechStopped",
+            "machineDetection",
+        ]
+        assert abs(events[0][1]["atMs"] - hello_at_s * 1000) <= 60  # from the answer
+        assert events[2][1]["result"] == "human"
+        assert events[2][1]["afterMs"] <= HUMAN_DECIDED_MS

@@ -38,6 +38,7 @@ from callgate.telephony.simulated.scripts import (
     CallerScript,
     choose,
     played_frames,
+    wav_frames,
 )
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class _SimCall:
     tone: list[bytes] | None = None
     tone_index: int = 0
     once: bool = False  # `tone` is a `play` file: sent once, then silence
+    early: bool = False  # `tone` is early media, sent while ringing
     # The line echo (CalleeScript.echo_return_db): frames heard, waiting to come back.
     echo_line: deque[bytes] | None = None
     echo_gain: float = 0.0
@@ -158,7 +160,7 @@ class SimulatedCarrier:
             call.recording = self._new_recording(session_id)
         self._calls[session_id] = call
         self.dtmf_heard[session_id] = call.dtmf_heard
-        self._after(call, 0.1, partial(self._emit, TrunkRinging(session_id)))
+        self._after(call, 0.1, partial(self._ring, call))
         if script.answer:
             self._after(call, script.ring_s, lambda: self._answer(call))
         elif script.reject_cause is not None:
@@ -235,12 +237,20 @@ class SimulatedCarrier:
         if self._listener is not None and event.session_id in self._calls:
             self._listener(event)
 
+    def _ring(self, call: _SimCall) -> None:
+        self._emit(TrunkRinging(call.session_id))
+        early = getattr(call.script, "early_play", None)
+        if early is not None and not call.connected:
+            call.tone, call.once = list(wav_frames(early)), True
+            call.early = True
+
     def _answer(self, call: _SimCall) -> None:
         self._emit(TrunkAnswered(call.session_id))
         self._start_media(call)
 
     def _start_media(self, call: _SimCall) -> None:
         call.connected = True
+        call.early, call.tone, call.tone_index, call.once = False, None, 0, False
         call.link = SimulatedLink(
             getattr(call.script, "loss_percent", 0.0),
             getattr(call.script, "jitter_ms", 0.0),
@@ -290,6 +300,12 @@ class SimulatedCarrier:
             return
         for call in list(self._calls.values()):
             if not call.connected:
+                if call.early and call.tone is not None:  # early media: no link, no echo
+                    frame = call.tone[call.tone_index]
+                    call.tone_index = (call.tone_index + 1) % len(call.tone)
+                    if call.tone_index == 0:
+                        call.tone = None
+                    self._listener(TrunkAudio(call.session_id, frame))
                 continue
             if call.tone is not None:
                 frame = call.tone[call.tone_index]

@@ -46,6 +46,9 @@ class CalleeScript:
     # (the echo return loss) and `echo_delay_ms` later; None: no echo.
     echo_return_db: float | None = None
     echo_delay_ms: int = 200
+    # Early media: a WAV (8 kHz mono PCM16) the network plays while the call rings (as a 183 with
+    # SDP would: ringback, an announcement), from the Ringing on, until the answer.
+    early_play: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +98,10 @@ _FIELDS = {
     "jitter_ms",
     "play",
     "play_at_s",
+    "early_play",
+    "record",
+    "echo_return_db",
+    "echo_delay_ms",
 }
 
 
@@ -151,7 +158,11 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
         if loss > 100:
             raise ScriptError(f"{where}.loss_percent: at most 100, got {raw['loss_percent']!r}")
         kwargs["loss_percent"] = loss
-    for key in ("answer", "echo_dtmf"):
+    if "echo_return_db" in raw:
+        kwargs["echo_return_db"] = _number(f"{where}.echo_return_db", raw["echo_return_db"])
+    if "echo_delay_ms" in raw:
+        kwargs["echo_delay_ms"] = int(_number(f"{where}.echo_delay_ms", raw["echo_delay_ms"]))
+    for key in ("answer", "echo_dtmf", "record"):
         if key in raw:
             if not isinstance(raw[key], bool):
                 raise ScriptError(f"{where}.{key}: expected true or false")
@@ -166,11 +177,12 @@ def script_from_config(index: int, raw: Any) -> CalleeScript:
         if raw["audio"] not in ("echo", "tone", "silence", "speech"):
             raise ScriptError(f"{where}.audio: one of echo, tone, silence, speech")
         kwargs["audio"] = raw["audio"]
-    if "play" in raw:
-        if not isinstance(raw["play"], str):
-            raise ScriptError(f"{where}.play: expected the path of a WAV file")
-        wav_frames(raw["play"])
-        kwargs["play"] = raw["play"]
+    for key in ("play", "early_play"):
+        if key in raw:
+            if not isinstance(raw[key], str):
+                raise ScriptError(f"{where}.{key}: expected the path of a WAV file")
+            wav_frames(raw[key])
+            kwargs[key] = raw[key]
     if "dtmf" in raw:
         presses = []
         if not isinstance(raw["dtmf"], list):
