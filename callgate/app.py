@@ -28,6 +28,7 @@ from callgate.calls.history import CallHistory
 from callgate.console import STATIC_DIR as CONSOLE_DIR
 from callgate.gateway import Gateway
 from callgate.metrics import CONTENT_TYPE, GatewayMetrics
+from callgate.nodes.watch import OwnerWatch
 from callgate.telephony.simulated import SimulatedCarrier
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,10 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     With `manage_lifecycle` the app's lifespan starts and stops the gateway; the Realtime surface is
     reachable as `rest_app(app).state.realtime`.
     """
-    realtime = Realtime(gateway.calls, gateway.jwt_secret)
+    realtime = Realtime(gateway.calls, gateway.jwt_secret, relay=gateway.relay)
+    if gateway.relay is not None and gateway.lease is not None:
+        lease = gateway.lease
+        lease.after_round = OwnerWatch(gateway.relay, gateway.store, realtime, lease.key).check
     metrics = GatewayMetrics(gateway)
 
     @asynccontextmanager

@@ -19,7 +19,9 @@ from callgate.calls.trunk import Trunk
 from callgate.clock import Clock, LoopClock, MediaTicker
 from callgate.config import Config
 from callgate.inbound.connector import InboundConnector, InboundSettings
+from callgate.nodes.hangups import remote_hangup, serve_hangups
 from callgate.nodes.lease import NodeLease
+from callgate.nodes.relay import NodeRelay
 from callgate.store import SqlRecordStore
 from callgate.store.recordings import WavRecordings
 from callgate.telephony.simulated import SimulatedCarrier
@@ -48,6 +50,7 @@ class Gateway:
     cdr_queries: QueryGate = field(default_factory=QueryGate)
     webhooks: Webhooks | None = None
     lease: NodeLease | None = None  # with redis_url: this node's lease, and the reaper
+    relay: NodeRelay | None = None  # with redis_url: messages to and from the other nodes
     started: bool = field(default=False, init=False)
 
     @classmethod
@@ -108,6 +111,12 @@ class Gateway:
         admission = CallAdmission(
             clock, config.calls_per_second, config.calls_burst, config.max_concurrent_calls
         )
+        requests = CallRequests(clock, store, service, admission)
+        lease, relay = _nodes(config, store, clock)
+        if relay is not None:
+            relay.follow(bus)
+            serve_hangups(relay, service)
+            requests.remote_hangup = remote_hangup(relay)
         if config.jwt_secret:
             secret, generated = config.jwt_secret, False
         else:
@@ -128,7 +137,7 @@ class Gateway:
                 wait_s=config.cdr_query_budget_s,
             ),
             inbound=inbound,
-            requests=CallRequests(clock, store, service, admission),
+            requests=requests,
             recordings=recordings,
             jwt_secret=secret,
             secret_generated=generated,
@@ -137,7 +146,8 @@ class Gateway:
                 if config.webhooks
                 else None
             ),
-            lease=_lease(config, store, clock),
+            lease=lease,
+            relay=relay,
         )
 
     async def start(self) -> None:
@@ -146,6 +156,8 @@ class Gateway:
         await self.store.open()
         await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
         self.recorder.start()
+        if self.relay is not None:
+            await self.relay.start()
         if self.lease is not None:
             await self.lease.renew()  # before the first call is placed on this node
             self.lease.start()
@@ -166,14 +178,19 @@ class Gateway:
         await self.inbound.close()
         self.ticker.stop()
         await self.recorder.stop()
+        if self.relay is not None:
+            await self.relay.stop()  # after the calls: their ends were relayed
         if self.lease is not None:
             await self.lease.stop()  # after the recorder: this node's records are closed
         await self.store.close()
 
 
-def _lease(config: Config, store: RecordStore, clock: Clock) -> NodeLease | None:
+def _nodes(
+    config: Config, store: RecordStore, clock: Clock
+) -> tuple[NodeLease | None, NodeRelay | None]:
     if not config.redis_url:
-        return None
+        return None, None
     from redis.asyncio import Redis  # only a node that shares state needs the client
 
-    return NodeLease(Redis.from_url(config.redis_url), store, clock, config.node_id)
+    redis = Redis.from_url(config.redis_url)
+    return NodeLease(redis, store, clock, config.node_id), NodeRelay(redis, config.node_id)

@@ -115,6 +115,9 @@ class _Entry:
     expires_at: float = math.inf
 
 
+RemoteHangup = Callable[[str, str, RequestKey | None], Awaitable[bool]]
+
+
 class CallRequests:
     """POST /pbx/call and /pbx/hangup behind the admission limits, the database bound and the keys."""
 
@@ -128,6 +131,8 @@ class CallRequests:
         self._bound_s = calls.settings.record_timeout_s
         self._entries: dict[tuple[Endpoint, str, str], _Entry] = {}
         self.refusals = DatabaseRefusals(retry_after_s=max(1, math.ceil(self._bound_s)))
+        # With other nodes: ends a call another node owns; False when no node has it.
+        self.remote_hangup: RemoteHangup | None = None
 
     # --- the endpoints -------------------------------------------------------------------------
 
@@ -158,7 +163,7 @@ class CallRequests:
 
     async def hangup(self, account: str, session_id: str, key: RequestKey | None) -> JSONResponse:
         if key is None:
-            return _respond(self._hangup(account, session_id, None), replayed=False)
+            return _respond(await self._hangup(account, session_id, None), replayed=False)
         deadline = self._clock.monotonic() + self._bound_s
 
         async def first() -> tuple[dict[str, Any], bool]:
@@ -176,7 +181,7 @@ class CallRequests:
             for record in records:
                 self._same_body("POST /pbx/hangup", key, record.hangup_idempotency_hash)
                 return {"sessionId": record.session_id}, True
-            return self._hangup(account, session_id, key), False
+            return await self._hangup(account, session_id, key), False
 
         return await self._once("POST /pbx/hangup", account, key, first)
 
@@ -288,10 +293,16 @@ class CallRequests:
             ) from None
         return {"phoneNumber": number, "sessionId": call.session_id}
 
-    def _hangup(self, account: str, session_id: str, key: RequestKey | None) -> dict[str, Any]:
+    async def _hangup(
+        self, account: str, session_id: str, key: RequestKey | None
+    ) -> dict[str, Any]:
         try:
             self._calls.hangup(account, session_id, request=key)
         except CallNotFound:
+            if self.remote_hangup is not None and await self.remote_hangup(
+                account, session_id, key
+            ):
+                return {"sessionId": session_id}
             raise ApiError(
                 404, f"No live call with sessionId {session_id}: unknown or already ended"
             ) from None
