@@ -47,7 +47,8 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     realtime = Realtime(gateway.calls, gateway.jwt_secret, relay=gateway.relay)
     if gateway.relay is not None and gateway.lease is not None:
         lease = gateway.lease
-        lease.after_round = OwnerWatch(gateway.relay, gateway.store, realtime, lease.key).check
+        watch = OwnerWatch(gateway.relay, gateway.store, realtime, lease.key)
+        lease.after_round.append(watch.check)
     metrics = GatewayMetrics(gateway)
 
     @asynccontextmanager

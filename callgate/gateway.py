@@ -21,6 +21,7 @@ from callgate.config import Config
 from callgate.inbound.connector import InboundConnector, InboundSettings
 from callgate.nodes.hangups import remote_hangup, serve_hangups
 from callgate.nodes.lease import NodeLease
+from callgate.nodes.limits import GlobalAdmission
 from callgate.nodes.relay import NodeRelay
 from callgate.store import SqlRecordStore
 from callgate.store.recordings import WavRecordings
@@ -117,6 +118,18 @@ class Gateway:
             relay.follow(bus)
             serve_hangups(relay, service)
             requests.remote_hangup = remote_hangup(relay)
+            shared = GlobalAdmission(
+                relay.redis,
+                clock,
+                admission,
+                rate_per_s=config.calls_per_second,
+                burst=config.calls_burst,
+                max_concurrent=config.max_concurrent_calls,
+            )
+            shared.follow(bus, relay.queue_job)
+            requests.shared_admission = shared
+            if lease is not None:
+                lease.after_round.append(shared.refresh)
         if config.jwt_secret:
             secret, generated = config.jwt_secret, False
         else:

@@ -35,7 +35,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from starlette.responses import JSONResponse
 
@@ -118,6 +118,16 @@ class _Entry:
 RemoteHangup = Callable[[str, str, RequestKey | None], Awaitable[bool]]
 
 
+class SharedAdmission(Protocol):
+    """Admission over every node: a reservation (or 429), released once the call exists."""
+
+    async def admit(self, account: str, live_here: int) -> str | None: ...
+
+    async def settle(
+        self, account: str, reservation: str | None, session_id: str | None
+    ) -> None: ...
+
+
 class CallRequests:
     """POST /pbx/call and /pbx/hangup behind the admission limits, the database bound and the keys."""
 
@@ -133,6 +143,8 @@ class CallRequests:
         self.refusals = DatabaseRefusals(retry_after_s=max(1, math.ceil(self._bound_s)))
         # With other nodes: ends a call another node owns; False when no node has it.
         self.remote_hangup: RemoteHangup | None = None
+        # With other nodes: the account limits counted over all of them.
+        self.shared_admission: SharedAdmission | None = None
 
     # --- the endpoints -------------------------------------------------------------------------
 
@@ -274,7 +286,13 @@ class CallRequests:
         deadline: float,
         record_audio: bool | None = None,
     ) -> dict[str, Any]:
-        self._admission.admit(account, self._calls.count_live(account))
+        shared = self.shared_admission
+        reservation = None
+        if shared is None:
+            self._admission.admit(account, self._calls.count_live(account))
+        else:
+            reservation = await shared.admit(account, self._calls.count_live(account))
+        placed = None
         try:
             call = await self._calls.place_call(
                 account,
@@ -283,6 +301,7 @@ class CallRequests:
                 within_s=deadline - self._clock.monotonic(),
                 record_audio=record_audio,
             )
+            placed = call.session_id
         except RecordNotDurable as exc:
             raise self.refusals.refuse(
                 "POST /pbx/call",
@@ -291,6 +310,9 @@ class CallRequests:
                 f"the call's record was {exc} (the rest of the {self._bound_s:g} s bound);"
                 " it is closed FAILED and never dialled",
             ) from None
+        finally:
+            if shared is not None:
+                await shared.settle(account, reservation, placed)
         return {"phoneNumber": number, "sessionId": call.session_id}
 
     async def _hangup(

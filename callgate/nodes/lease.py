@@ -49,7 +49,7 @@ class NodeLease:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Runs after each round (the watch of other nodes' calls followed here).
-        self.after_round: Callable[[], Awaitable[None]] | None = None
+        self.after_round: list[Callable[[], Awaitable[None]]] = []
 
     def key(self, node_id: str) -> str:
         return f"{self._prefix}node:{node_id}"
@@ -90,8 +90,8 @@ class NodeLease:
         while True:
             try:
                 await self.tick()
-                if self.after_round is not None:
-                    await self.after_round()
+                for then in self.after_round:
+                    await then()
             except Exception:
                 log.exception("node lease round failed")
             self._wake.clear()

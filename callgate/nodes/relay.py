@@ -298,7 +298,8 @@ class NodeRelay:
 
     # --- shared state -------------------------------------------------------------------------
 
-    def _job(self, job: Callable[[], Awaitable[object]]) -> None:
+    def queue_job(self, job: Callable[[], Awaitable[object]]) -> None:
+        """Redis work done in order, by one task (the call map, the live sets, presence)."""
         if len(self._jobs) >= MAX_JOBS:
             log.error("the node relay's control queue is full; a job is dropped")
             return
@@ -319,9 +320,9 @@ class NodeRelay:
     def _on_call(self, event: BusEvent) -> None:
         key = self._call_key(event.session_id)
         if isinstance(event, CallCreated):
-            self._job(lambda: self.redis.set(key, self.node_id, px=self._call_ttl_ms))
+            self.queue_job(lambda: self.redis.set(key, self.node_id, px=self._call_ttl_ms))
         else:
-            self._job(lambda: self.redis.delete(key))
+            self.queue_job(lambda: self.redis.delete(key))
 
     async def owner_of(self, session_id: str) -> str | None:
         """The node that owns a live call, or None."""
@@ -336,11 +337,11 @@ class NodeRelay:
     def account_joined(self, account: str) -> None:
         """This node has its first client of `account`."""
         key = self._account_key(account)
-        self._job(lambda: self.redis.sadd(key, self.node_id))
+        self.queue_job(lambda: self.redis.sadd(key, self.node_id))
 
     def account_left(self, account: str) -> None:
         key = self._account_key(account)
-        self._job(lambda: self.redis.srem(key, self.node_id))
+        self.queue_job(lambda: self.redis.srem(key, self.node_id))
 
     def notify_account(self, account: str, name: str, data: dict[str, Any]) -> None:
         """`name` to the clients of `account` on every other node that has some."""
@@ -352,7 +353,7 @@ class NodeRelay:
                 if node != self.node_id:
                     self._append(node, record)
 
-        self._job(job)
+        self.queue_job(job)
 
     async def alive(self, nodes: set[str], lease_key: Callable[[str], str]) -> set[str]:
         """Which of `nodes` still hold their lease."""

@@ -5,6 +5,7 @@ clients of a killed node's calls are told `hangup` then `cdr`."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import time
@@ -20,7 +21,7 @@ from callgate.api.auth import create_token
 from callgate.media.signals import align, dominant_frequency_hz, sine_pcm16
 from tests.api.test_js_client import JS_DIR, node_with_client
 from tests.support import need, postgres_database
-from tests.test_crash_recovery import SECRET, Server, wait_for
+from tests.test_crash_recovery import CONFIG, SECRET, Server, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # this suite's own db number
 
@@ -39,13 +40,19 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def nodes(tmp_path: Path, redis_url: str) -> Iterator[tuple[Server, Server]]:
+    with running_nodes(tmp_path, redis_url, CONFIG) as pair:
+        yield pair
+
+
+@contextlib.contextmanager
+def running_nodes(tmp_path: Path, redis_url: str, config: str) -> Iterator[tuple[Server, Server]]:
     tag = uuid.uuid4().hex[:8]
     with postgres_database("cg_nodes2") as database_url:
         pair = []
         for name in ("a", "b"):
             data_dir = tmp_path / name
             data_dir.mkdir()
-            server = Server(data_dir, database_url)
+            server = Server(data_dir, database_url, config)
             server.env["CALLGATE_NODE_ID"] = f"node-{name}-{tag}"
             server.env["CALLGATE_REDIS_URL"] = redis_url
             pair.append(server)
@@ -177,3 +184,33 @@ def test_clients_of_a_killed_nodes_calls_are_told_within_30_s(
     # New calls go to the survivor.
     with httpx.Client(base_url=a.url, headers=headers, timeout=10) as client:
         assert client.post("/pbx/call", json={"phoneNumber": "7000099"}).status_code == 200
+
+
+def test_the_account_limits_hold_across_nodes(tmp_path: Path, redis_url: str) -> None:
+    # TOML keys after a table belong to it: the limits go first.
+    config = "max_concurrent_calls = 3\ncalls_per_second = 0.05\ncalls_burst = 4\n" + CONFIG
+    with running_nodes(tmp_path, redis_url, config) as (a, b):
+        headers = {"Authorization": f"Bearer {token(f'acme-{uuid.uuid4().hex[:6]}')}"}
+        with httpx.Client(headers=headers, timeout=10) as client:
+
+            def place(server: Server, number: str) -> httpx.Response:
+                return client.post(f"{server.url}/pbx/call", json={"phoneNumber": number})
+
+            placed = [place(a, "7000001"), place(b, "7000002"), place(a, "7000003")]
+            assert [r.status_code for r in placed] == [200] * 3, placed[2].text
+            # Three live calls over both nodes: the fourth is refused on either.
+            for server in (a, b):
+                refused = place(server, "7000004")
+                assert refused.status_code == 429, refused.text
+                assert "concurrent" in refused.json()["errors"]
+            session_id = placed[1].json()["data"]["sessionId"]
+            assert client.post(f"{a.url}/pbx/hangup", json={"sessionId": session_id}).is_success
+            wait_for(lambda: client.get(f"{b.url}/v1/calls").json()["data"] == [])
+            # A slot is free again; the bucket (4 at once, then one every 20 s) has one token left.
+            assert place(b, "7000005").status_code == 200
+            session_id = placed[0].json()["data"]["sessionId"]
+            assert client.post(f"{a.url}/pbx/hangup", json={"sessionId": session_id}).is_success
+            wait_for(lambda: len(client.get(f"{a.url}/v1/calls").json()["data"]) == 1)
+            refused = place(b, "7000006")
+            assert refused.status_code == 429, refused.text
+            assert "per second" in refused.json()["errors"]
