@@ -28,6 +28,7 @@ from callgate.calls.history import CallHistory
 from callgate.console import STATIC_DIR as CONSOLE_DIR
 from callgate.gateway import Gateway
 from callgate.metrics import CONTENT_TYPE, GatewayMetrics
+from callgate.nodes.watch import OwnerWatch
 from callgate.telephony.simulated import SimulatedCarrier
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     With `manage_lifecycle` the app's lifespan starts and stops the gateway; the Realtime surface is
     reachable as `rest_app(app).state.realtime`.
     """
-    realtime = Realtime(gateway.calls, gateway.jwt_secret)
+    realtime = Realtime(gateway.calls, gateway.jwt_secret, relay=gateway.relay)
     unprobe = gateway.probe.add(realtime)
+    if gateway.relay is not None and gateway.lease is not None:
+        lease = gateway.lease
+        watch = OwnerWatch(gateway.relay, gateway.store, realtime, lease.key)
+        lease.after_round.append(watch.check)
     metrics = GatewayMetrics(gateway)
 
     @asynccontextmanager

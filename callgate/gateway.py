@@ -20,7 +20,10 @@ from callgate.clock import Clock, LoopClock, MediaTicker
 from callgate.config import Config
 from callgate.idle import IdleProbe
 from callgate.inbound.connector import InboundConnector, InboundSettings
+from callgate.nodes.hangups import remote_hangup, serve_hangups
 from callgate.nodes.lease import NodeLease
+from callgate.nodes.limits import GlobalAdmission
+from callgate.nodes.relay import NodeRelay
 from callgate.store import SqlRecordStore
 from callgate.store.recordings import WavRecordings
 from callgate.telephony.simulated import SimulatedCarrier
@@ -50,6 +53,7 @@ class Gateway:
     webhooks: Webhooks | None = None
     lease: NodeLease | None = None  # with redis_url: this node's lease, and the reaper
     probe: IdleProbe = field(default_factory=IdleProbe)  # what a finished call must give back
+    relay: NodeRelay | None = None  # with redis_url: messages to and from the other nodes
     started: bool = field(default=False, init=False)
 
     @classmethod
@@ -110,6 +114,24 @@ class Gateway:
         admission = CallAdmission(
             clock, config.calls_per_second, config.calls_burst, config.max_concurrent_calls
         )
+        requests = CallRequests(clock, store, service, admission)
+        lease, relay = _nodes(config, store, clock)
+        if relay is not None:
+            relay.follow(bus)
+            serve_hangups(relay, service)
+            requests.remote_hangup = remote_hangup(relay)
+            shared = GlobalAdmission(
+                relay.redis,
+                clock,
+                admission,
+                rate_per_s=config.calls_per_second,
+                burst=config.calls_burst,
+                max_concurrent=config.max_concurrent_calls,
+            )
+            shared.follow(bus, relay.queue_job)
+            requests.shared_admission = shared
+            if lease is not None:
+                lease.after_round.append(shared.refresh)
         if config.jwt_secret:
             secret, generated = config.jwt_secret, False
         else:
@@ -130,7 +152,7 @@ class Gateway:
                 wait_s=config.cdr_query_budget_s,
             ),
             inbound=inbound,
-            requests=CallRequests(clock, store, service, admission),
+            requests=requests,
             recordings=recordings,
             jwt_secret=secret,
             secret_generated=generated,
@@ -139,7 +161,8 @@ class Gateway:
                 if config.webhooks
                 else None
             ),
-            lease=_lease(config, store, clock),
+            lease=lease,
+            relay=relay,
         )
         gateway.probe = IdleProbe(
             (clock, ticker, bus, service, trunk, inbound, recorder, gateway.requests)
@@ -152,6 +175,8 @@ class Gateway:
         await self.store.open()
         await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
         self.recorder.start()
+        if self.relay is not None:
+            await self.relay.start()
         if self.lease is not None:
             await self.lease.renew()  # before the first call is placed on this node
             self.lease.start()
@@ -172,14 +197,19 @@ class Gateway:
         await self.inbound.close()
         self.ticker.stop()
         await self.recorder.stop()
+        if self.relay is not None:
+            await self.relay.stop()  # after the calls: their ends were relayed
         if self.lease is not None:
             await self.lease.stop()  # after the recorder: this node's records are closed
         await self.store.close()
 
 
-def _lease(config: Config, store: RecordStore, clock: Clock) -> NodeLease | None:
+def _nodes(
+    config: Config, store: RecordStore, clock: Clock
+) -> tuple[NodeLease | None, NodeRelay | None]:
     if not config.redis_url:
-        return None
+        return None, None
     from redis.asyncio import Redis  # only a node that shares state needs the client
 
-    return NodeLease(Redis.from_url(config.redis_url), store, clock, config.node_id)
+    redis = Redis.from_url(config.redis_url)
+    return NodeLease(redis, store, clock, config.node_id), NodeRelay(redis, config.node_id)

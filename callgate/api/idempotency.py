@@ -35,7 +35,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from starlette.responses import JSONResponse
 
@@ -116,6 +116,19 @@ class _Entry:
     expires_at: float = math.inf
 
 
+RemoteHangup = Callable[[str, str, RequestKey | None], Awaitable[bool]]
+
+
+class SharedAdmission(Protocol):
+    """Admission over every node: a reservation (or 429), released once the call exists."""
+
+    async def admit(self, account: str, live_here: int) -> str | None: ...
+
+    async def settle(
+        self, account: str, reservation: str | None, session_id: str | None
+    ) -> None: ...
+
+
 class CallRequests:
     """POST /pbx/call and /pbx/hangup behind the admission limits, the database bound and the keys."""
 
@@ -133,6 +146,10 @@ class CallRequests:
         # service knows a call only once its record is durable).
         self._placing: dict[str, int] = {}
         self.refusals = DatabaseRefusals(retry_after_s=max(1, math.ceil(self._bound_s)))
+        # With other nodes: ends a call another node owns; False when no node has it.
+        self.remote_hangup: RemoteHangup | None = None
+        # With other nodes: the account limits counted over all of them.
+        self.shared_admission: SharedAdmission | None = None
 
     # --- the endpoints -------------------------------------------------------------------------
 
@@ -174,7 +191,7 @@ class CallRequests:
 
     async def hangup(self, account: str, session_id: str, key: RequestKey | None) -> JSONResponse:
         if key is None:
-            return _respond(self._hangup(account, session_id, None), replayed=False)
+            return _respond(await self._hangup(account, session_id, None), replayed=False)
         deadline = self._clock.monotonic() + self._bound_s
 
         async def first() -> tuple[dict[str, Any], bool]:
@@ -192,7 +209,7 @@ class CallRequests:
             for record in records:
                 self._same_body("POST /pbx/hangup", key, record.hangup_idempotency_hash)
                 return {"sessionId": record.session_id}, True
-            return self._hangup(account, session_id, key), False
+            return await self._hangup(account, session_id, key), False
 
         return await self._once("POST /pbx/hangup", account, key, first)
 
@@ -288,8 +305,15 @@ class CallRequests:
         machine_detection: MachineDetection | None = None,
     ) -> dict[str, Any]:
         placing = self._placing.get(account, 0)
-        self._admission.admit(account, self._calls.count_live(account) + placing)
+        shared = self.shared_admission
+        reservation = None
+        if shared is None:
+            self._admission.admit(account, self._calls.count_live(account) + placing)
+        else:
+            # The shared count holds a reservation for each call still being placed.
+            reservation = await shared.admit(account, self._calls.count_live(account))
         self._placing[account] = placing + 1
+        placed = None
         try:
             call = await self._calls.place_call(
                 account,
@@ -300,6 +324,7 @@ class CallRequests:
                 listen=listen,
                 machine_detection=machine_detection,
             )
+            placed = call.session_id
         except RecordNotDurable as exc:
             raise self.refusals.refuse(
                 "POST /pbx/call",
@@ -314,6 +339,8 @@ class CallRequests:
                 self._placing[account] = left
             else:
                 del self._placing[account]
+            if shared is not None:
+                await shared.settle(account, reservation, placed)
         return {"phoneNumber": number, "sessionId": call.session_id}
 
     def held(self) -> dict[str, int]:
@@ -323,10 +350,16 @@ class CallRequests:
             "request_keys": len(self._entries),
         }
 
-    def _hangup(self, account: str, session_id: str, key: RequestKey | None) -> dict[str, Any]:
+    async def _hangup(
+        self, account: str, session_id: str, key: RequestKey | None
+    ) -> dict[str, Any]:
         try:
             self._calls.hangup(account, session_id, request=key)
         except CallNotFound:
+            if self.remote_hangup is not None and await self.remote_hangup(
+                account, session_id, key
+            ):
+                return {"sessionId": session_id}
             raise ApiError(
                 404, f"No live call with sessionId {session_id}: unknown or already ended"
             ) from None

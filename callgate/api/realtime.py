@@ -35,6 +35,7 @@ import socketio
 from callgate.api import sio_wire
 from callgate.api.auth import account_from_token, bearer_token
 from callgate.api.envelope import ApiError
+from callgate.api.remote import Pending, Relay
 from callgate.api.sio_pings import AsyncServer
 from callgate.api.sio_transport import DirectChannel, channel_of
 from callgate.calls.events import (
@@ -102,11 +103,18 @@ class Client:
     deferred: list[tuple[bytes, bool, str]] = field(default_factory=list)
 
 
-Command = Callable[[Client, Any], Ack]
+Command = Callable[[Client, Any], "Ack | Pending"]
 
 
 class Realtime:
-    def __init__(self, calls: CallService, jwt_secret: str, *, max_audio_backlog: int = 50) -> None:
+    def __init__(
+        self,
+        calls: CallService,
+        jwt_secret: str,
+        *,
+        max_audio_backlog: int = 50,
+        relay: Relay | None = None,
+    ) -> None:
         self.calls = calls
         self._secret = jwt_secret
         self._max_audio_backlog = max_audio_backlog
@@ -124,6 +132,14 @@ class Realtime:
         self._replying: Client | None = None  # the direct client whose command runs now
         self._awaiting_reply: set[Client] = set()  # direct clients with acks in `replies`
         self._reply_timer: asyncio.TimerHandle | None = None
+        # With other nodes (issue 16): calls owned elsewhere that clients here joined, and the
+        # nodes whose clients joined calls owned here. Both empty on one node: the paths below
+        # test them for truth only, so a lone node pays nothing for them.
+        self._relay = relay
+        self._remote_sessions: dict[str, tuple[str, str]] = {}  # session id -> (owner, account)
+        self._remote_rooms: dict[str, set[str]] = {}  # session id -> nodes with clients in it
+        self._proxy_outbox = Outbox(1)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._commands: dict[str, Command] = {
             "joinRoom": self._join_room,
             "audio": self._audio,
@@ -139,6 +155,11 @@ class Realtime:
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._generic_event)
+        if relay is not None:
+            relay.on_audio = self.remote_audio
+            relay.on_event = self.remote_event
+            relay.on_notice = self._remote_notice
+            relay.handle("sio", self._serve_node)
 
     def held(self) -> dict[str, int]:
         """For the idle-state probe (callgate/idle.py): our tables, and python-socketio's own
@@ -165,6 +186,12 @@ class Realtime:
             self._reply_timer = None
         for client in list(self.clients.values()):
             await self._stop_sender(client)
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # --- connection ----------------------------------------------------------------------------
 
@@ -194,7 +221,10 @@ class Realtime:
         else:
             client.sender = asyncio.create_task(self._send_loop(client), name=f"sio-send-{sid}")
         self.clients[sid] = client
-        self._by_account.setdefault(account, set()).add(client)
+        peers = self._by_account.setdefault(account, set())
+        if not peers and self._relay is not None:
+            self._relay.account_joined(account)  # this node now wants the account's newSession
+        peers.add(client)
         return None
 
     async def _disconnect(self, sid: str, *args: Any) -> Ack | None:
@@ -208,6 +238,8 @@ class Realtime:
             peers.discard(client)
             if not peers:
                 del self._by_account[client.account]
+                if self._relay is not None:
+                    self._relay.account_left(client.account)
         for session_id in client.joined:
             self._leave(client, session_id)
         client.listening.clear()
@@ -273,7 +305,10 @@ class Realtime:
         client = self.clients.get(sid)
         if client is None:
             return _fail("not connected")
-        return self._run(client, event, args)
+        ack = self._run(client, event, args)
+        if isinstance(ack, Pending):  # a call another node owns
+            return await ack.future
+        return ack
 
     # --- the direct path ----------------------------------------------------------------------
 
@@ -301,6 +336,10 @@ class Realtime:
             ack = self._run(client, command.event, command.args)
         finally:
             self._replying = None
+        if isinstance(ack, Pending):  # a call another node owns: its ack comes later
+            ack_id = command.ack_id
+            ack.then(lambda answer: self._remote_ack(client, ack_id, answer))
+            return True
         if command.ack_id is not None:
             frames = sio_wire.ack_frame(command.ack_id, ack)
             if command.event == "audio":  # 6 a second while a bot talks: worth a shared write
@@ -313,6 +352,17 @@ class Realtime:
         elif client.deferred:
             self._effects_later(client)
         return True
+
+    def _remote_ack(self, client: Client, ack_id: int | None, ack: Ack) -> None:
+        """Another node's answer to a direct client's command, read just now. What the command
+        caused follows in the records behind it: held a moment, as behind a local ack."""
+        if client.channel is None or client.sid not in self.clients:
+            return
+        if ack_id is not None:
+            self._deliver(client, sio_wire.ack_frame(ack_id, ack), False, "")
+        if not client.deferred:
+            client.deferred.append((b"", False, ""))  # holds what follows until _send_deferred
+            self._effects_later(client)
 
     def _reply(self, client: Client, frames: bytes) -> None:
         if not client.replies:
@@ -366,7 +416,8 @@ class Realtime:
         if client.channel is None or client.sid not in self.clients:
             return
         for frames, audio, sid in deferred:
-            self._deliver(client, frames, audio, sid)
+            if frames:
+                self._deliver(client, frames, audio, sid)
 
     def _send(self, client: Client, frames: bytes, *, audio: bool = False, sid: str = "") -> None:
         """Frames to a direct client: now if its socket takes them, else through its outbox."""
@@ -422,12 +473,19 @@ class Realtime:
 
     # --- commands (both paths) ----------------------------------------------------------------
 
-    def _run(self, client: Client, event: str, args: tuple[Any, ...]) -> Ack:
+    def _run(self, client: Client, event: str, args: tuple[Any, ...]) -> Ack | Pending:
         if event in RESERVED_EVENTS:
             return _fail(f"'{event}' is a reserved event name")
         command = self._commands.get(event)
         if command is None:
             return _fail(f"unknown event {event!r}")
+        if self._remote_sessions and event != "joinRoom":
+            data = args[0] if args else None
+            session_id = data.get("sessionId") if isinstance(data, dict) else None
+            if session_id in self._remote_sessions and session_id in client.joined:
+                assert isinstance(data, dict)
+                assert isinstance(session_id, str)
+                return self._forward(client, session_id, event, data)
         try:
             return command(client, args[0] if args else None)
         except CallNotFound as exc:
@@ -445,10 +503,21 @@ class Realtime:
         members.discard(client)
         if not members:
             del self._rooms[session_id]
+            remote = self._remote_sessions.pop(session_id, None)
+            if remote is not None and self._relay is not None:  # nobody here follows it now
+                self._relay.call(
+                    remote[0],
+                    "sio",
+                    remote[1],
+                    {"e": "leaveRoom", "d": {"sessionId": session_id}},
+                    None,
+                    lambda ack: None,
+                )
+                return
         with contextlib.suppress(CallNotFound):
             self.calls.detach(self.calls.find(client.account, session_id))
 
-    def _join_room(self, client: Client, data: Any) -> Ack:
+    def _join_room(self, client: Client, data: Any) -> Ack | Pending:
         session_id = data.get("sessionId") if isinstance(data, dict) else None
         if not isinstance(session_id, str):
             return _fail("sessionId is required")
@@ -462,6 +531,8 @@ class Realtime:
         try:
             call = self.calls.find(client.account, session_id)
         except CallNotFound:
+            if self._relay is not None:
+                return self._join_remote(client, session_id)
             self._broadcast((client,), "roomJoined", {"sessionId": session_id, "status": "failed"})
             return _fail(f"No live call with sessionId {session_id}")
         extra: dict[str, Any] = {}
@@ -551,11 +622,18 @@ class Realtime:
             members = self._rooms.get(event.session_id)
             if members:  # most frames of most calls have nobody listening on Socket.IO
                 self._audio_out(event.session_id, event.frame, members)
+            if self._remote_rooms:  # clients on other nodes joined calls of this one
+                nodes = self._remote_rooms.get(event.session_id)
+                if nodes and self._relay is not None:
+                    for node in nodes:
+                        self._relay.send_audio(node, event.session_id, event.frame)
             return
         match event:
             case CallCreated(session_id=sid, account=account, direction=direction):
                 data = {"sessionId": sid, "type": direction}
                 self._broadcast(self._by_account.get(account, ()), "newSession", data)
+                if self._relay is not None:
+                    self._relay.notify_account(account, "newSession", data)
             case DialStatusChanged(session_id=sid, status=status):
                 self._to_room(sid, "dialStatus", {"sessionId": sid, "status": status})
             case DtmfReceived(session_id=sid, digit=digit):
@@ -570,10 +648,18 @@ class Realtime:
             case CallFinished(session_id=sid, record=record):
                 self._to_room(sid, "hangup", {"sessionId": sid})
                 self._to_room(sid, "cdr", record.to_json())
-                self._audio_prefixes.pop(sid, None)
-                for client in self._rooms.pop(sid, ()):
-                    client.joined.discard(sid)
-                    client.listening.discard(sid)
+                self._end_room(sid)
+                nodes = self._remote_rooms.pop(sid, None)
+                if nodes:
+                    log.debug("call %s ended; nodes %s were told", sid, sorted(nodes))
+
+    def _end_room(self, sid: str) -> None:
+        """Nothing about the call follows its cdr: the room is gone."""
+        self._audio_prefixes.pop(sid, None)
+        self._remote_sessions.pop(sid, None)
+        for client in self._rooms.pop(sid, ()):
+            client.joined.discard(sid)
+            client.listening.discard(sid)
 
     def _audio_out(self, sid: str, frame: bytes, members: set[Client]) -> None:
         frames = payload = None
@@ -605,3 +691,147 @@ class Realtime:
 
     def _to_room(self, session_id: str, event: str, data: dict[str, Any]) -> None:
         self._broadcast(self._rooms.get(session_id, ()), event, data)
+        if self._remote_rooms and self._relay is not None:
+            for node in self._remote_rooms.get(session_id, ()):
+                self._relay.send_event(node, session_id, event, data)
+
+    # --- calls owned by other nodes (issue 16) ----------------------------------------------------
+    #
+    # A client here joins a call another node owns: the owner (from the call -> node map) is asked
+    # to count this node in the call's room; from then on the owner sends this node the call's
+    # audio and events, in order, and this node writes them to its joined clients exactly as it
+    # writes its own calls'. The client's commands for that call are run on the owner, by the same
+    # handlers, and answered here with the owner's ack.
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _join_remote(self, client: Client, session_id: str) -> Pending:
+        pending = Pending()
+        self._spawn(self._join_remote_run(client, session_id, pending))
+        return pending
+
+    async def _join_remote_run(self, client: Client, session_id: str, pending: Pending) -> None:
+        relay = self._relay
+        assert relay is not None
+        try:
+            owner = await relay.owner_of(session_id)
+        except Exception:
+            log.exception("looking up the node of call %s failed", session_id)
+            owner = None
+        if owner is None or owner == relay.node_id:
+            self._broadcast((client,), "roomJoined", {"sessionId": session_id, "status": "failed"})
+            pending.resolve(_fail(f"No live call with sessionId {session_id}"))
+            return
+        data = {"e": "joinRoom", "d": {"sessionId": session_id}}
+
+        def joined(ack: Ack) -> None:
+            if not ack.get("success") or client.sid not in self.clients:
+                if client.sid in self.clients:
+                    failed = {"sessionId": session_id, "status": "failed"}
+                    self._broadcast((client,), "roomJoined", failed)
+                pending.resolve(_fail(str(ack.get("error") or "joinRoom failed")))
+                return
+            self._remote_sessions[session_id] = (owner, client.account)
+            if session_id not in client.joined:
+                client.joined.add(session_id)
+                self._rooms.setdefault(session_id, set()).add(client)
+            ok = {"sessionId": session_id, "status": "success"}
+            self._broadcast((client,), "roomJoined", ok)
+            state = ack.get("state")
+            if isinstance(state, str) and state != CallState.ENDED.value:
+                status = {"sessionId": session_id, "status": state}
+                self._broadcast((client,), "dialStatus", status)
+            pending.resolve(_ok())
+
+        relay.call(owner, "sio", client.account, data, None, joined)
+
+    def _forward(
+        self, client: Client, session_id: str, event: str, data: dict[str, Any]
+    ) -> Pending:
+        relay = self._relay
+        assert relay is not None
+        owner = self._remote_sessions[session_id][0]
+        blob = data.get("audioData")
+        if isinstance(blob, bytes | bytearray | memoryview):  # binary travels beside the JSON
+            data = {key: value for key, value in data.items() if key != "audioData"}
+            blob = bytes(blob)
+        else:
+            blob = None
+        pending = Pending()
+        relay.call(owner, "sio", client.account, {"e": event, "d": data}, blob, pending.resolve)
+        return pending
+
+    def _serve_node(
+        self, node: str, account: str, request: dict[str, Any], blob: bytes | None
+    ) -> Ack:
+        """A command from a client on `node` for a call of this node."""
+        event, data = request.get("e"), request.get("d")
+        if not isinstance(event, str) or not isinstance(data, dict):
+            return _fail("malformed node request")
+        session_id = data.get("sessionId")
+        if not isinstance(session_id, str):
+            return _fail("sessionId is required")
+        if event == "joinRoom":
+            try:
+                call = self.calls.find(account, session_id)
+            except CallNotFound:
+                return _fail(f"No live call with sessionId {session_id}")
+            nodes = self._remote_rooms.setdefault(session_id, set())
+            if node not in nodes:
+                nodes.add(node)
+                self.calls.attach(call)  # a room with clients elsewhere keeps its call alive
+            return _ok(state=call.state.value)
+        if event == "leaveRoom":
+            self._drop_remote(session_id, node)
+            return _ok()
+        if blob is not None:
+            data["audioData"] = blob
+        proxy = Client(f"node:{node}", account, self._proxy_outbox, joined={session_id})
+        ack = self._run(proxy, event, (data,))
+        assert not isinstance(ack, Pending)  # calls of this node are run here
+        return ack
+
+    def _drop_remote(self, session_id: str, node: str) -> None:
+        nodes = self._remote_rooms.get(session_id)
+        if nodes is None or node not in nodes:
+            return
+        nodes.discard(node)
+        if not nodes:
+            del self._remote_rooms[session_id]
+        call = next((c for c in self.calls.calls if c.session_id == session_id), None)
+        if call is not None:
+            self.calls.detach(call)
+
+    def remote_audio(self, session_id: str, frame: bytes) -> None:
+        """A frame of a call another node owns, for the clients here in its room."""
+        members = self._rooms.get(session_id)
+        if members:
+            self._audio_out(session_id, frame, members)
+
+    def remote_event(self, session_id: str, name: str, data: dict[str, Any]) -> None:
+        """An event of a call another node owns (or closed for its dead owner)."""
+        if session_id not in self._remote_sessions:
+            return
+        self._broadcast(self._rooms.get(session_id, ()), name, data)
+        if name == "cdr":
+            self._end_room(session_id)
+
+    def _remote_notice(self, account: str, name: str, data: dict[str, Any]) -> None:
+        if name == "newSession":
+            self._broadcast(self._by_account.get(account, ()), name, data)
+
+    def remote_sessions(self) -> dict[str, tuple[str, str]]:
+        """Calls other nodes own that clients here joined: session id -> (owner, account)."""
+        return dict(self._remote_sessions)
+
+    def remote_nodes(self) -> set[str]:
+        """Nodes with clients in rooms of calls owned here."""
+        return {node for nodes in self._remote_rooms.values() for node in nodes}
+
+    def drop_node(self, node: str) -> None:
+        """`node` is gone: its clients no longer follow calls here."""
+        for session_id in [sid for sid, nodes in self._remote_rooms.items() if node in nodes]:
+            self._drop_remote(session_id, node)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from redis.asyncio import Redis
 
@@ -48,6 +48,8 @@ class NodeLease:
         self._prefix = prefix
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Runs after each round (the watch of other nodes' calls followed here).
+        self.after_round: list[Callable[[], Awaitable[None]]] = []
 
     def key(self, node_id: str) -> str:
         return f"{self._prefix}node:{node_id}"
@@ -88,6 +90,8 @@ class NodeLease:
         while True:
             try:
                 await self.tick()
+                for then in self.after_round:
+                    await then()
             except Exception:
                 log.exception("node lease round failed")
             self._wake.clear()
