@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from callgate.calls.ids import ACCOUNT_RE
+from callgate.calls.options import CallOptionsError, parse_metadata
 from callgate.inbound.routes import InboundRoute
 from callgate.listen.options import ListenOptions, OptionsError, parse_listen
 from callgate.telephony.simulated.scripts import (
@@ -414,7 +415,15 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
         where = f"inbound.route[{index}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: expected a table")
-        unknown = set(item) - {"pattern", "url", "account", "headers", "record", "listen"}
+        unknown = set(item) - {
+            "pattern",
+            "url",
+            "account",
+            "headers",
+            "record",
+            "listen",
+            "metadata",
+        }
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
         pattern = _text(f"{where}.pattern", item.get("pattern", ".*"))
@@ -433,9 +442,20 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
                 headers=tuple((str(k), v) for k, v in headers.items()),
                 record=_route_record(f"{where}.record", item),
                 listen=_route_listen(f"{where}.listen", item),
+                metadata=_route_metadata(f"{where}.metadata", item),
             )
         )
     return tuple(routes)
+
+
+def _route_metadata(key: str, item: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A route's `metadata` table: the JSON object its calls carry (the limits of POST /pbx/call's)."""
+    if "metadata" not in item:
+        return ()
+    try:
+        return tuple(parse_metadata(item["metadata"], key).items())
+    except CallOptionsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _route_listen(key: str, item: dict[str, Any]) -> ListenOptions | None:

@@ -145,20 +145,21 @@ def parse_sip_headers(raw: Any) -> SipHeaders:
     return tuple(headers)
 
 
-def metadata_from_headers(headers: SipHeaders) -> Metadata:
-    """An incoming INVITE's X- headers as metadata: name (as sent) -> value, the first of a name
-    winning, within the metadata limits (what does not fit is left out, never refused: the caller
-    cannot be told)."""
-    metadata: Metadata = {}
-    size = 2  # {}
+def inbound_metadata(route: Metadata, headers: SipHeaders) -> Metadata | None:
+    """An inbound call's metadata: its route's (configured, so it wins a clash), then the X-
+    headers of the INVITE, name (as sent) -> value, the first of a name winning, as many as fit
+    in the metadata limit (the rest is left out, never refused: the caller cannot be told).
+    None when there is neither."""
+    metadata: Metadata = dict(route)
+    size = len(metadata_json(metadata).encode())
     for name, value in headers:
-        if not X_HEADER_RE.fullmatch(name) or not METADATA_KEY_RE.fullmatch(name):
+        if name in metadata or not X_HEADER_RE.fullmatch(name):
             continue
-        if name in metadata:
-            continue
-        entry = len(metadata_json({name: value}).encode()) - 1  # less one brace, plus a comma
+        if not METADATA_KEY_RE.fullmatch(name):
+            continue  # a name a filter could not name (dots, '!'...)
+        entry = len(metadata_json({name: value}).encode()) - 2 + (1 if metadata else 0)
         if size + entry > MAX_METADATA_BYTES:
             break
         metadata[name] = value
         size += entry
-    return metadata
+    return metadata or None

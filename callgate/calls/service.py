@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from callgate.calls.bus import EventBus
 from callgate.calls.call import LiveCall
@@ -514,18 +515,24 @@ class CallService:
         *,
         record_audio: bool | None = None,
         listen: ListenOptions | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> LiveCall:
         """Record an offered inbound call and make it live (Ringing) for `account`; with
-        `record_audio` (None: the `record_calls` default) its audio is recorded from the answer."""
+        `record_audio` (None: the `record_calls` default) its audio is recorded from the answer.
+        `metadata`: its route's and its offer's (callgate/calls/options.py, inbound_metadata)."""
         call = self._new_call(
             account, "inbound", event.did_number, event.caller_id, event.session_id
         )
+        if metadata is not None:
+            call.record = call.record.replace(metadata=metadata)
         call.record_audio = self.settings.record_calls if record_audio is None else record_audio
         call.listen, call.listen_to_all = listen, listen is not None
         await self.recorder.submit_waiting(call.record)
         self._register(call)
         self.bus.publish(
-            CallCreated(call.session_id, account, "inbound", event.did_number, event.caller_id)
+            CallCreated(
+                call.session_id, account, "inbound", event.did_number, event.caller_id, metadata
+            )
         )
         self._publish_status(call, "Ringing")
         return call
