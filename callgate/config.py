@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from callgate.calls.ids import ACCOUNT_RE
+from callgate.calls.options import CallOptionsError, parse_metadata
 from callgate.inbound.routes import InboundRoute
 from callgate.listen.options import ListenOptions, OptionsError, parse_listen
 from callgate.telephony.simulated.scripts import (
@@ -29,6 +30,8 @@ from callgate.webhooks.settings import EVENTS as WEBHOOK_EVENTS
 from callgate.webhooks.settings import WebhookSettings
 
 ENV_PREFIX = "CALLGATE_"
+# A caller ID becomes the From user of an INVITE: RFC 3261's unreserved and user-unreserved.
+CALLER_ID_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/]{1,64}")
 # Variables with the prefix that are not settings (read by the test suite or the launcher).
 # CALLGATE_URL and CALLGATE_TOKEN tell the client commands (`callgate call`, `cdr`) where to go.
 ENV_NOT_SETTINGS = frozenset(
@@ -38,6 +41,12 @@ ENV_NOT_SETTINGS = frozenset(
 
 class ConfigError(ValueError):
     """A bad setting; the message starts with the key's name."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    name: str
+    caller_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,12 @@ class Config:
     inbound_routes: tuple[InboundRoute, ...] = ()
     sip_table: tuple[tuple[str, Any], ...] = ()  # the TOML [sip] table, applied over `trunk`'s URI
     webhooks: tuple[WebhookSettings, ...] = ()  # the TOML [[webhook]] tables
+    # The TOML [accounts.<name>] tables: the caller IDs each account may present (callerId).
+    accounts: tuple[AccountSettings, ...] = ()
+
+    def caller_ids(self) -> dict[str, frozenset[str]]:
+        """Account -> the caller IDs POST /pbx/call's `callerId` may name for it."""
+        return {account.name: frozenset(account.caller_ids) for account in self.accounts}
 
     @property
     def sip(self) -> SipTrunkSettings | None:
@@ -312,7 +327,7 @@ SETTINGS: dict[str, Parser] = {
     "recording_retention_days": _non_negative_int,
 }
 # Set only from the TOML file's tables.
-TABLES = {"simulator_scripts", "inbound_routes", "sip_table", "webhooks"}
+TABLES = {"simulator_scripts", "inbound_routes", "sip_table", "webhooks", "accounts"}
 assert set(SETTINGS) | TABLES == {f.name for f in fields(Config)}
 
 
@@ -360,6 +375,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         if key == "webhook":
             values["webhooks"] = _webhooks(item)
             continue
+        if key == "accounts":
+            values["accounts"] = _accounts(item)
+            continue
         if key == "sip":
             if not isinstance(item, dict):
                 raise ConfigError("sip: expected a table")
@@ -397,7 +415,15 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
         where = f"inbound.route[{index}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: expected a table")
-        unknown = set(item) - {"pattern", "url", "account", "headers", "record", "listen"}
+        unknown = set(item) - {
+            "pattern",
+            "url",
+            "account",
+            "headers",
+            "record",
+            "listen",
+            "metadata",
+        }
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
         pattern = _text(f"{where}.pattern", item.get("pattern", ".*"))
@@ -416,9 +442,20 @@ def _inbound(raw: Any) -> tuple[InboundRoute, ...]:
                 headers=tuple((str(k), v) for k, v in headers.items()),
                 record=_route_record(f"{where}.record", item),
                 listen=_route_listen(f"{where}.listen", item),
+                metadata=_route_metadata(f"{where}.metadata", item),
             )
         )
     return tuple(routes)
+
+
+def _route_metadata(key: str, item: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A route's `metadata` table: the JSON object its calls carry (the limits of POST /pbx/call's)."""
+    if "metadata" not in item:
+        return ()
+    try:
+        return tuple(parse_metadata(item["metadata"], key).items())
+    except CallOptionsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _route_listen(key: str, item: dict[str, Any]) -> ListenOptions | None:
@@ -453,3 +490,28 @@ def _webhooks(raw: Any) -> tuple[WebhookSettings, ...]:
         except ValueError as exc:
             raise ConfigError(f"{where}.{exc}") from None
     return tuple(hooks)
+
+
+def _accounts(raw: Any) -> tuple[AccountSettings, ...]:
+    """`[accounts.<name>]` tables: `caller_ids = ["+622150001111", ...]`."""
+    if not isinstance(raw, dict):
+        raise ConfigError("accounts: expected tables, e.g. [accounts.acme]")
+    accounts = []
+    for name, item in raw.items():
+        where = f"accounts.{name}"
+        _account(where, name)
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a table")
+        unknown = set(item) - {"caller_ids"}
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        ids = item.get("caller_ids", [])
+        if not isinstance(ids, list) or not all(
+            isinstance(i, str) and CALLER_ID_RE.fullmatch(i) for i in ids
+        ):
+            raise ConfigError(
+                f"{where}.caller_ids: expected a list of caller IDs (digits with an optional"
+                " leading +, or a SIP user part)"
+            )
+        accounts.append(AccountSettings(name, tuple(ids)))
+    return tuple(accounts)

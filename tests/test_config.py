@@ -78,6 +78,16 @@ def test_test_suite_variables_are_not_settings() -> None:
         ),
         ('[[simulator.callee]]\npattern = "1"\nvolume = 3\n', r"simulator.callee\[0\].volume"),
         ('[[inbound.route]]\nurl = "ws://a"\nrecord = "yes"\n', r"inbound.route\[0\].record"),
+        ('[[inbound.route]]\nurl = "ws://a"\nmetadata = 3\n', r"inbound.route\[0\].metadata"),
+        (
+            '[[inbound.route]]\nurl = "ws://a"\nmetadata = {"a.b" = 1}\n',
+            r"inbound.route\[0\].metadata key 'a.b'",
+        ),
+        ("accounts = 3\n", "accounts"),
+        ('[accounts."bad name"]\n', "accounts.bad name"),
+        ("[accounts.acme]\ncaller_id = []\n", "accounts.acme.caller_id: unknown key"),
+        ("[accounts.acme]\ncaller_ids = [1]\n", "accounts.acme.caller_ids"),
+        ('[accounts.acme]\ncaller_ids = ["a b"]\n', "accounts.acme.caller_ids"),
     ],
 )
 def test_bad_toml_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -179,3 +189,19 @@ def test_a_bad_webhook_table_names_the_key(tmp_path: Path, table: str, message: 
     path.write_text(f"[[webhook]]\n{table}\n")
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_config(path, environ={})
+
+
+def test_account_caller_ids_and_route_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[accounts.acme]\ncaller_ids = ["+622150001111", "0215550101"]\n'
+        "[accounts.empty]\n"
+        '[[inbound.route]]\nurl = "ws://a"\nmetadata = {queue = "support", level = 2}\n'
+    )
+    config = load_config(path, environ={})
+    assert config.caller_ids() == {
+        "acme": frozenset({"+622150001111", "0215550101"}),
+        "empty": frozenset(),
+    }
+    assert config.inbound_routes[0].metadata == (("queue", "support"), ("level", 2))
+    assert load_config(environ={}).caller_ids() == {}

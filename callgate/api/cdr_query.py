@@ -23,6 +23,9 @@ Parameters:
   accepted and is the default. These are nestjs-paginate's multi-filters (its 8.x to 12.x
   releases, which the spec's clients target); its newer `filter=` expression language is not
   offered, and `filter=` is rejected.
+- `filter.metadata.<key>=[$op:]value` filters on one top-level key of the call's metadata, as text:
+  the key's string value (a key that is absent or holds a number, boolean, object or null is
+  NULL: `$null` finds those). Every text operator applies. Not sortable.
 - Values are typed by field: whole numbers for duration, billableSeconds, hangupCauseCode and the
   quality counts (rxPackets, rxLost, ...); decimals (`3.5`) for mos, lossPercent and rxJitterMs;
   ISO 8601 for times (`2025-07-23`, `2025-07-23T03:37:56Z`, `...56.123+07:00`; a date alone is
@@ -49,6 +52,7 @@ from urllib.parse import quote
 from callgate.api.envelope import ApiError
 from callgate.api.limits import BUSY
 from callgate.calls.history import CallHistory
+from callgate.calls.options import METADATA_KEY_RE
 from callgate.calls.recordstore import (
     CdrPage,
     CdrQuery,
@@ -94,6 +98,8 @@ FIELD_TYPES: Final[dict[str, FieldType]] = {
     "machineDetection": "text",
 }
 SORTABLE: Final[tuple[str, ...]] = ("id", *FIELD_TYPES)
+# filter.metadata.<key>: the string value of one top-level key of the call's metadata.
+METADATA_PREFIX: Final = "metadata."
 OPERATORS: Final[tuple[FilterOp, ...]] = (
     "$eq",
     "$null",
@@ -326,6 +332,13 @@ def _sort_term(value: str, earlier: Sequence[tuple[str, SortDir]]) -> tuple[str,
 def _filter_term(field: str, raw: str) -> Condition:
     param = f"filter.{field}"
     kind = FIELD_TYPES.get(field)
+    if field.startswith(METADATA_PREFIX):
+        key = field.removeprefix(METADATA_PREFIX)
+        if not METADATA_KEY_RE.fullmatch(key):
+            raise CdrQueryError(
+                f"{param}: a metadata key is 1 to 64 letters, digits, '_' or '-', got {_shown(key)}"
+            )
+        kind = "text"  # string values only: a number, object or absent key is NULL
     if kind is None:
         raise CdrQueryError(
             f"{param}: unknown field {_shown(field)}; filterable fields: {', '.join(FIELD_TYPES)}"

@@ -7,8 +7,8 @@ query slots), never on the gateway that wires them, the store behind the records
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from callgate.api.idempotency import CallRequests
 from callgate.api.limits import QueryGate
@@ -34,3 +34,5 @@ class ApiContext:
     """Finished call recordings (GET /v1/recordings/{sessionId})."""
     idle: Callable[[], dict[str, int]] = dict
     """The idle-state probe's snapshot (GET /health?idle=1; see callgate/idle.py)."""
+    caller_ids: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Account -> the caller IDs POST /pbx/call's `callerId` may name (config [accounts.<name>])."""

@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse
 
 from callgate.api.envelope import ApiError, envelope
 from callgate.api.limits import CallAdmission
+from callgate.calls.options import CallOptions
 from callgate.calls.recorder import RecordNotDurable
 from callgate.calls.records import CallRecord, RequestKey
 from callgate.calls.recordstore import RecordStore
@@ -161,13 +162,21 @@ class CallRequests:
         record_audio: bool | None = None,
         listen: ListenOptions | None = None,
         machine_detection: MachineDetection | None = None,
+        options: CallOptions | None = None,
     ) -> JSONResponse:
         deadline = self._clock.monotonic() + self._bound_s
         if key is None:
             self._refuse_if_stalled(account)
             return _respond(
                 await self._place(
-                    account, number, None, deadline, record_audio, listen, machine_detection
+                    account,
+                    number,
+                    None,
+                    deadline,
+                    record_audio,
+                    listen,
+                    machine_detection,
+                    options,
                 ),
                 replayed=False,
             )
@@ -184,7 +193,7 @@ class CallRequests:
                 self._same_body("POST /pbx/call", key, record.idempotency_hash)
                 return {"phoneNumber": record.destination, "sessionId": record.session_id}, True
             return await self._place(
-                account, number, key, deadline, record_audio, listen, machine_detection
+                account, number, key, deadline, record_audio, listen, machine_detection, options
             ), False
 
         return await self._once("POST /pbx/call", account, key, first)
@@ -303,6 +312,7 @@ class CallRequests:
         record_audio: bool | None = None,
         listen: ListenOptions | None = None,
         machine_detection: MachineDetection | None = None,
+        options: CallOptions | None = None,
     ) -> dict[str, Any]:
         placing = self._placing.get(account, 0)
         shared = self.shared_admission
@@ -323,6 +333,7 @@ class CallRequests:
                 record_audio=record_audio,
                 listen=listen,
                 machine_detection=machine_detection,
+                options=options,
             )
             placed = call.session_id
         except RecordNotDurable as exc:

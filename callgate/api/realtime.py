@@ -545,9 +545,8 @@ class Realtime:
             self.calls.attach(call)
         self._broadcast((client,), "roomJoined", {"sessionId": session_id, "status": "success"})
         if call.state is not CallState.ENDED:  # a late joiner learns where the call stands at once
-            self._broadcast(
-                (client,), "dialStatus", {"sessionId": session_id, "status": call.state.value}
-            )
+            status = _with_metadata(session_id, call.record.metadata, status=call.state.value)
+            self._broadcast((client,), "dialStatus", status)
         return _ok(**extra)
 
     @staticmethod
@@ -630,12 +629,14 @@ class Realtime:
             return
         match event:
             case CallCreated(session_id=sid, account=account, direction=direction):
-                data = {"sessionId": sid, "type": direction}
+                data: dict[str, Any] = {"sessionId": sid, "type": direction}
+                if event.metadata is not None:  # only calls that carry some: the seed's shape
+                    data["metadata"] = event.metadata
                 self._broadcast(self._by_account.get(account, ()), "newSession", data)
                 if self._relay is not None:
                     self._relay.notify_account(account, "newSession", data)
-            case DialStatusChanged(session_id=sid, status=status):
-                self._to_room(sid, "dialStatus", {"sessionId": sid, "status": status})
+            case DialStatusChanged(session_id=sid, status=status, metadata=metadata):
+                self._to_room(sid, "dialStatus", _with_metadata(sid, metadata, status=status))
             case DtmfReceived(session_id=sid, digit=digit):
                 self._to_room(sid, "dtmf", {"sessionId": sid, "digit": digit})
             case CheckpointReached(session_id=sid, name=name, status=status):
@@ -646,7 +647,7 @@ class Realtime:
                     listeners = {client for client in listeners if sid in client.listening}
                 self._broadcast(listeners, name, {"sessionId": sid, **fields})
             case CallFinished(session_id=sid, record=record):
-                self._to_room(sid, "hangup", {"sessionId": sid})
+                self._to_room(sid, "hangup", _with_metadata(sid, record.metadata))
                 self._to_room(sid, "cdr", record.to_json())
                 self._end_room(sid)
                 nodes = self._remote_rooms.pop(sid, None)
@@ -835,3 +836,11 @@ class Realtime:
         """`node` is gone: its clients no longer follow calls here."""
         for session_id in [sid for sid, nodes in self._remote_rooms.items() if node in nodes]:
             self._drop_remote(session_id, node)
+
+
+def _with_metadata(sid: str, metadata: dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """An event's payload; a call's metadata is added only when it has some (the seed's shape)."""
+    data: dict[str, Any] = {"sessionId": sid, **fields}
+    if metadata is not None:
+        data["metadata"] = metadata
+    return data

@@ -22,6 +22,7 @@ class CallCreated:
     direction: Direction
     destination: str
     caller_id: str | None
+    metadata: dict[str, Any] | None = None  # the call's (POST /pbx/call, an inbound route)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class DialStatusChanged:
     session_id: str
     account: str
     status: DialStatus
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

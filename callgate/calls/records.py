@@ -69,6 +69,9 @@ class CallRecord:
     """The call was recorded (from its answer): GET /v1/recordings/{sessionId} serves the WAV."""
     machine_detection: str | None = None
     """Answering-machine detection's result (human, machine, fax, unknown) for a call that asked."""
+    metadata: dict[str, Any] | None = None
+    """The application's JSON object (POST /pbx/call's `metadata`, an inbound route's and the
+    INVITE's X- headers); None when there was none."""
 
     @property
     def duration(self) -> int:
@@ -120,6 +123,7 @@ class CallRecord:
                 if self.machine_detection is None
                 else {"machineDetection": self.machine_detection}
             ),
+            **({} if self.metadata is None else {"metadata": self.metadata}),
         }
 
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from callgate.calls.bus import EventBus
 from callgate.calls.call import LiveCall
@@ -27,6 +28,7 @@ from callgate.calls.events import (
 )
 from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
+from callgate.calls.options import CallOptions
 from callgate.calls.playout import Interrupted, Playout, PlayoutFull
 from callgate.calls.recorder import Recorder, RecordNotDurable
 from callgate.calls.recording import RecordingSink, RecordingTap
@@ -187,6 +189,7 @@ class CallService:
         record_audio: bool | None = None,
         listen: ListenOptions | None = None,
         machine_detection: MachineDetection | None = None,
+        options: CallOptions | None = None,
     ) -> LiveCall:
         """Record the call durably, then dial it.
 
@@ -194,9 +197,16 @@ class CallService:
         or the store fails, the call is never dialled: `RecordNotDurable` is raised and the record
         is closed FAILED with `UNRECORDED_CAUSE`, which is written whenever the store takes it, so
         a first version that lands late never leaves an open call behind. With `record_audio` (None:
-        the `record_calls` default) the call's audio is recorded from its answer on.
+        the `record_calls` default) the call's audio is recorded from its answer on. `options`
+        (POST /pbx/call's, validated) override the caller ID, the timeouts, and add metadata and
+        X- headers.
         """
+        options = options or CallOptions()
+        caller_id = options.caller_id or caller_id
         call = self._new_call(account, "outbound", destination, caller_id)
+        call.max_duration_s = options.max_duration_s
+        if options.metadata is not None:
+            call.record = call.record.replace(metadata=options.metadata)
         call.record_audio = self.settings.record_calls if record_audio is None else record_audio
         call.listen, call.listen_to_all = listen, listen is not None
         call.machine_detection = machine_detection
@@ -211,14 +221,17 @@ class CallService:
             self._abandon(call)
             raise
         self._register(call)
-        self.bus.publish(CallCreated(call.session_id, account, "outbound", destination, caller_id))
-        self._publish_status(call, "Dialing")
-        call.timers.append(
-            self.clock.call_later(self.settings.ring_timeout_s, lambda: self._ring_timeout(call))
+        self.bus.publish(
+            CallCreated(
+                call.session_id, account, "outbound", destination, caller_id, options.metadata
+            )
         )
+        self._publish_status(call, "Dialing")
+        ring_s = options.ring_timeout_s or self.settings.ring_timeout_s
+        call.timers.append(self.clock.call_later(ring_s, lambda: self._ring_timeout(call)))
         self._arm_grace(call)
         self.dialled += 1
-        self.trunk.dial(call.session_id, destination, caller_id)
+        self.trunk.dial(call.session_id, destination, caller_id, headers=options.sip_headers)
         return call
 
     def _abandon(self, call: LiveCall) -> None:
@@ -502,18 +515,24 @@ class CallService:
         *,
         record_audio: bool | None = None,
         listen: ListenOptions | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> LiveCall:
         """Record an offered inbound call and make it live (Ringing) for `account`; with
-        `record_audio` (None: the `record_calls` default) its audio is recorded from the answer."""
+        `record_audio` (None: the `record_calls` default) its audio is recorded from the answer.
+        `metadata`: its route's and its offer's (callgate/calls/options.py, inbound_metadata)."""
         call = self._new_call(
             account, "inbound", event.did_number, event.caller_id, event.session_id
         )
+        if metadata is not None:
+            call.record = call.record.replace(metadata=metadata)
         call.record_audio = self.settings.record_calls if record_audio is None else record_audio
         call.listen, call.listen_to_all = listen, listen is not None
         await self.recorder.submit_waiting(call.record)
         self._register(call)
         self.bus.publish(
-            CallCreated(call.session_id, account, "inbound", event.did_number, event.caller_id)
+            CallCreated(
+                call.session_id, account, "inbound", event.did_number, event.caller_id, metadata
+            )
         )
         self._publish_status(call, "Ringing")
         return call
@@ -599,9 +618,8 @@ class CallService:
         self._connected[call.session_id] = call
         for timer in call.timers:  # the ring timeout
             timer.cancel()
-        call.timers = [
-            self.clock.call_later(self.settings.max_call_duration_s, lambda: self._too_long(call))
-        ]
+        limit_s = call.max_duration_s or self.settings.max_call_duration_s
+        call.timers = [self.clock.call_later(limit_s, lambda: self._too_long(call))]
         if call.record_audio and self.tap is not None:
             call.recording = self.tap.begin(
                 call,
@@ -625,7 +643,7 @@ class CallService:
     def _too_long(self, call: LiveCall) -> None:
         if call.ended:
             return
-        log.info("call %s reached the maximum duration; hanging up", call.session_id)
+        log.info("call %s reached its maximum duration; hanging up", call.session_id)
         self.trunk.hangup(call.session_id, int(Cause.NORMAL_CLEARING))
         self._end(call, Cause.NORMAL_CLEARING, None, cancelled=False)
 
@@ -643,4 +661,6 @@ class CallService:
         self.bus.publish(CallFinished(call.session_id, call.account, call.record))
 
     def _publish_status(self, call: LiveCall, status: DialStatus) -> None:
-        self.bus.publish(DialStatusChanged(call.session_id, call.account, status))
+        self.bus.publish(
+            DialStatusChanged(call.session_id, call.account, status, call.record.metadata)
+        )

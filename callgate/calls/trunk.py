@@ -6,7 +6,7 @@ never raise for a call the trunk no longer knows: calls end on both sides indepe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -53,6 +53,7 @@ class TrunkIncomingCall:
     session_id: str
     caller_id: str
     did_number: str
+    headers: tuple[tuple[str, str], ...] = ()  # the offer's X- headers (SIP), as received
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,16 @@ class Trunk(Protocol):
     async def stop(self) -> None:
         """Tear down every call and release resources."""
 
-    def dial(self, session_id: str, destination: str, caller_id: str | None) -> None: ...
+    def dial(
+        self,
+        session_id: str,
+        destination: str,
+        caller_id: str | None,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Call `destination`; `headers` (validated X- headers) go on the INVITE where the trunk
+        has one."""
 
     def answer(self, session_id: str) -> None:
         """Answer an inbound call offered by `TrunkIncomingCall`."""

@@ -42,6 +42,7 @@ from websockets.protocol import State
 from callgate.calls.call import LiveCall
 from callgate.calls.causes import Cause
 from callgate.calls.events import AudioReceived, BusEvent, CallFinished, DtmfReceived, Listened
+from callgate.calls.options import inbound_metadata
 from callgate.calls.service import CallNotFound, CallService, CommandError
 from callgate.calls.trunk import TrunkIncomingCall
 from callgate.clock import Clock
@@ -179,7 +180,11 @@ class InboundConnector:
             return
         try:
             call = await self.calls.register_inbound(
-                event, route.account, record_audio=route.record, listen=route.listen
+                event,
+                route.account,
+                record_audio=route.record,
+                listen=route.listen,
+                metadata=inbound_metadata(dict(route.metadata), event.headers),
             )
         except Exception:
             log.exception("could not record inbound call %s; refusing it", event.session_id)
@@ -222,7 +227,11 @@ class InboundConnector:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, APP_SEND_BUFFER)
         async with ws:
             done = session.done = asyncio.get_running_loop().create_future()
-            offer = session.send(IncomingCall(event.caller_id, event.did_number, call.session_id))
+            offer = session.send(
+                IncomingCall(
+                    event.caller_id, event.did_number, call.session_id, call.record.metadata
+                )
+            )
             if offer is None:
                 return  # the caller gave up while we were connecting: the call is over
             session.ws = ws  # first: whatever on_message does may need to stop the reading

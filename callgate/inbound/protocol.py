@@ -121,6 +121,9 @@ class IncomingCall:
     caller_id: str
     did_number: str
     session_id: str
+    # The call's metadata (its route's, the INVITE's X- headers): an added field, sent only
+    # when there is some, so the spec's message is unchanged otherwise.
+    metadata: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.session_id:
@@ -225,13 +228,15 @@ def encode(message: Message) -> str:
     """The message as the compact JSON text the spec defines (exact field names)."""
     payload: dict[str, object]
     match message:
-        case IncomingCall(caller_id, did_number, session_id):
+        case IncomingCall(caller_id, did_number, session_id, metadata):
             payload = {
                 "event": "incoming_call",
                 "callerId": caller_id,
                 "didNumber": did_number,
                 "sessionId": session_id,
             }
+            if metadata is not None:
+                payload["metadata"] = metadata
         case CallerDtmf(digit):
             payload = {"event": "dtmf", "digit": digit}
         case AppDtmf(digit, duration_ms):
@@ -334,7 +339,13 @@ def decode_gateway_message(text: str | bytes) -> GatewayMessage:
             raise ProtocolError(
                 "incoming_call from the gateway: 'sessionId' is empty", CloseCode.POLICY_VIOLATION
             )
-        return IncomingCall(caller_id, did_number, session_id)
+        metadata = obj.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ProtocolError(
+                "incoming_call from the gateway: 'metadata' must be an object",
+                CloseCode.POLICY_VIOLATION,
+            )
+        return IncomingCall(caller_id, did_number, session_id, metadata)
     if event == "dtmf":
         return CallerDtmf(_digit_field(obj, direction))
     if event == "hangup":

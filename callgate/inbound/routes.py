@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from callgate.listen.options import ListenOptions
 
@@ -22,6 +23,8 @@ class InboundRoute:
     headers: tuple[tuple[str, str], ...] = ()
     record: bool | None = None  # record this route's calls; None: the `record_calls` default
     listen: ListenOptions | None = None  # speech events and barge-in for its app (docs/listen.md)
+    # Given to each of its calls (incoming_call's `metadata`, the CDR), with the INVITE's X- headers.
+    metadata: tuple[tuple[str, Any], ...] = ()
 
     def matches(self, did_number: str) -> bool:
         return re.fullmatch(self.pattern, did_number) is not None

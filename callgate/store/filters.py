@@ -15,9 +15,10 @@ case-insensitive prefix, `$contains` a case-sensitive substring; the value of al
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Column, and_, func, not_, or_, select
+from sqlalchemy import Column, and_, case, cast, collate, func, not_, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from callgate.calls.recordstore import Condition, FilterValue, SortDir
@@ -29,6 +30,7 @@ LIKE_ESCAPE = "\\"
 NULLABLE_FIELDS = frozenset(
     name for name, col in API_COLUMNS.items() if isinstance(col, Column) and col.nullable
 )
+METADATA_PREFIX = "metadata."  # filter.metadata.<key> (callgate/api/cdr_query.py)
 # FTS5's trigram tokenizer can only look up substrings of three characters or more.
 FTS_MIN_CHARS = 3
 
@@ -74,7 +76,7 @@ def _runs(chain: Sequence[Condition]) -> list[list[Condition]]:
 
 
 def condition_sql(condition: Condition, dialect: Dialect) -> ColumnElement[bool]:
-    col = _column(condition.field)
+    col = _column(condition.field, dialect)
     values = condition.values
     expr: ColumnElement[bool]
     match condition.op:
@@ -101,7 +103,7 @@ def condition_sql(condition: Condition, dialect: Dialect) -> ColumnElement[bool]
         case "$ilike":
             expr = _ilike(condition, dialect)
         case "$sw":
-            expr = _starts_with(condition)
+            expr = _starts_with(condition, dialect)
     return not_(expr) if condition.negate else expr
 
 
@@ -134,11 +136,28 @@ def order_by(sort: Sequence[tuple[str, SortDir]]) -> list[UnaryExpression[object
     return terms
 
 
-def _column(field: str) -> ColumnElement[object]:
+def _column(field: str, dialect: Dialect | None = None) -> ColumnElement[object]:
+    if field.startswith(METADATA_PREFIX) and dialect is not None:
+        return _metadata_text(field.removeprefix(METADATA_PREFIX), dialect)
     try:
         return API_COLUMNS[field]
     except KeyError:
         raise ValueError(f"unknown CDR field {field!r}") from None
+
+
+def _metadata_text(key: str, dialect: Dialect) -> ColumnElement[Any]:
+    """The string value of `key` in the metadata column's JSON, else NULL, on both databases.
+
+    Only strings: SQLite's json_extract gives a number as a number and PostgreSQL's ->> as text,
+    so a number would match `$eq:5` on one and not the other. The key is a parameter, never SQL.
+    """
+    col = cdr.c.metadata
+    if dialect == "sqlite":
+        path = '$."' + key + '"'  # keys are [A-Za-z0-9_-]: nothing to escape in the path
+        return case((func.json_type(col, path) == "text", func.json_extract(col, path)), else_=None)
+    document = cast(col, JSONB)
+    value = case((func.jsonb_typeof(document[key]) == "string", document[key].astext), else_=None)
+    return collate(value, "C")  # byte order, as the text columns compare
 
 
 def _one(condition: Condition) -> FilterValue:
@@ -187,7 +206,7 @@ def uses_fts(condition: Condition, dialect: Dialect) -> bool:
 
 
 def _contains(condition: Condition, dialect: Dialect) -> ColumnElement[bool]:
-    col = _column(condition.field)
+    col = _column(condition.field, dialect)
     value = _text(condition)
     if uses_fts(condition, dialect):
         # The trigram index folds case, so it decides alone only when there is no case to fold.
@@ -199,7 +218,7 @@ def _contains(condition: Condition, dialect: Dialect) -> ColumnElement[bool]:
 
 
 def _ilike(condition: Condition, dialect: Dialect) -> ColumnElement[bool]:
-    col = _column(condition.field)
+    col = _column(condition.field, dialect)
     value = _text(condition)
     # ILIKE on PostgreSQL (pg_trgm serves it), lower(x) LIKE lower(y) on SQLite.
     exact = col.ilike("%" + _escape_like(value) + "%", escape=LIKE_ESCAPE)
@@ -215,8 +234,8 @@ def _caseless(value: str) -> bool:
     return value.lower() == value and value.upper() == value
 
 
-def _starts_with(condition: Condition) -> ColumnElement[bool]:
-    col = _column(condition.field)
+def _starts_with(condition: Condition, dialect: Dialect) -> ColumnElement[bool]:
+    col = _column(condition.field, dialect)
     value = _text(condition)
     if value and _caseless(value):
         # Nothing to fold (digits, '+'): a byte range, which a B-tree index on the column serves.

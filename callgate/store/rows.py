@@ -6,12 +6,14 @@ sort on them; reading ignores them, because the record recomputes them from its 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy.engine import Row
 
+from callgate.calls.options import metadata_json
 from callgate.calls.quality import MediaQuality
 from callgate.calls.records import CallRecord, Direction, truncate_ms
 
@@ -47,6 +49,7 @@ def to_row(record: CallRecord) -> dict[str, Any]:
         "client_frames_dropped": record.client_frames_dropped,
         "recorded": record.recorded,
         "machine_detection": record.machine_detection,
+        "metadata": None if record.metadata is None else metadata_json(record.metadata),
     }
 
 
@@ -126,4 +129,5 @@ def from_row(row: Row[Any]) -> CallRecord:
         client_frames_dropped=row.client_frames_dropped,
         recorded=bool(row.recorded),
         machine_detection=row.machine_detection,
+        metadata=None if row.metadata is None else json.loads(row.metadata),
     )

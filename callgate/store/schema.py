@@ -58,6 +58,8 @@ cdr = Table(
     Column("recorded", Boolean, nullable=False),
     # Answering-machine detection's result, for calls that asked (migration 0005).
     Column("machine_detection", Text),
+    # The call's metadata as compact JSON text, for calls that carry some (migration 0006).
+    Column("metadata", Text),
 )
 
 # SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).

@@ -31,7 +31,7 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 
 SECRET = "test-secret-" + "x" * 40
-TABLE_SETTINGS = frozenset({"simulator_scripts", "webhooks"})
+TABLE_SETTINGS = frozenset({"simulator_scripts", "webhooks", "accounts"})
 NUMBER = "089608675796"
 
 

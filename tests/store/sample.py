@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from callgate.calls.records import CallRecord, Direction
 
@@ -23,6 +24,7 @@ def record(
     caller_id: str | None = None,
     direction: Direction = "outbound",
     node: str = "node-a",
+    metadata: dict[str, Any] | None = None,
 ) -> CallRecord:
     """A record starting at T0 + start; answer and end given in seconds after the start."""
     started = T0 + start
@@ -43,6 +45,7 @@ def record(
         created_at=started,
         updated_at=ended or started,
         node=node,
+        metadata=metadata,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -130,6 +130,7 @@ class SimulatedCarrier:
         self.audio_heard_frames: dict[str, int] = {}
         self.recordings: dict[str, Recording] = {}  # inbound callers with `record`: what they heard
         self.dials = 0  # outbound calls the far end has seen
+        self.last_dial: tuple[str, str | None, tuple[tuple[str, str], ...]] | None = None
 
     async def start(self, listener: TrunkListener) -> None:
         _speech_loop()  # made now: making it mid-call would stall the loop for every call
@@ -152,8 +153,17 @@ class SimulatedCarrier:
 
     # --- Trunk commands ------------------------------------------------------------------------
 
-    def dial(self, session_id: str, destination: str, caller_id: str | None) -> None:
+    def dial(
+        self,
+        session_id: str,
+        destination: str,
+        caller_id: str | None,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.dials += 1
+        # What the last dial asked of the network (no SIP here to carry it): for tests.
+        self.last_dial = (destination, caller_id, tuple(headers))
         script = choose(self._scripts, destination)
         call = _SimCall(session_id, script)
         if script.record:
@@ -168,8 +178,15 @@ class SimulatedCarrier:
             self._after(call, script.ring_s, lambda: self._remote_hangup(call, cause))
         # else: rings until the caller gives up
 
-    def offer_inbound(self, caller_id: str, did_number: str, script: CallerScript) -> str:
-        """A simulated caller dials `did_number`; returns the new call's session id."""
+    def offer_inbound(
+        self,
+        caller_id: str,
+        did_number: str,
+        script: CallerScript,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> str:
+        """A simulated caller dials `did_number` (`headers`: the X- headers its offer carries, as
+        a SIP INVITE's would); returns the new call's session id."""
         session_id = new_session_id()
         call = _SimCall(session_id, script, inbound=True)
         if script.record:
@@ -178,7 +195,7 @@ class SimulatedCarrier:
         self.dtmf_heard[session_id] = call.dtmf_heard
         if script.give_up_s is not None:
             self._after(call, script.give_up_s, lambda: self._remote_hangup(call, 16))
-        self._emit(TrunkIncomingCall(session_id, caller_id, did_number))
+        self._emit(TrunkIncomingCall(session_id, caller_id, did_number, tuple(headers)))
         return session_id
 
     def answer(self, session_id: str) -> None:

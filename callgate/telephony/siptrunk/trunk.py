@@ -18,6 +18,7 @@ import logging
 import random
 import socket
 import ssl
+from collections.abc import Sequence
 
 from callgate.calls.causes import Cause
 from callgate.calls.quality import MediaQuality
@@ -46,6 +47,8 @@ __all__ = ["DNS_FAILURE_CAUSE", "STOP_GRACE_S", "SipTrunk"]
 
 log = logging.getLogger(__name__)
 
+Headers = tuple[tuple[str, str], ...]
+
 DNS_FAILURE_CAUSE = int(Cause.NETWORK_OUT_OF_ORDER)
 """The trunk's host name does not resolve (NXDOMAIN, no records, no server answered)."""
 STOP_GRACE_S = 2.0
@@ -68,7 +71,8 @@ class SipTrunk:
         self._hop: TrunkResolver | None = None  # where out-of-dialog requests go (RFC 3263)
         self._trusted: TrustedSources | None = None
         self._locating: asyncio.Task[None] | None = None
-        self._waiting: dict[str, tuple[str, str | None, int]] = {}  # dials awaiting DNS
+        # dials awaiting DNS: destination, caller id, RTP port, X- headers
+        self._waiting: dict[str, tuple[str, str | None, int, Headers]] = {}
         self._random = random.Random()
 
     # --- inspection -------------------------------------------------------------------------
@@ -201,15 +205,24 @@ class SipTrunk:
 
     # --- Trunk commands -----------------------------------------------------------------------
 
-    def dial(self, session_id: str, destination: str, caller_id: str | None) -> None:
+    def dial(
+        self,
+        session_id: str,
+        destination: str,
+        caller_id: str | None,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
         try:
-            self._dial(session_id, destination, caller_id)
+            self._dial(session_id, destination, caller_id, tuple(headers))
         except Exception:  # a bug of ours must not reach the domain; the call fails instead
             log.exception("call %s could not be dialled", session_id)
             self._media.stop(session_id)
             self._emit(TrunkHangup(session_id, int(Cause.INTERWORKING), by_remote=False))
 
-    def _dial(self, session_id: str, destination: str, caller_id: str | None) -> None:
+    def _dial(
+        self, session_id: str, destination: str, caller_id: str | None, headers: Headers
+    ) -> None:
         engine = self._engine
         if engine is None:
             log.warning("call %s not dialled: the SIP trunk is not started", session_id)
@@ -224,9 +237,9 @@ class SipTrunk:
                 self._media.stop(session_id)
                 self._emit(TrunkHangup(session_id, NO_CIRCUIT_CAUSE, by_remote=False))
                 return
-            self._waiting[session_id] = (destination, caller_id, port)
+            self._waiting[session_id] = (destination, caller_id, port, headers)
             return
-        self._place(engine, session_id, destination, caller_id, port, located)
+        self._place(engine, session_id, destination, caller_id, port, located, headers)
 
     def _place(
         self,
@@ -236,11 +249,16 @@ class SipTrunk:
         caller_id: str | None,
         port: int,
         located: Located | None,
+        headers: Headers = (),
     ) -> None:
         # Each call draws its own order of the SRV targets, so calls share out by their weights.
         targets = () if located is None else located.drawn(self._random.random)
         now = self._clock.monotonic()
-        self._execute(engine.dial(session_id, destination, caller_id, port, now, targets=targets))
+        self._execute(
+            engine.dial(
+                session_id, destination, caller_id, port, now, targets=targets, headers=headers
+            )
+        )
 
     def _routed(self) -> Located | None:
         """The trunk's fresh resolution (an empty one for an IP); None when it expired, and
@@ -280,9 +298,9 @@ class SipTrunk:
             for target in located.targets:
                 self._trusted.add_host(target.host)
         waiting, self._waiting = self._waiting, {}
-        for session_id, (destination, caller_id, port) in waiting.items():
+        for session_id, (destination, caller_id, port, headers) in waiting.items():
             try:
-                self._place(engine, session_id, destination, caller_id, port, located)
+                self._place(engine, session_id, destination, caller_id, port, located, headers)
             except Exception:
                 log.exception("call %s could not be dialled", session_id)
                 self._media.stop(session_id)

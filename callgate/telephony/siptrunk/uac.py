@@ -70,9 +70,11 @@ class OutboundCalls(ReliableProvisionals):
         now: float,
         *,
         targets: Sequence[Target] = (),
+        headers: Sequence[tuple[str, str]] = (),
     ) -> list[Output]:
         """Call `destination`: the INVITE goes to `targets` in turn (RFC 3263 §4.3), or when
-        none are given, to the trunk's (`route`)."""
+        none are given, to the trunk's (`route`). `headers`: extension (X-) headers for the
+        INVITE, validated by the caller (callgate/calls/options.py)."""
         if session_id in self._calls:
             return []
         if len(self._calls) >= self.settings.max_calls:
@@ -103,6 +105,7 @@ class OutboundCalls(ReliableProvisionals):
                 ("Allow", ALLOW),
                 *self._timer_headers(self.settings.session_expires_s),
                 *self._invite_reliability_headers(),
+                *headers,
             ),
             body=sdp.offer(),
             content_type=SDP_TYPE,

@@ -135,7 +135,12 @@ class InboundCalls(ReliableProvisionals):
         self._reliable_for(call)
         self._send_provisional(call, dialog.response(request, 180), now)
         self._out.append(
-            TrunkIncomingCall(call.session_id, caller_of(request), number_called(request))
+            TrunkIncomingCall(
+                call.session_id,
+                caller_of(request),
+                number_called(request),
+                x_headers(request),
+            )
         )
 
     def _on_cancel(self, event: RequestReceived, now: float) -> None:
@@ -180,3 +185,12 @@ class InboundCalls(ReliableProvisionals):
             call.bye_owed = False
             call.move(Phase.ENDING)
             self._send_bye(call, now)
+
+
+MAX_X_HEADERS = 20  # of an offer, passed on as metadata (callgate/calls/options.py bounds them)
+
+
+def x_headers(request: SipRequest) -> tuple[tuple[str, str], ...]:
+    """The extension (X-) headers of an INVITE, in order, at most `MAX_X_HEADERS`."""
+    found = [(name, value) for name, value in request.headers if name[:2].lower() == "x-"]
+    return tuple(found[:MAX_X_HEADERS])
