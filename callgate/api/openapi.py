@@ -18,7 +18,17 @@ from fastapi.openapi.utils import get_openapi
 
 from callgate.api import cdr_query
 from callgate.api.body import MAX_BODY_BYTES, MAX_DEPTH
-from callgate.api.cdr_query import FIELD_TYPES, MAX_VALUE_CHARS, SORTABLE
+from callgate.api.cdr_query import FIELD_TYPES, MAX_VALUE_CHARS, METADATA_PREFIX, SORTABLE
+from callgate.calls.options import (
+    MAX_DURATION_S,
+    MAX_METADATA_BYTES,
+    MAX_SIP_HEADER_NAME_CHARS,
+    MAX_SIP_HEADER_VALUE_CHARS,
+    MAX_SIP_HEADERS,
+    METADATA_KEY_RE,
+    RING_TIMEOUT_S,
+    X_HEADER_RE,
+)
 
 Schema = dict[str, Any]
 
@@ -211,8 +221,64 @@ CDR_SCHEMA: Final = {
             "description": "Answering-machine detection's result; present only for calls "
             "placed with machineDetection (docs/listen.md)",
         },
+        "metadata": {
+            "type": "object",
+            "description": "The call's metadata (POST /pbx/call's; an inbound route's and the "
+            "INVITE's X- headers); present only for calls that carry some",
+        },
     },
 }
+# POST /pbx/call's per-call options (callgate/calls/options.py), all optional.
+# The schemas say exactly what is accepted: a schema-valid body is never refused with 400.
+CALL_OPTION_SCHEMAS: Final[dict[str, Any]] = {
+    "ringTimeoutS": {
+        "type": "number",
+        "minimum": RING_TIMEOUT_S[0],
+        "maximum": RING_TIMEOUT_S[1],
+        "description": "Seconds from dialling to give up unanswered (cause 19, NO ANSWER)",
+    },
+    "maxDurationS": {
+        "type": "number",
+        "minimum": MAX_DURATION_S[0],
+        "maximum": MAX_DURATION_S[1],
+        "description": "Seconds after the answer the gateway hangs up (cause 16, hangupBy null)",
+    },
+    "metadata": {
+        "type": "object",
+        "propertyNames": {"pattern": f"^{METADATA_KEY_RE.pattern}$"},
+        "description": f"Echoed in newSession, dialStatus, hangup and the CDR; at most"
+        f" {MAX_METADATA_BYTES} bytes as compact UTF-8 JSON",
+    },
+    "sipHeaders": {
+        "type": "object",
+        "maxProperties": MAX_SIP_HEADERS,
+        "propertyNames": {
+            "pattern": f"^{X_HEADER_RE.pattern}$",
+            "maxLength": MAX_SIP_HEADER_NAME_CHARS,
+        },
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": MAX_SIP_HEADER_VALUE_CHARS,
+            "pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$",
+        },
+        "description": "X- headers sent on the INVITE (names unique ignoring case)",
+    },
+}
+CALLER_ID_TEXT: Final = (
+    "callerId: the From user of the INVITE, one of the caller IDs configured for the account"
+    " ([accounts.<name>] caller_ids); any other is refused with 400."
+)
+
+
+def call_option_schemas(caller_ids: frozenset[str]) -> dict[str, Any]:
+    """The options' schemas; `callerId` as the configured caller IDs (all accounts'), and left
+    out when none are configured, as then no value is accepted."""
+    if not caller_ids:
+        return dict(CALL_OPTION_SCHEMAS)
+    caller = {"type": "string", "enum": sorted(caller_ids), "description": CALLER_ID_TEXT}
+    return {"callerId": caller, **CALL_OPTION_SCHEMAS}
+
+
 _LINK: Final = {"type": "string"}
 CDR_PAGE_SCHEMA: Final = {
     "type": "object",
@@ -339,8 +405,9 @@ def _keyed(ok: Schema) -> Schema:
     }
 
 
-def _json_body(properties: Schema, required: list[str]) -> Schema:
+def _json_body(properties: Schema, required: list[str], description: str = "") -> Schema:
     return {
+        **({"description": description} if description else {}),
         "required": True,
         "content": {
             "application/json": {
@@ -389,7 +456,7 @@ def _cdr_parameters() -> list[Schema]:
     return params
 
 
-def _operations() -> dict[tuple[str, str], Schema]:
+def _operations(caller_ids: frozenset[str] = frozenset()) -> dict[tuple[str, str], Schema]:
     """What each operation takes and answers, by (method, path)."""
     sid_path = {
         "name": "sessionId",
@@ -412,8 +479,10 @@ def _operations() -> dict[tuple[str, str], Schema]:
                         "description": "Record the call from its answer (stereo WAV: caller left, "
                         "callee right); absent: the gateway's record_calls setting",
                     },
+                    **call_option_schemas(caller_ids),
                 },
                 ["phoneNumber"],
+                CALLER_ID_TEXT,
             ),
             "responses": {
                 "200": _keyed(
@@ -463,6 +532,10 @@ def _operations() -> dict[tuple[str, str], Schema]:
             },
         },
         ("get", "/v1/cdr"): {
+            # A parameter whose name holds the key cannot be a fixed parameter: said in words.
+            "description": f"Also `filter.{METADATA_PREFIX}<key>=[$op:]value`: the string value"
+            " of one top-level key of the call's metadata, as text (a key that is absent or not a"
+            " string is null; keys are [A-Za-z0-9_-]{1,64}).",
             "parameters": _cdr_parameters(),
             "responses": {
                 "200": _ok(
@@ -626,7 +699,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
-    for (method, path), spec in _operations().items():
+    api = getattr(app.state, "api", None)  # the gateway's ApiContext, when wired
+    caller_ids = frozenset().union(*api.caller_ids.values()) if api is not None else frozenset()
+    for (method, path), spec in _operations(caller_ids).items():
         operation = document["paths"].get(path, {}).get(method)
         if operation is None:
             continue  # e.g. the simulator's route on a SIP trunk

@@ -743,7 +743,10 @@ class Realtime:
             self._broadcast((client,), "roomJoined", ok)
             state = ack.get("state")
             if isinstance(state, str) and state != CallState.ENDED.value:
-                status = {"sessionId": session_id, "status": state}
+                metadata = ack.get("metadata")
+                status = _with_metadata(
+                    session_id, metadata if isinstance(metadata, dict) else None, status=state
+                )
                 self._broadcast((client,), "dialStatus", status)
             pending.resolve(_ok())
 
@@ -784,7 +787,8 @@ class Realtime:
             if node not in nodes:
                 nodes.add(node)
                 self.calls.attach(call)  # a room with clients elsewhere keeps its call alive
-            return _ok(state=call.state.value)
+            extra = {} if call.record.metadata is None else {"metadata": call.record.metadata}
+            return _ok(state=call.state.value, **extra)
         if event == "leaveRoom":
             self._drop_remote(session_id, node)
             return _ok()

@@ -20,16 +20,9 @@ from callgate.api.context import ApiContext
 from callgate.api.envelope import ApiError, ok
 from callgate.api.idempotency import request_key
 from callgate.api.limits import BUSY
+from callgate.api.openapi import call_option_schemas
 from callgate.calls.ids import is_session_id
-from callgate.calls.options import (
-    MAX_DURATION_S,
-    MAX_METADATA_BYTES,
-    MAX_SIP_HEADER_VALUE_CHARS,
-    MAX_SIP_HEADERS,
-    RING_TIMEOUT_S,
-    CallOptionsError,
-    parse_call_options,
-)
+from callgate.calls.options import CallOptionsError, parse_call_options
 from callgate.calls.records import CallRecord, iso_ms
 from callgate.calls.recordstore import StoreBusy
 from callgate.calls.service import CallNotFound
@@ -40,37 +33,6 @@ from callgate.media.signals import rms_dbfs
 PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
 
 router = APIRouter()
-
-# POST /pbx/call's per-call options (callgate/calls/options.py), all optional.
-CALL_OPTION_SCHEMAS: dict[str, Any] = {
-    "callerId": {
-        "type": "string",
-        "description": "The From user of the INVITE; one of the account's configured caller_ids",
-    },
-    "ringTimeoutS": {
-        "type": "number",
-        "minimum": RING_TIMEOUT_S[0],
-        "maximum": RING_TIMEOUT_S[1],
-        "description": "Seconds from dialling to give up unanswered (cause 19, NO ANSWER)",
-    },
-    "maxDurationS": {
-        "type": "number",
-        "minimum": MAX_DURATION_S[0],
-        "maximum": MAX_DURATION_S[1],
-        "description": "Seconds after the answer the gateway hangs up (cause 16, hangupBy null)",
-    },
-    "metadata": {
-        "type": "object",
-        "description": f"Echoed in newSession, dialStatus, hangup and the CDR; at most"
-        f" {MAX_METADATA_BYTES} bytes as JSON; keys [A-Za-z0-9_-]{{1,64}}",
-    },
-    "sipHeaders": {
-        "type": "object",
-        "maxProperties": MAX_SIP_HEADERS,
-        "additionalProperties": {"type": "string", "maxLength": MAX_SIP_HEADER_VALUE_CHARS},
-        "description": "X- headers sent on the INVITE",
-    },
-}
 
 
 def context(request: Request) -> ApiContext:
@@ -121,7 +83,7 @@ def _body_schema(properties: dict[str, Any], required: list[str]) -> dict[str, A
                 "description": "Opt-in speech events and barge-in (docs/listen.md)",
             },
             "machineDetection": {"type": "string", "enum": ["detect", "beep"]},
-            **CALL_OPTION_SCHEMAS,
+            **call_option_schemas(frozenset()),
         },
         ["phoneNumber"],
     ),

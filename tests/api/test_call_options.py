@@ -197,3 +197,13 @@ async def test_max_duration_hangs_up_an_answered_call(api: Api) -> None:
     assert ended["hangupCauseCode"] == 16
     assert ended["hangupBy"] is None
     assert ended["billableSeconds"] == 30
+
+
+async def test_the_document_lists_the_options_and_the_configured_caller_ids(api: Api) -> None:
+    document = (await api.client.get("/openapi.json")).json()
+    body = document["paths"]["/pbx/call"]["post"]["requestBody"]
+    properties = body["content"]["application/json"]["schema"]["properties"]
+    assert {"callerId", "ringTimeoutS", "maxDurationS", "metadata", "sipHeaders"} <= set(properties)
+    assert properties["callerId"]["enum"] == ["+622150001111", "0215550101"]
+    assert properties["ringTimeoutS"]["maximum"] == 300
+    assert "caller_ids" in body["description"]
