@@ -132,6 +132,7 @@ def api_context(gateway: Gateway) -> ApiContext:
         started=lambda: gateway.started,
         recordings=gateway.recordings,
         idle=gateway.probe.snapshot,
+        node_id=config.node_id,
     )
 
 

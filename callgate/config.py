@@ -83,6 +83,8 @@ class Config:
     inbound_routes: tuple[InboundRoute, ...] = ()
     sip_table: tuple[tuple[str, Any], ...] = ()  # the TOML [sip] table, applied over `trunk`'s URI
     webhooks: tuple[WebhookSettings, ...] = ()  # the TOML [[webhook]] tables
+    # Not settings: set by `serve --workers` for each worker (callgate/nodes/workers.py).
+    recordings_also: tuple[Path, ...] = ()  # the other workers' recordings, served here too
 
     @property
     def sip(self) -> SipTrunkSettings | None:
@@ -313,7 +315,8 @@ SETTINGS: dict[str, Parser] = {
 }
 # Set only from the TOML file's tables.
 TABLES = {"simulator_scripts", "inbound_routes", "sip_table", "webhooks"}
-assert set(SETTINGS) | TABLES == {f.name for f in fields(Config)}
+DERIVED = {"recordings_also"}  # set by `serve --workers` for its workers, never configured
+assert set(SETTINGS) | TABLES | DERIVED == {f.name for f in fields(Config)}
 
 
 def load_config(

@@ -34,3 +34,5 @@ class ApiContext:
     """Finished call recordings (GET /v1/recordings/{sessionId})."""
     idle: Callable[[], dict[str, int]] = dict
     """The idle-state probe's snapshot (GET /health?idle=1; see callgate/idle.py)."""
+    node_id: str = ""
+    """This process's node (GET /health's nodeId: which node a balancer reached)."""
