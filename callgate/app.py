@@ -133,6 +133,7 @@ def api_context(gateway: Gateway) -> ApiContext:
         recordings=gateway.recordings,
         idle=gateway.probe.snapshot,
         caller_ids=config.caller_ids(),
+        node_id=config.node_id,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -26,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port, each a node (needs redis_url and PostgreSQL)",
+    )
+    serve.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: run by the supervisor
 
     token = commands.add_parser("token", help="API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
@@ -66,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             return client_commands.run(args, lambda: _local_token(args.config))
         if args.command == "serve":
             config = load_config(args.config, host=args.host, port=args.port)
+            if args.worker:
+                return _serve_worker(config, args.worker)
+            if args.workers != 1:
+                return _supervise(config, args.config, args.workers)
             return _serve(config)
         config = load_config(args.config)
         if args.command == "simulate":
@@ -129,7 +141,60 @@ def _simulate_inbound(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(config: Config) -> int:
+def _supervise(config: Config, config_path: Path | None, count: int) -> int:
+    from callgate.logs import configure
+    from callgate.nodes.workers import Supervisor, check_port, check_workers
+
+    check_workers(config, count)
+    check_port(config.host, config.port)
+    configure(config.log_level, config.log_format)
+    secret, generated = _secret(config)  # made once here, so the workers read one secret
+    if not config.jwt_secret:
+        _print_token(config, secret, generated)
+    print(
+        f"callgate: {count} workers on http://{config.host}:{config.port}, "
+        f"nodes {config.node_id}-1 to {config.node_id}-{count}",
+        flush=True,
+    )
+    head = [sys.executable, "-m", "callgate"]
+    if config_path is not None:
+        head += ["--config", str(config_path)]
+    head += ["serve", "--host", config.host, "--port", str(config.port)]
+    return Supervisor(lambda index: [*head, "--worker", f"{index}/{count}"], count).run()
+
+
+def _serve_worker(config: Config, worker: str) -> int:
+    from callgate.nodes.workers import REFUSED, check_workers, reuse_port_socket, worker_config
+
+    index_text, _, count_text = worker.partition("/")
+    index, count = int(index_text), int(count_text)
+    check_workers(config, count)
+    secret, _ = _secret(config)
+    config = worker_config(config, index, count, secret)
+    try:
+        sock = reuse_port_socket(config.host, config.port)
+    except OSError as exc:
+        print(f"callgate: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    refused = _serve(config, sock)
+    return REFUSED if refused else 0
+
+
+def _print_token(config: Config, secret: str, generated: bool) -> None:
+    token = create_token(secret, "default", 30 * DAY_S)
+    origin = "generated" if generated else "kept"
+    url = f"http://{config.host}:{config.port}"
+    print(
+        f"callgate: signing secret {origin} in {config.data_dir}/jwt_secret\n"
+        f"callgate: development token for account 'default' (30 days):\n\n"
+        f"  export TOKEN={token}\n\n"
+        f"callgate: API on {url}  docs {url}/docs",
+        flush=True,
+    )
+
+
+def _serve(config: Config, sock: socket.socket | None = None) -> int:
+    """Run the gateway (on `sock` if given, a worker's shared port); 2 if it refused to start."""
     import uvicorn
 
     from callgate.api.http_server import server_options
@@ -144,18 +209,17 @@ def _serve(config: Config) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     gateway = Gateway.build(config)
     if not config.jwt_secret:
-        token = create_token(gateway.jwt_secret, "default", 30 * DAY_S)
-        origin = "generated" if gateway.secret_generated else "kept"
-        url = f"http://{config.host}:{config.port}"
-        print(
-            f"callgate: signing secret {origin} in {config.data_dir}/jwt_secret\n"
-            f"callgate: development token for account 'default' (30 days):\n\n"
-            f"  export TOKEN={token}\n\n"
-            f"callgate: API on {url}  docs {url}/docs",
-            flush=True,
-        )
-    uvicorn.run(create_app(gateway), **server_options(config))
-    return 0
+        _print_token(config, gateway.jwt_secret, gateway.secret_generated)
+    server = uvicorn.Server(uvicorn.Config(create_app(gateway), **server_options(config)))
+    try:
+        server.run(sockets=None if sock is None else [sock])
+    except SystemExit:  # uvicorn's exit on a failed start-up
+        if not gateway.refusal:
+            raise
+    if gateway.refusal:
+        print(f"callgate: {gateway.refusal}", file=sys.stderr)
+        return 2
+    return 0 if server.started else 3  # uvicorn's status for a failed start-up
 
 
 if __name__ == "__main__":

@@ -94,6 +94,8 @@ class Config:
     webhooks: tuple[WebhookSettings, ...] = ()  # the TOML [[webhook]] tables
     # The TOML [accounts.<name>] tables: the caller IDs each account may present (callerId).
     accounts: tuple[AccountSettings, ...] = ()
+    # Not settings: set by `serve --workers` for each worker (callgate/nodes/workers.py).
+    recordings_also: tuple[Path, ...] = ()  # the other workers' recordings, served here too
 
     def caller_ids(self) -> dict[str, frozenset[str]]:
         """Account -> the caller IDs POST /pbx/call's `callerId` may name for it."""
@@ -328,7 +330,8 @@ SETTINGS: dict[str, Parser] = {
 }
 # Set only from the TOML file's tables.
 TABLES = {"simulator_scripts", "inbound_routes", "sip_table", "webhooks", "accounts"}
-assert set(SETTINGS) | TABLES == {f.name for f in fields(Config)}
+DERIVED = {"recordings_also"}  # set by `serve --workers` for its workers, never configured
+assert set(SETTINGS) | TABLES | DERIVED == {f.name for f in fields(Config)}
 
 
 def load_config(

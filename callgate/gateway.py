@@ -21,7 +21,7 @@ from callgate.config import Config
 from callgate.idle import IdleProbe
 from callgate.inbound.connector import InboundConnector, InboundSettings
 from callgate.nodes.hangups import remote_hangup, serve_hangups
-from callgate.nodes.lease import NodeLease
+from callgate.nodes.lease import NodeIdInUse, NodeLease
 from callgate.nodes.limits import GlobalAdmission
 from callgate.nodes.relay import NodeRelay
 from callgate.store import SqlRecordStore
@@ -55,6 +55,7 @@ class Gateway:
     probe: IdleProbe = field(default_factory=IdleProbe)  # what a finished call must give back
     relay: NodeRelay | None = None  # with redis_url: messages to and from the other nodes
     started: bool = field(default=False, init=False)
+    refusal: str = field(default="", init=False)  # why start() refused (another node's node_id)
 
     @classmethod
     def build(
@@ -100,6 +101,7 @@ class Gateway:
             config.effective_recordings_dir,
             clock,
             retention_days=config.recording_retention_days,
+            also_in=config.recordings_also,
         )
         service = CallService(trunk, clock, ticker, bus, recorder, settings, recordings)
         inbound = InboundConnector(
@@ -173,12 +175,19 @@ class Gateway:
         if self.config.effective_database_url.startswith("sqlite"):
             self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
+        if self.lease is not None:
+            # Before the orphans are closed: they are another live node's calls if it holds the
+            # lease (NodeIdInUse stops the start), and before the first call is placed here.
+            try:
+                await self.lease.claim()
+            except NodeIdInUse as exc:
+                self.refusal = str(exc)
+                raise
         await recover_orphans(self.store, self.config.node_id, self.clock.utcnow())
         self.recorder.start()
         if self.relay is not None:
             await self.relay.start()
         if self.lease is not None:
-            await self.lease.renew()  # before the first call is placed on this node
             self.lease.start()
         await self.recordings.start()  # repairs what a killed process left unfinished
         if self.webhooks is not None:

@@ -36,3 +36,5 @@ class ApiContext:
     """The idle-state probe's snapshot (GET /health?idle=1; see callgate/idle.py)."""
     caller_ids: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Account -> the caller IDs POST /pbx/call's `callerId` may name (config [accounts.<name>])."""
+    node_id: str = ""
+    """This process's node (GET /health's nodeId: which node a balancer reached)."""

@@ -228,6 +228,7 @@ async def health(request: Request, idle: bool = False) -> JSONResponse:
     api = context(request)
     data: dict[str, Any] = {
         "status": "ok" if api.started() else "starting",
+        "nodeId": api.node_id,  # which node a balancer reached
         "liveCalls": len(list(api.calls.calls)),
         "callsDialled": api.calls.dialled,
         "databaseRefusals": api.requests.refusals.count,

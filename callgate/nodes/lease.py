@@ -1,9 +1,13 @@
 """Each node's lease in Redis, and the reaper that closes the calls of a node whose lease lapsed.
 
 A node sets `<prefix>node:<node_id>` with a TTL of `ttl_s` and refreshes it every `ttl_s / 3` on
-the injectable clock. Any node's reaper looks at the nodes that still have open call records in the
-CDR store; those without a live lease died (kill -9, a lost machine), and their records are closed
-as the crash recovery closes its own at restart (cause 127), so no phantom live calls remain.
+the injectable clock. It claims the lease before it touches a record (`claim`): a second live node
+with the same `node_id` would close the first's calls as its own orphans, so it refuses to start
+instead. A lease a killed run of the same node left is waited out (it lapses within `ttl_s`, a
+live node's is renewed), so a restart right after `kill -9` still comes up. Any node's reaper
+looks at the nodes that still have open call records in the CDR store; those without a live lease
+died (kill -9, a lost machine), and their records are closed as the crash recovery closes its own
+at restart (cause 127), so no phantom live calls remain.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from redis.asyncio import Redis
@@ -24,6 +29,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 10.0
 DEFAULT_PREFIX = "callgate:"
+LAPSE_MARGIN_S = 0.5  # past a lease's TTL before it counts as renewed by a live holder
+
+
+class NodeIdInUse(Exception):
+    """Another live node holds this node's lease."""
 
 
 class NodeLease:
@@ -46,6 +56,7 @@ class NodeLease:
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._every_s = ttl_s / 3
         self._prefix = prefix
+        self._token = uuid.uuid4().hex  # this run's, so a stop drops only its own lease
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Runs after each round (the watch of other nodes' calls followed here).
@@ -54,12 +65,39 @@ class NodeLease:
     def key(self, node_id: str) -> str:
         return f"{self._prefix}node:{node_id}"
 
+    async def claim(self) -> None:
+        """Take this node's lease, waiting out one a killed run left; NodeIdInUse if a live node
+        keeps renewing it."""
+        key = self.key(self.node_id)
+        if await self._redis.set(key, self._token, px=self._ttl_ms, nx=True):
+            return
+        left_ms = await self._redis.pttl(key)
+        log.warning("node %s: a lease is held; waiting up to %d ms for it to lapse", key, left_ms)
+        await self._sleep(max(0, left_ms) / 1000 + LAPSE_MARGIN_S)
+        if await self._redis.set(key, self._token, px=self._ttl_ms, nx=True):
+            return
+        raise NodeIdInUse(
+            f"node_id {self.node_id!r} is in use by a live node (its lease {key} is being "
+            "renewed); give every node its own node_id"
+        )
+
     async def renew(self) -> None:
-        await self._redis.set(self.key(self.node_id), "1", px=self._ttl_ms)
+        await self._redis.set(self.key(self.node_id), self._token, px=self._ttl_ms)
 
     async def release(self) -> None:
-        """On a clean stop: the node closed its calls itself, so its lease may go at once."""
-        await self._redis.delete(self.key(self.node_id))
+        """On a clean stop: the node closed its calls itself, so its lease may go at once (only
+        its own: never one another run took since)."""
+        key = self.key(self.node_id)
+        if await self._redis.get(key) == self._token.encode():
+            await self._redis.delete(key)
+
+    async def _sleep(self, delay_s: float) -> None:
+        done = asyncio.Event()
+        timer = self._clock.call_later(delay_s, done.set)
+        try:
+            await done.wait()
+        finally:
+            timer.cancel()
 
     async def reap(self) -> Sequence[CallRecord]:
         """Close the open records of every node without a live lease; returns them."""

@@ -355,16 +355,18 @@ class NodeRelay:
 
         self.queue_job(job)
 
-    async def alive(self, nodes: set[str], lease_key: Callable[[str], str]) -> set[str]:
-        """Which of `nodes` still hold their lease."""
+    async def leases(
+        self, nodes: set[str], lease_key: Callable[[str], str]
+    ) -> dict[str, bytes | str]:
+        """The lease of each of `nodes` that holds one: its run's token (a new one after a
+        restart)."""
         ordered = sorted(nodes)
         if not ordered:
-            return set()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for node in ordered:
-                pipe.exists(lease_key(node))
-            found = await pipe.execute()
-        return {node for node, exists in zip(ordered, found, strict=True) if exists}
+            return {}
+        found = await self.redis.mget([lease_key(node) for node in ordered])
+        return {
+            node: token for node, token in zip(ordered, found, strict=True) if token is not None
+        }
 
 
 def _text(value: bytes | str) -> str:

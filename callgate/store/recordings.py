@@ -104,8 +104,11 @@ class WavRecordings:
         *,
         retention_days: int = 0,
         max_queued_chunks: int = 512,
+        also_in: tuple[Path, ...] = (),
     ) -> None:
         self.directory = directory
+        # Other workers' directories (`serve --workers`): their finished files are served too.
+        self.also_in = also_in
         self._clock = clock
         self.retention_days = retention_days
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
@@ -191,8 +194,11 @@ class WavRecordings:
                 await within(self._clock, FINISH_WAIT_S, event.wait())
             except TimeoutError:
                 return None
-        path = self.directory / f"{session_id}{DONE}"
-        return path if path.is_file() else None
+        for directory in (self.directory, *self.also_in):
+            path = directory / f"{session_id}{DONE}"
+            if path.is_file():
+                return path
+        return None
 
     def active(self) -> list[str]:
         """Calls whose file is not closed yet."""

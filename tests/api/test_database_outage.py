@@ -144,6 +144,7 @@ async def test_a_locked_postgres_table_is_answered_at_the_bound_and_never_dialle
                 "liveCalls": 0,
                 "callsDialled": 0,
                 "databaseRefusals": 2,
+                "nodeId": api.gateway.config.node_id,
             }
             await lock.rollback()
             # The refused call's first record lands now, and is closed after it.

@@ -2,6 +2,7 @@
 // Usage: node two_nodes.mjs SOCKET_URL CALL_URL TOKEN PHONE_NUMBER AUDIO_FILE
 // The call is placed through CALL_URL's node; the socket is on SOCKET_URL's. Prints one JSON object:
 // the events seen, in order, the interruption's ack, and the far end's audio (base64 PCM16).
+// SIO_TRANSPORTS (default websocket) picks the client's transports, e.g. polling.
 import { readFileSync } from "node:fs";
 import { io } from "socket.io-client";
 
@@ -16,10 +17,18 @@ const fail = (why) => {
 };
 setTimeout(() => fail("timed out; saw " + JSON.stringify(seen)), 25000).unref();
 
-const socket = io(socketUrl, { transports: ["websocket"], reconnection: false, auth: { token } });
+const transports = (process.env.SIO_TRANSPORTS || "websocket").split(",");
+const socket = io(socketUrl, { transports, reconnection: false, auth: { token } });
 socket.on("connect_error", (err) => fail("connect_error: " + err.message));
-const emitWithAck = (event, data) =>
-  new Promise((resolve) => socket.emit(event, data, (ack) => resolve(ack)));
+// An ack is recorded when it arrives, not when the awaiting code resumes: over long polling an
+// ack and the event it caused come in one payload, and the event's handler runs in between.
+const emitWithAck = (event, data, label) =>
+  new Promise((resolve) =>
+    socket.emit(event, data, (ack) => {
+      if (label) seen.push([label, ack.success]);
+      resolve(ack);
+    }),
+  );
 
 socket.on("newSession", (data) => {
   seen.push(["newSession", data.type]);
@@ -38,15 +47,12 @@ socket.on("checkPoint", async (data) => {
   const sessionId = data.sessionId;
   await emitWithAck("audio", { sessionId, audioData: Buffer.alloc(48000), audioFormat: "pcm16" });
   await new Promise((resolve) => setTimeout(resolve, 200));
-  interrupted = await emitWithAck("interruption", { sessionId });
-  seen.push(["interruptionAck", interrupted.success]);
-  const ack = await emitWithAck("dtmf", { sessionId, digit: "7", duration: 200 });
-  seen.push(["dtmfAck", ack.success]);
+  interrupted = await emitWithAck("interruption", { sessionId }, "interruptionAck");
+  await emitWithAck("dtmf", { sessionId, digit: "7", duration: 200 }, "dtmfAck");
 });
 socket.on("dtmf", async (data) => {
   seen.push(["dtmf", data.digit]);
-  const ack = await emitWithAck("hangup", { sessionId: data.sessionId });
-  seen.push(["hangupAck", ack.success]);
+  await emitWithAck("hangup", { sessionId: data.sessionId }, "hangupAck");
 });
 socket.on("hangup", () => seen.push(["hangup"]));
 socket.on("cdr", (cdr) => {
@@ -66,8 +72,7 @@ async function sendTone(sessionId) {
     });
     if (!ack.success) fail("audio refused: " + ack.error);
   }
-  const ack = await emitWithAck("checkPoint", { sessionId, name: "tone-end" });
-  seen.push(["checkPointAck", ack.success]);
+  await emitWithAck("checkPoint", { sessionId, name: "tone-end" }, "checkPointAck");
 }
 
 socket.on("connect", async () => {
