@@ -211,6 +211,11 @@ CDR_SCHEMA: Final = {
             "description": "Answering-machine detection's result; present only for calls "
             "placed with machineDetection (docs/listen.md)",
         },
+        "transferredTo": {
+            "type": "string",
+            "description": "Where a blind transfer that succeeded sent the call (the target as "
+            "given to POST /pbx/transfer); present only for transferred calls",
+        },
     },
 }
 _LINK: Final = {"type": "string"}

@@ -44,6 +44,7 @@ class LiveCall:
     listener: CallListener | None = None
     answered_tick: int = 0  # the media tick of the answer: a late listener's timeline starts there
     paused_for_speech: bool = False  # barge-in `pause` holds the playout
+    transfer_target: str | None = None  # a blind transfer in progress (callgate.calls.transfer)
 
     @classmethod
     def new(

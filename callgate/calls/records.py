@@ -69,6 +69,8 @@ class CallRecord:
     """The call was recorded (from its answer): GET /v1/recordings/{sessionId} serves the WAV."""
     machine_detection: str | None = None
     """Answering-machine detection's result (human, machine, fax, unknown) for a call that asked."""
+    transferred_to: str | None = None
+    """Where a blind transfer that succeeded sent the far party (the target as the app gave it)."""
 
     @property
     def duration(self) -> int:
@@ -120,6 +122,7 @@ class CallRecord:
                 if self.machine_detection is None
                 else {"machineDetection": self.machine_detection}
             ),
+            **({} if self.transferred_to is None else {"transferredTo": self.transferred_to}),
         }
 
 

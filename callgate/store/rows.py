@@ -47,6 +47,7 @@ def to_row(record: CallRecord) -> dict[str, Any]:
         "client_frames_dropped": record.client_frames_dropped,
         "recorded": record.recorded,
         "machine_detection": record.machine_detection,
+        "transferred_to": record.transferred_to,
     }
 
 
@@ -126,4 +127,5 @@ def from_row(row: Row[Any]) -> CallRecord:
         client_frames_dropped=row.client_frames_dropped,
         recorded=bool(row.recorded),
         machine_detection=row.machine_detection,
+        transferred_to=row.transferred_to,
     )

@@ -58,6 +58,8 @@ cdr = Table(
     Column("recorded", Boolean, nullable=False),
     # Answering-machine detection's result, for calls that asked (migration 0005).
     Column("machine_detection", Text),
+    # Where a blind transfer that succeeded sent the call (migration 0007).
+    Column("transferred_to", Text),
 )
 
 # SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).
@@ -92,4 +94,5 @@ API_COLUMNS: dict[str, ColumnElement[object]] = {
     "mos": cdr.c.mos,
     "clientFramesDropped": cdr.c.client_frames_dropped,
     "machineDetection": cdr.c.machine_detection,
+    "transferredTo": cdr.c.transferred_to,
 }
