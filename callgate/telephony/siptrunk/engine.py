@@ -358,6 +358,7 @@ class CallControl(InboundCalls, OutboundCalls, MidCall, Transfers):
                 self._session_lost(call, now)
 
     def _hangup(self, call: SipCall, cause: int, now: float) -> None:
+        self._transfers.pop(call.session_id, None)  # an ended call reports nothing more
         call.cause = cause if 0 <= cause <= 127 else int(Cause.NORMAL_CLEARING)
         phase = call.phase
         self._out.append(MediaStop(call.session_id))

@@ -42,7 +42,8 @@ class Transfers(UserAgentCore):
 
     def _start_transfer(self, session_id: str, target: str, now: float) -> None:
         """Send the REFER. ValueError for a target we cannot address (nothing is sent); a call
-        that cannot be transferred now (not confirmed, one in progress) fails at once."""
+        whose dialog is not confirmed yet fails at once (no status); a second transfer while
+        one is in progress is ignored (the domain refuses it first)."""
         refer_to = refer_to_uri(
             target,
             domain=bracketed(self.settings.domain),
@@ -53,10 +54,13 @@ class Transfers(UserAgentCore):
         call = self._calls.get(session_id)
         if call is None or not call.live:
             return  # ended meanwhile: the domain hears of that, not of a transfer
+        if session_id in self._transfers:  # the domain asks once at a time; one answer each
+            log.warning("call %s: a transfer is in progress already", session_id)
+            return
         transfer = Transfer(session_id, str(refer_to), now + self.transfer_timeout_s)
         dialog = call.dialog
-        if call.phase is not Phase.CONFIRMED or dialog is None or session_id in self._transfers:
-            self._report(transfer, transfer.on_failure(transport=False))
+        if call.phase is not Phase.CONFIRMED or dialog is None:  # our 2xx awaits its ACK
+            self._report(transfer, TransferProgress("failed", None))
             return
         request = dialog.request(
             "REFER",
