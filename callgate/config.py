@@ -26,7 +26,7 @@ from callgate.telephony.simulated.scripts import (
     scripts_from_config,
 )
 from callgate.telephony.siptrunk.settings import SipTrunkSettings
-from callgate.webhooks.settings import EVENTS as WEBHOOK_EVENTS
+from callgate.webhooks.settings import DEFAULT_EVENTS as WEBHOOK_EVENTS
 from callgate.webhooks.settings import WebhookSettings
 
 ENV_PREFIX = "CALLGATE_"

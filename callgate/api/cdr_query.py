@@ -96,6 +96,8 @@ FIELD_TYPES: Final[dict[str, FieldType]] = {
     "clientFramesDropped": "number",
     # Answering-machine detection (docs/listen.md): null unless the call asked for it.
     "machineDetection": "text",
+    # A blind transfer that succeeded (POST /pbx/transfer): null for every other call.
+    "transferredTo": "text",
 }
 SORTABLE: Final[tuple[str, ...]] = ("id", *FIELD_TYPES)
 # filter.metadata.<key>: the string value of one top-level key of the call's metadata.

@@ -226,6 +226,11 @@ CDR_SCHEMA: Final = {
             "description": "The call's metadata (POST /pbx/call's; an inbound route's and the "
             "INVITE's X- headers); present only for calls that carry some",
         },
+        "transferredTo": {
+            "type": "string",
+            "description": "Where a blind transfer that succeeded sent the call (the target as "
+            "given to POST /pbx/transfer); present only for transferred calls",
+        },
     },
 }
 # POST /pbx/call's per-call options (callgate/calls/options.py), all optional.

@@ -47,9 +47,11 @@ from callgate.calls.events import (
     DialStatusChanged,
     DtmfReceived,
     Listened,
+    TransferStatusChanged,
 )
 from callgate.calls.machine import CallState
 from callgate.calls.service import MAX_DTMF_MS, CallNotFound, CallService, CommandError
+from callgate.calls.transfer import TransferError
 from callgate.clock import TickPhase
 from callgate.listen.options import OptionsError, parse_listen
 from callgate.media.pcm import FRAME_BYTES
@@ -148,6 +150,7 @@ class Realtime:
             "interruption": self._interruption,
             "hangup": self._hangup,
             "resume": self._resume,
+            "transfer": self._transfer,
         }
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
         # After the calls' playout and the trunk's audio, so this tick's audio can carry the acks.
@@ -614,6 +617,17 @@ class Realtime:
         self.calls.hangup(client.account, session_id, after_playout=after_playout)
         return _ok()
 
+    def _transfer(self, client: Client, data: Any) -> Ack:
+        """Blind transfer (callgate.calls.transfer); progress follows as `transferStatus`."""
+        session_id, payload = self._member(client, data)
+        try:
+            self.calls.transfer(
+                client.account, session_id, payload.get("target"), payload.get("mode")
+            )
+        except TransferError as exc:
+            return _fail(exc.message)
+        return _ok()
+
     # --- call events to clients ----------------------------------------------------------------
 
     def _on_call_event(self, event: BusEvent) -> None:
@@ -646,6 +660,9 @@ class Realtime:
                 if not to_all:  # only the clients that asked on joinRoom
                     listeners = {client for client in listeners if sid in client.listening}
                 self._broadcast(listeners, name, {"sessionId": sid, **fields})
+            case TransferStatusChanged(session_id=sid, state=state, sip_status=status):
+                progress = {"sessionId": sid, "state": state, "sipStatus": status}
+                self._to_room(sid, "transferStatus", progress)
             case CallFinished(session_id=sid, record=record):
                 self._to_room(sid, "hangup", _with_metadata(sid, record.metadata))
                 self._to_room(sid, "cdr", record.to_json())

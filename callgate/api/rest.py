@@ -26,6 +26,7 @@ from callgate.calls.options import CallOptionsError, parse_call_options
 from callgate.calls.records import CallRecord, iso_ms
 from callgate.calls.recordstore import StoreBusy
 from callgate.calls.service import CallNotFound
+from callgate.calls.transfer import MODES, TransferError
 from callgate.listen.options import OptionsError, parse_listen, parse_machine_detection
 from callgate.media.signals import rms_dbfs
 
@@ -134,6 +135,36 @@ async def hangup(
         raise ApiError(400, "sessionId must be a session id as returned by POST /pbx/call")
     key = request_key(idempotency_key, body)
     return await context(request).requests.hangup(account, session_id, key)
+
+
+@router.post(
+    "/pbx/transfer",
+    summary="Blind-transfer an answered SIP call (REFER); progress comes as transferStatus",
+    openapi_extra=_body_schema(
+        {
+            "sessionId": {"type": "string", "format": "uuid"},
+            "target": {"type": "string", "example": "0215550100"},
+            "mode": {"type": "string", "enum": list(MODES)},
+        },
+        ["sessionId", "target", "mode"],
+    ),
+)
+async def transfer(request: Request, account: Account) -> JSONResponse:
+    body = await json_object(request)
+    session_id = body.get("sessionId")
+    if session_id is None:
+        raise ApiError(400, "sessionId is required")
+    if not isinstance(session_id, str) or not is_session_id(session_id):
+        raise ApiError(400, "sessionId must be a session id as returned by POST /pbx/call")
+    try:
+        context(request).calls.transfer(account, session_id, body.get("target"), body.get("mode"))
+    except CallNotFound:
+        raise ApiError(
+            404, f"No live call with sessionId {session_id}: unknown or already ended"
+        ) from None
+    except TransferError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return ok({"sessionId": session_id, "target": body["target"], "mode": body["mode"]})
 
 
 @router.get("/v1/cdr", summary="List call detail records (paginated, filtered, sorted)")

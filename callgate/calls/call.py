@@ -45,6 +45,7 @@ class LiveCall:
     answered_tick: int = 0  # the media tick of the answer: a late listener's timeline starts there
     paused_for_speech: bool = False  # barge-in `pause` holds the playout
     max_duration_s: float | None = None  # POST /pbx/call's maxDurationS; None: the gateway's
+    transfer_target: str | None = None  # a blind transfer in progress (callgate.calls.transfer)
 
     @classmethod
     def new(

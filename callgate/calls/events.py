@@ -75,6 +75,18 @@ class Listened:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferStatusChanged:
+    """A blind transfer's progress (callgate.calls.transfer): trying, ringing, succeeded or
+    failed, with the SIP status that said so; `target` as the application gave it."""
+
+    session_id: str
+    account: str
+    state: str
+    sip_status: int | None
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallFinished:
     """The call is over; `record` is its final CDR. Nothing about the call follows this event."""
 
@@ -90,5 +102,6 @@ BusEvent = (
     | DtmfReceived
     | CheckpointReached
     | Listened
+    | TransferStatusChanged
     | CallFinished
 )

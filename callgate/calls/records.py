@@ -72,6 +72,8 @@ class CallRecord:
     metadata: dict[str, Any] | None = None
     """The application's JSON object (POST /pbx/call's `metadata`, an inbound route's and the
     INVITE's X- headers); None when there was none."""
+    transferred_to: str | None = None
+    """Where a blind transfer that succeeded sent the far party (the target as the app gave it)."""
 
     @property
     def duration(self) -> int:
@@ -124,6 +126,7 @@ class CallRecord:
                 else {"machineDetection": self.machine_detection}
             ),
             **({} if self.metadata is None else {"metadata": self.metadata}),
+            **({} if self.transferred_to is None else {"transferredTo": self.transferred_to}),
         }
 
 

@@ -25,6 +25,7 @@ from callgate.calls.events import (
     DialStatusChanged,
     DtmfReceived,
     Listened,
+    TransferStatusChanged,
 )
 from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
@@ -33,6 +34,7 @@ from callgate.calls.playout import Interrupted, Playout, PlayoutFull
 from callgate.calls.recorder import Recorder, RecordNotDurable
 from callgate.calls.recording import RecordingSink, RecordingTap
 from callgate.calls.records import Direction, RequestKey
+from callgate.calls.transfer import TransferError, check_request, transferring_trunk
 from callgate.calls.trunk import (
     Trunk,
     TrunkAnswered,
@@ -43,6 +45,7 @@ from callgate.calls.trunk import (
     TrunkIncomingCall,
     TrunkMediaQuality,
     TrunkRinging,
+    TrunkTransfer,
 )
 from callgate.clock import Clock, MediaTicker, TickPhase
 from callgate.listen.amd import AmdSettings
@@ -499,6 +502,35 @@ class CallService:
             raise CommandError("DTMF can be sent only once the call is connected")
         self.trunk.send_dtmf(session_id, digit, duration_ms)
 
+    def transfer(self, account: str, session_id: str, target: object, mode: object) -> LiveCall:
+        """Blind-transfer an answered call to `target` (callgate.calls.transfer): CallNotFound,
+        or TransferError with the status to answer; `TransferStatusChanged` events follow."""
+        target = check_request(target, mode)
+        call = self.find(account, session_id)
+        trunk = transferring_trunk(self.trunk, call)
+        call.transfer_target = target
+        try:
+            trunk.transfer(session_id, target)
+        except ValueError as exc:
+            call.transfer_target = None
+            raise TransferError(400, str(exc)) from None
+        return call
+
+    def _transfer_status(self, call: LiveCall, event: TrunkTransfer) -> None:
+        target = call.transfer_target
+        if target is None:
+            return  # none asked (or it already ended): nothing to report
+        if event.state in ("succeeded", "failed"):
+            call.transfer_target = None
+        self.bus.publish(
+            TransferStatusChanged(
+                call.session_id, call.account, event.state, event.sip_status, target
+            )
+        )
+        if event.state == "succeeded":  # the far party is with the target now: our leg ends
+            call.record = call.record.replace(transferred_to=target)
+            self._hangup_now(call)
+
     def answer_inbound(self, call: LiveCall) -> None:
         if call.state is CallState.RINGING and call.record.direction == "inbound":
             self._answered(call)  # the answer time is now, whatever the trunk then takes
@@ -571,6 +603,8 @@ class CallService:
                     self._publish_status(call, "Ringing")
             case TrunkAnswered():
                 self._answered(call)
+            case TrunkTransfer():
+                self._transfer_status(call, event)
             case TrunkHangup(cause=cause, by_remote=by_remote):
                 # An inbound caller hanging up before the answer cancels its call; an outbound
                 # callee that ends an unanswered call is refusing it (busy, declined...).

@@ -65,6 +65,18 @@ class TrunkMediaQuality:
     quality: MediaQuality
 
 
+@dataclass(frozen=True, slots=True)
+class TrunkTransfer:
+    """How a blind transfer of the call goes (SIP: the REFER's answer, then the far end's
+    NOTIFYs): `state` is trying, ringing, succeeded or failed; `sip_status` the status that
+    said so (None when none did). After succeeded or failed nothing more follows; the call
+    itself stays up until the domain ends it."""
+
+    session_id: str
+    state: str
+    sip_status: int | None
+
+
 TrunkEvent = (
     TrunkRinging
     | TrunkAnswered
@@ -73,6 +85,7 @@ TrunkEvent = (
     | TrunkDtmf
     | TrunkIncomingCall
     | TrunkMediaQuality
+    | TrunkTransfer
 )
 TrunkListener = Callable[[TrunkEvent], None]
 
@@ -105,6 +118,16 @@ class Trunk(Protocol):
         """Play one 20 ms PCM16 frame to the far party, now."""
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None: ...
+
+
+@runtime_checkable
+class TransfersCalls(Protocol):
+    """A trunk that can hand an answered call to another party (SIP REFER; the simulated carrier
+    cannot)."""
+
+    def transfer(self, session_id: str, target: str) -> None:
+        """Ask the far end to call `target` (a number or a sip: URI) instead: `TrunkTransfer`
+        events follow. Raises ValueError for a target it cannot address, before anything is sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ def to_row(record: CallRecord) -> dict[str, Any]:
         "recorded": record.recorded,
         "machine_detection": record.machine_detection,
         "metadata": None if record.metadata is None else metadata_json(record.metadata),
+        "transferred_to": record.transferred_to,
     }
 
 
@@ -130,4 +131,5 @@ def from_row(row: Row[Any]) -> CallRecord:
         recorded=bool(row.recorded),
         machine_detection=row.machine_detection,
         metadata=None if row.metadata is None else json.loads(row.metadata),
+        transferred_to=row.transferred_to,
     )

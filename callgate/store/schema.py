@@ -60,6 +60,8 @@ cdr = Table(
     Column("machine_detection", Text),
     # The call's metadata as compact JSON text, for calls that carry some (migration 0006).
     Column("metadata", Text),
+    # Where a blind transfer that succeeded sent the call (migration 0007).
+    Column("transferred_to", Text),
 )
 
 # SQLite only: the FTS5 trigram index over destination (external content: rowid is cdr.id).
@@ -94,4 +96,5 @@ API_COLUMNS: dict[str, ColumnElement[object]] = {
     "mos": cdr.c.mos,
     "clientFramesDropped": cdr.c.client_frames_dropped,
     "machineDetection": cdr.c.machine_detection,
+    "transferredTo": cdr.c.transferred_to,
 }

@@ -131,16 +131,14 @@ class Webhooks:
         endpoints = self._by_account.get(event.account)
         if not endpoints:
             return
-        kind, data = _payload(event)
-        if kind is None:
-            return
-        for endpoint in endpoints:
-            if kind not in endpoint.events:
-                continue
-            if len(self._incoming) >= MAX_QUEUED:
-                self.counts["dropped"] += 1
-                continue
-            self._incoming.append(self._delivery(endpoint, kind, data))
+        for kind, data in _payloads(event):
+            for endpoint in endpoints:
+                if kind not in endpoint.events:
+                    continue
+                if len(self._incoming) >= MAX_QUEUED:
+                    self.counts["dropped"] += 1
+                    continue
+                self._incoming.append(self._delivery(endpoint, kind, data))
         self._wake.set()
 
     def _delivery(self, endpoint: WebhookSettings, kind: str, data: dict[str, Any]) -> Delivery:
@@ -260,6 +258,18 @@ class _Sender:
         self.queue: deque[Delivery] = deque()
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+
+
+def _payloads(event: BusEvent) -> list[tuple[str, dict[str, Any]]]:
+    """The deliveries one event makes, in order: a transferred call's end is told twice,
+    `call.transferred` (the target and the CDR) and then `call.ended`."""
+    kind, data = _payload(event)
+    if kind is None:
+        return []
+    if isinstance(event, CallFinished) and event.record.transferred_to is not None:
+        transferred = {"sessionId": event.session_id, "target": event.record.transferred_to}
+        return [("call.transferred", {**transferred, "cdr": data["cdr"]}), (kind, data)]
+    return [(kind, data)]
 
 
 def _payload(event: BusEvent) -> tuple[str | None, dict[str, Any]]:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-EVENTS: Final = ("call.started", "call.answered", "call.ended")
+EVENTS: Final = ("call.started", "call.answered", "call.transferred", "call.ended")
+DEFAULT_EVENTS: Final = ("call.started", "call.answered", "call.ended")
+"""What an endpoint gets when it does not say: call.transferred is asked for by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +18,7 @@ class WebhookSettings:
     """http(s) URL the events are POSTed to."""
     secret: str
     """Signs every delivery (signing.py); at least 16 characters."""
-    events: tuple[str, ...] = EVENTS
+    events: tuple[str, ...] = DEFAULT_EVENTS
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)

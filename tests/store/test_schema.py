@@ -35,7 +35,7 @@ async def test_reopening_finds_the_schema_current_and_the_data_kept(database: Da
     await again.open()
     try:
         assert await again.get("acme", "s1") == record("s1")
-        assert await scalar(again, f"SELECT version_num FROM {VERSION_TABLE}") == "0006"
+        assert await scalar(again, f"SELECT version_num FROM {VERSION_TABLE}") == "0007"
     finally:
         await again.close()
 

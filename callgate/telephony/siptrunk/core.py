@@ -53,6 +53,7 @@ from callgate.telephony.sip.transactions.matching import TokenSource, random_tok
 from .call import Phase, SipCall
 from .messages import bracketed
 from .outputs import MediaStop, Output
+from .refer import SIPFRAG_TYPE, Transfer
 from .register import Registration
 from .settings import SipTrunkSettings, split_hostport
 from .trust import TrustedSources
@@ -61,7 +62,8 @@ __all__ = ["ALLOW", "AUTH_HEADERS", "LocalAddress", "Purpose", "UserAgentCore"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK")
+METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK", "NOTIFY")
+"""What we take; NOTIFY only for a REFER of ours (transfer.py), any other gets 481 or 489."""
 ALLOW = ", ".join(METHODS)
 TIMER_EXTENSION = "timer"
 """RFC 4028, always supported; 100rel (RFC 3262) as `reliable_provisional` says."""
@@ -78,6 +80,7 @@ class Purpose(StrEnum):
     CLEANUP = "cleanup"  # the BYE ending an answer we did not want: its response is ignored
     REFRESH = "refresh"  # our re-INVITE or UPDATE in a dialog (a session refresh)
     PRACK = "PRACK"  # our acknowledgement of a reliable provisional: its response is ignored
+    REFER = "REFER"  # our blind transfer of the call (transfer.py)
 
 
 MIN_TRANSACTIONS = 20_000
@@ -144,7 +147,11 @@ class UserAgentCore:
                 max_transactions=max_transactions,
                 trusted=lambda source: trusted.allows(source.host, source.port),
                 options_headers=(("Allow", ALLOW), ("Accept", SDP_TYPE)),
-                policy=Policy(methods=frozenset(METHODS), extensions=frozenset(extensions)),
+                policy=Policy(
+                    methods=frozenset(METHODS),
+                    extensions=frozenset(extensions),
+                    content_types=frozenset({SDP_TYPE, SIPFRAG_TYPE}),  # NOTIFY's, for REFER
+                ),
                 reserved_transactions=max_transactions // 2,
             ),
             token=token,
@@ -167,6 +174,7 @@ class UserAgentCore:
         self._by_invite: dict[TransactionKey, SipCall] = {}  # inbound INVITE server transactions
         self._inbound_ids: dict[tuple[str, str], SipCall] = {}  # (Call-ID, From tag) of INVITEs
         self._client: dict[TransactionKey, tuple[SipCall | None, Purpose]] = {}
+        self._transfers: dict[str, Transfer] = {}  # by session: a REFER of ours in progress
         self.registration: Registration | None = None
         self._register_request: SipRequest | None = None
         self._register_key: TransactionKey | None = None  # the REGISTER awaiting its answer
@@ -206,6 +214,7 @@ class UserAgentCore:
             "sip_dialogs": len(self._by_dialog),
             "sip_invites_offered": len(self._by_invite) + len(self._inbound_ids),
             "sip_client_transactions": len(self._client),
+            "sip_transfers": len(self._transfers),
             **self.layer.held(),
         }
 
@@ -347,6 +356,7 @@ class UserAgentCore:
     def _forget(self, call: SipCall) -> None:
         if self._calls.get(call.session_id) is call:
             del self._calls[call.session_id]
+            self._transfers.pop(call.session_id, None)
         self._by_dialog.pop((call.call_id, call.local_tag), None)
         self._by_invite.pop(call.invite_key, None)
         if not call.outbound:

@@ -80,6 +80,7 @@ from .core import (
 from .messages import cause_of
 from .midcall import MidCall
 from .outputs import MediaStop, Output
+from .transfer import Transfers
 from .uac import OutboundCalls
 from .uas import InboundCalls
 
@@ -88,7 +89,7 @@ __all__ = ["ALLOW", "NO_CIRCUIT_CAUSE", "CallControl", "LocalAddress"]
 log = logging.getLogger(__name__)
 
 
-class CallControl(InboundCalls, OutboundCalls, MidCall):
+class CallControl(InboundCalls, OutboundCalls, MidCall, Transfers):
     """Every call of one trunk, and its REGISTER binding (see the module docstring)."""
 
     def start(self, now: float) -> list[Output]:
@@ -113,6 +114,12 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
         call = self._calls.get(session_id)
         if call is not None and call.live:
             self._hangup(call, cause, now)
+        return self._flush()
+
+    def transfer(self, session_id: str, target: str, now: float) -> list[Output]:
+        """Blind transfer: REFER the far end to `target` (a number or a sip: URI); `TrunkTransfer`
+        events follow (transfer.py). ValueError for a target we cannot address."""
+        self._start_transfer(session_id, target, now)
         return self._flush()
 
     def media_timeout(self, session_id: str, cause: int, now: float) -> list[Output]:
@@ -172,6 +179,7 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
     def _on_call_timer(self, call: SipCall, now: float) -> None:
         self._reliable_due(call, now)
         self._session_timer_due(call, now)
+        self._transfer_due(call, now)
 
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request = event.request
@@ -189,6 +197,8 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
             self._on_bye(event, now)
         elif method == "CANCEL":
             self._on_cancel(event, now)
+        elif method == "NOTIFY":
+            self._on_notify(event, now)
         elif method == "OPTIONS":
             headers = (("Allow", ALLOW), ("Accept", SDP_TYPE))
             response = response_for(request, 200, to_tag=new_tag(), headers=headers)
@@ -232,6 +242,8 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
             self._on_bye_response(call, response, now)
         elif purpose == Purpose.REFRESH:
             self._on_refresh_response(call, key, response, now)
+        elif purpose == Purpose.REFER:
+            self._on_refer_response(call, key, response, now)
 
     def _on_bye_response(self, call: SipCall, response: SipResponse, now: float) -> None:
         if response.status in (401, 407) and self._retry_bye(call, response, now):
@@ -338,12 +350,15 @@ class CallControl(InboundCalls, OutboundCalls, MidCall):
                 self._end(call, cause, by_remote=False)
         elif purpose == Purpose.BYE:
             self._forget(call)
+        elif purpose == Purpose.REFER:
+            self._refer_failed(call, key, why)
         elif purpose == Purpose.REFRESH and key == call.pending:
             call.pending = None  # §10: a refresh without answer ends the session
             if call.live and call.phase is Phase.CONFIRMED:
                 self._session_lost(call, now)
 
     def _hangup(self, call: SipCall, cause: int, now: float) -> None:
+        self._transfers.pop(call.session_id, None)  # an ended call reports nothing more
         call.cause = cause if 0 <= cause <= 127 else int(Cause.NORMAL_CLEARING)
         phase = call.phase
         self._out.append(MediaStop(call.session_id))

@@ -336,6 +336,14 @@ class SipTrunk:
             log.exception("call %s could not be hung up cleanly", session_id)
         self._stop_media(session_id)
 
+    def transfer(self, session_id: str, target: str) -> None:
+        """Blind transfer by REFER (`TransfersCalls`); ValueError for a target SIP cannot name."""
+        engine = self._engine
+        if engine is None:
+            raise ValueError("the SIP trunk is not started")
+        outputs = engine.transfer(session_id, target, self._clock.monotonic())  # may raise
+        self._execute(outputs)
+
     def send_audio(self, session_id: str, frame: bytes) -> None:
         self._media.send_audio(session_id, frame)
 
