@@ -29,6 +29,8 @@ from callgate.calls.options import (
     RING_TIMEOUT_S,
     X_HEADER_RE,
 )
+from callgate.calls.transfer import MAX_TARGET_CHARS
+from callgate.calls.transfer import MODES as TRANSFER_MODES
 
 Schema = dict[str, Any]
 
@@ -534,6 +536,47 @@ def _operations(caller_ids: frozenset[str] = frozenset()) -> dict[tuple[str, str
                 **_BODY_ERRORS,
                 "404": _error("No live call of this account has this id"),
                 **_KEYED_ERRORS,
+            },
+        },
+        ("post", "/pbx/transfer"): {
+            "requestBody": _json_body(
+                {
+                    "sessionId": {"type": "string", "pattern": SESSION_ID_PATTERN},
+                    "target": {
+                        "type": "string",
+                        "maxLength": MAX_TARGET_CHARS,
+                        # What the request check takes; a number or sip: URI that cannot be
+                        # addressed is refused (400) only once the call is found.
+                        "pattern": "\\S",
+                        "description": "A phone number (digits, *, #, a leading +) at the "
+                        "trunk's domain, or a sip:/sips: URI without ?headers",
+                        "example": "0215550100",
+                    },
+                    "mode": {"type": "string", "enum": list(TRANSFER_MODES)},
+                },
+                ["sessionId", "target", "mode"],
+            ),
+            "responses": {
+                "200": _ok(
+                    "The REFER is sent; transferStatus events follow on the call's room",
+                    _envelope(
+                        {
+                            "type": "object",
+                            "required": ["sessionId", "target", "mode"],
+                            "properties": {
+                                "sessionId": {"type": "string"},
+                                "target": {"type": "string"},
+                                "mode": {"type": "string", "enum": list(TRANSFER_MODES)},
+                            },
+                        }
+                    ),
+                ),
+                **_BODY_ERRORS,
+                "404": _error("No live call of this account has this id"),
+                "409": _error(
+                    "The call cannot be transferred now: it is not on a SIP trunk (the simulated"
+                    " carrier), not answered yet, or a transfer of it is already in progress"
+                ),
             },
         },
         ("get", "/v1/cdr"): {

@@ -10,8 +10,10 @@ gateway ends its own leg (BYE, cause 16, hung up by our side) with `transferredT
 Refusals before anything is sent, each with the HTTP status the REST endpoint answers:
 
     404  no live call of the account has that sessionId
-    400  the call is not on a trunk that can transfer (the simulated carrier), or a bad target
-    409  the call is not answered yet, or a transfer of it is already in progress
+    400  a bad target or mode
+    409  the call is not on a trunk that can transfer (the simulated carrier), is not answered
+         yet, or a transfer of it is already in progress: the request was right, the call's
+         state is not
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def transferring_trunk(trunk: Trunk, call: LiveCall) -> TransfersCalls:
     """The call's trunk, if the call can be transferred now; else TransferError."""
     if not isinstance(trunk, TransfersCalls):
         raise TransferError(
-            400, f"call {call.session_id} is not a SIP call: only calls on a SIP trunk transfer"
+            409, f"call {call.session_id} is not a SIP call: only calls on a SIP trunk transfer"
         )
     if call.state is not CallState.CONNECTED:
         raise TransferError(

@@ -28,7 +28,7 @@ async def test_a_call_on_the_simulated_carrier_is_not_a_sip_call(
     response = await live.http.post(
         "/pbx/transfer", json=body, headers={"Authorization": f"Bearer {live.token()}"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "is not a SIP call" in response.json()["errors"]
     ack = await client.ask("transfer", body)
     assert ack["success"] is False

@@ -59,7 +59,7 @@ async def silent_peer() -> AsyncIterator[tuple[_Silent, int]]:
 
 
 async def test_a_call_to_a_host_name_reaches_its_srv_target_and_the_answer_is_cached(tmp_path):
-    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="0")
+    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="1")
     async with running_sipp(tmp_path, scenario_file=plan, calls=2) as (sipp, port):
         async with (
             running_dns(zone((10, port))) as dns,
@@ -77,7 +77,7 @@ async def test_a_call_to_a_host_name_reaches_its_srv_target_and_the_answer_is_ca
 
 
 async def test_a_silent_first_target_fails_over_to_the_second_after_timer_b(tmp_path):
-    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="0")
+    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="1")
     async with (
         silent_peer() as (silent, silent_port),
         running_sipp(tmp_path, scenario_file=plan) as (sipp, port),
@@ -105,7 +105,7 @@ async def test_a_503_from_the_first_target_completes_the_call_on_the_second(tmp_
     busy = scenario(
         "uas_reject", busy_dir, STATUS="503", PHRASE="Service Unavailable", EXTRA_HEADER=""
     )
-    good = scenario("uas_answer_wait_bye", good_dir, LINGER_MS="0")
+    good = scenario("uas_answer_wait_bye", good_dir, LINGER_MS="1")
     async with (
         running_sipp(busy_dir, scenario_file=busy) as (refuser, busy_port),
         running_sipp(good_dir, scenario_file=good) as (answerer, good_port),
@@ -171,7 +171,7 @@ async def test_register_uses_the_same_resolution_and_fails_over_from_a_503(tmp_p
 
 
 async def test_transport_auto_follows_naptr_to_tcp(tmp_path):
-    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="0")
+    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="1")
     async with running_sipp(tmp_path, scenario_file=plan, transport="t1") as (sipp, port):
         await tcp_listening(port)
         records = {

@@ -105,7 +105,7 @@ async def test_bye_from_the_callee_ends_the_call(tmp_path):
 
 
 async def test_bye_from_our_side_ends_the_call(tmp_path):
-    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="0")
+    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="1")
     async with running_sipp(tmp_path, scenario_file=plan) as (sipp, port), running_trunk(port) as t:
         call = new_session_id()
         t.trunk.dial(call, "6000", None)
@@ -162,7 +162,7 @@ async def test_inbound_from_an_untrusted_source_gets_403_and_no_call(tmp_path):
 
 
 async def test_outbound_and_inbound_over_tcp(tmp_path):
-    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="0")
+    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="1")
     async with running_sipp(tmp_path, scenario_file=plan, transport="t1") as (sipp, port):
         await tcp_listening(port)
         async with running_trunk(port, transport="tcp") as t:
@@ -204,7 +204,7 @@ async def test_rtp_that_stops_ends_the_call_with_bye_and_cause_102(tmp_path):
 
 
 async def test_no_rtp_at_all_ends_the_call_with_bye_and_cause_38(tmp_path):
-    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="0")
+    plan = scenario("uas_answer_wait_bye", tmp_path, LINGER_MS="1")
     async with (
         running_sipp(tmp_path, scenario_file=plan) as (sipp, port),
         running_trunk(port, rtp_timeout_s=1.0) as t,
