@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.test_webhooks import Receiver, hook, receiver, until
 from tests.peers.sipp import errors, running_sipp, scenario
 from tests.support import ended_record
 
 from .transfer_gateway import sip_gateway
 
 pytestmark = pytest.mark.peers
+__all__ = ["receiver"]  # the real HTTP receiver fixture, shared with the webhook tests
 
 SIPP_DONE_S = 10.0
 TARGET = "0215550100"
@@ -210,4 +212,34 @@ async def test_a_call_not_answered_yet_cannot_be_transferred(tmp_path: Path) -> 
         assert "not answered" in ack["error"]
         assert (await bot.ask("hangup", {"sessionId": sid}))["success"]
         await bot.next("cdr")
+        assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+
+
+async def test_a_webhook_that_asks_for_call_transferred_gets_it_before_call_ended(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    plan = scenario(
+        "uas_refer_notify",
+        tmp_path,
+        REFER_TO=REFER_TO,
+        FRAG1="100 Trying",
+        FRAG2="180 Ringing",
+        FINAL="200 OK",
+    )
+    hooks = hook(receiver.url, "call.transferred", "call.ended")
+    async with (
+        running_sipp(tmp_path, scenario_file=plan) as (sipp, port),
+        sip_gateway(tmp_path, port, webhooks=hooks) as gw,
+    ):
+        bot = await gw.bot()
+        sid = await gw.answered_call(bot, "5005")
+        assert (await gw.transfer(sid, TARGET)).status_code == 200
+        await bot.next("cdr")
+        await until(lambda: len(receiver.requests) >= 2, "two deliveries")
+        bodies = receiver.bodies()
+        assert [body["type"] for body in bodies] == ["call.transferred", "call.ended"]
+        transferred = bodies[0]["data"]
+        assert (transferred["sessionId"], transferred["target"]) == (sid, TARGET)
+        assert transferred["cdr"]["transferredTo"] == TARGET
+        assert transferred["cdr"] == bodies[1]["data"]["cdr"]
         assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
