@@ -1,6 +1,6 @@
 """The whole gateway on a SIP trunk to sipp, served by uvicorn on loopback: REST, Socket.IO, CDRs.
 
-For the transfer tests and bench/transfer.py: `sip_gateway(tmp_path, sipp_port)` yields a
+For the transfer tests: `sip_gateway(tmp_path, sipp_port)` yields a
 `SipGateway` whose trunk dials sipp; `bot()` connects a python-socketio client that records every
 event it gets, so a test reads `transferStatus`, `hangup` and `cdr` as a bot would.
 """
