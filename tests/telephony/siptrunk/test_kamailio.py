@@ -36,7 +36,7 @@ async def test_an_outbound_call_through_kamailio_keeps_its_route_set(tmp_path):
     tone = tone_pcap(tmp_path / "tone.pcap", 1000.0, 1.5)
     plan = scenario("uas_proxied", tmp_path, TONE_PCAP=str(tone))
     carrier = running_sipp(tmp_path, scenario_file=plan, port=carrier_port)
-    proxy = running_kamailio(tmp_path, gateway_port=gateway_port, carrier_port=carrier_port)
+    proxy = running_kamailio(tmp_path, nodes=[gateway_port], carrier_port=carrier_port)
     async with carrier as (sipp, _), proxy as (kamailio, proxy_port):
         async with running_trunk(proxy_port, bind_port=gateway_port) as t:
             call = new_session_id()
@@ -57,7 +57,7 @@ async def test_an_inbound_call_through_kamailio_reaches_the_gateway_and_ends_by_
     gateway_port, carrier_port = free_port(), free_port()
     tone = tone_pcap(tmp_path / "tone.pcap", 700.0, 1.5)
     plan = scenario("uac_proxied", tmp_path, NUMBER="4143", HOLD_MS="2000", TONE_PCAP=str(tone))
-    proxy = running_kamailio(tmp_path, gateway_port=gateway_port, carrier_port=carrier_port)
+    proxy = running_kamailio(tmp_path, nodes=[gateway_port], carrier_port=carrier_port)
     async with proxy as (kamailio, proxy_port):
         async with running_trunk(proxy_port, bind_port=gateway_port) as t:
             caller = running_sipp(

@@ -1,0 +1,260 @@
+"""The shipped Kamailio configuration (docs/kamailio.cfg), run by the real kamailio in front of real
+`callgate serve` nodes on PostgreSQL and Redis, a sipp carrier calling in, the echo app answering.
+
+100 calls spread over three nodes, each answered; one node stopped mid-run gets no new call once it
+is marked down (by a call that found it dead, or by the OPTIONS pings), and the only calls lost are
+ones it had taken. A node stopped while idle is marked down by the pings alone before any call
+tries it, and marked up again when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import random
+import re
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.nodes.test_two_nodes import redis_url
+from tests.peers.kamailio import running_kamailio
+from tests.peers.process import Peer, tcp_listening
+from tests.peers.sipp import errors, running_sipp, scenario
+from tests.support import free_port, need_program, postgres_database
+from tests.test_crash_recovery import Server
+
+__all__ = ["redis_url"]
+
+pytestmark = pytest.mark.peers
+
+CALLS = 100
+RATE_PER_S = 8
+AT_ONCE = 10
+HOLD_MS = 1000
+STOP_AFTER = 8
+"""The stopped node is stopped once it has taken this many calls (about a quarter of the run)."""
+SIPP_DONE_S = 40
+PINGS_DOWN_S = 15
+"""Two OPTIONS pings 2 s apart, each given up after 2 s, mark a node down: well within this."""
+
+
+def node_config(app_port: int, account: str, proxy_port: int, sip_port: int, rtp: int) -> str:
+    """A node whose trunk is Kamailio (outbound calls would go through it) and whose inbound
+    calls go to the echo app."""
+    return f"""
+trunk = "sip"
+inbound_url = "ws://127.0.0.1:{app_port}"
+inbound_account = "{account}"
+
+[sip]
+host = "127.0.0.1"
+port = {proxy_port}
+bind_host = "127.0.0.1"
+bind_port = {sip_port}
+rtp_port_min = {rtp}
+rtp_port_max = {rtp + 198}
+"""
+
+
+@dataclass
+class Farm:
+    """The nodes (by letter), their SIP ports, Kamailio and what the records are read with."""
+
+    nodes: dict[str, Server]
+    sip_ports: dict[str, int]
+    kamailio: Peer
+    proxy_port: int
+    carrier_port: int
+    dsn: str
+    account: str
+
+    def letter(self, node_id: str) -> str:
+        (name,) = (n for n, s in self.nodes.items() if s.env["CALLGATE_NODE_ID"] == node_id)
+        return name
+
+    def uri(self, name: str) -> str:
+        return re.escape(f"sip:127.0.0.1:{self.sip_ports[name]}")
+
+    async def records(self) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetch(
+                "SELECT caller_id, node, disposition, hangup_by, start_time FROM cdr"
+                " WHERE account = $1 AND direction = 'inbound'",
+                self.account,
+            )
+        finally:
+            await conn.close()
+
+    async def taken(self, name: str) -> int:
+        node_id = self.nodes[name].env["CALLGATE_NODE_ID"]
+        return sum(r["node"] == node_id for r in await self.records())
+
+    def calls(
+        self, directory: Path, count: int
+    ) -> contextlib.AbstractAsyncContextManager[tuple[Peer, int]]:
+        """sipp placing `count` counted calls through Kamailio, a few at once."""
+        plan = scenario("uac_counted", directory, NUMBER="4143", HOLD_MS=str(HOLD_MS))
+        return running_sipp(
+            directory,
+            scenario_file=plan,
+            port=self.carrier_port,
+            remote=f"127.0.0.1:{self.proxy_port}",
+            calls=count,
+            extra=(
+                *("-r", str(RATE_PER_S), "-l", str(AT_ONCE)),
+                *("-trace_stat", "-stf", str(directory / "stats_.csv"), "-fd", "1"),
+            ),
+        )
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    with postgres_database("cg_kam") as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def kamailio_farm(
+    directory: Path, database_url: str, redis_url: str, names: str
+) -> AsyncIterator[Farm]:
+    """The echo app, one node per letter of `names` and Kamailio in front of their SIP ports."""
+    need_program("kamailio")  # skipped (or failed in CI) before anything starts
+    need_program("sipp")
+    account = f"kam-{uuid.uuid4().hex[:6]}"
+    tag = uuid.uuid4().hex[:6]
+    proxy_port, carrier_port = free_port(), free_port()
+    rtp_base = 40000 + 600 * random.randrange(16)
+    app_port = free_port()
+    argv = [sys.executable, "-m", "callgate.appkit.echo", "--port", str(app_port)]
+    app = await Peer("echo", [*argv, "--log-level", "warning"], directory).start()
+    nodes: dict[str, Server] = {}
+    try:
+        await tcp_listening(app_port, 20, peer=app)
+        sip_ports = {name: free_port() for name in names}
+        for index, name in enumerate(names):
+            data_dir = directory / name
+            data_dir.mkdir()
+            config = node_config(
+                app_port, account, proxy_port, sip_ports[name], rtp_base + 200 * index
+            )
+            server = Server(data_dir, database_url, config)
+            server.env["CALLGATE_NODE_ID"] = f"kam-{name}-{tag}"
+            server.env["CALLGATE_REDIS_URL"] = redis_url
+            nodes[name] = server
+        await asyncio.gather(*(asyncio.to_thread(s.start) for s in nodes.values()))
+        proxy = running_kamailio(
+            directory, nodes=list(sip_ports.values()), carrier_port=carrier_port, port=proxy_port
+        )
+        async with proxy as (kamailio, _):
+            dsn = database_url.replace("postgresql+asyncpg", "postgresql")
+            yield Farm(nodes, sip_ports, kamailio, proxy_port, carrier_port, dsn, account)
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(s.stop) for s in nodes.values()))
+        await app.stop()
+
+
+def sipp_totals(directory: Path) -> tuple[int, int]:
+    """(successful, failed) calls from the last line of sipp's -trace_stat file."""
+    (stats,) = directory.glob("stats_.csv")
+    last = list(csv.DictReader(stats.read_text().splitlines(), delimiter=";"))[-1]
+    return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"])
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await predicate():
+        assert time.monotonic() < deadline, f"not in {timeout_s} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_inbound_calls_spread_over_nodes_and_avoid_a_stopped_one(
+    tmp_path: Path, redis_url: str, database_url: str
+) -> None:
+    async with kamailio_farm(tmp_path, database_url, redis_url, "abc") as farm:
+        async with farm.calls(tmp_path, CALLS) as (sipp, _):
+
+            async def c_took_some() -> bool:
+                return await farm.taken("c") >= STOP_AFTER
+
+            await wait_until(c_took_some, SIPP_DONE_S, f"{STOP_AFTER} calls on node c")
+            stop_log_at = len(farm.kamailio.log())
+            await asyncio.to_thread(farm.nodes["c"].stop)  # SIGTERM, as an operator would
+            stopped_at = time.time()  # the records' clock
+            await sipp.wait(SIPP_DONE_S)
+        log = farm.kamailio.log()
+        rows = await farm.records()
+    successful, failed = sipp_totals(tmp_path)
+    assert successful + failed == CALLS, errors(tmp_path)
+    # Every call was answered by the echo app on some node; those the carrier ended itself had
+    # their whole call.
+    by_caller: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        by_caller.setdefault(row["caller_id"], []).append(row)
+    assert set(by_caller) == {f"c{i}" for i in range(1, CALLS + 1)}
+    for caller_id, mine in by_caller.items():
+        assert any(r["disposition"] == "ANSWERED" for r in mine), (caller_id, mine)
+    completed = {
+        c for c, mine in by_caller.items() if any(r["hangup_by"] == "CALLER" for r in mine)
+    }
+    assert len(completed) == successful
+    # The only calls lost are calls the stopped node had taken (it hung them up as it stopped).
+    lost = set(by_caller) - completed
+    assert len(lost) == failed
+    taken_by_c = {r["caller_id"] for r in rows if farm.letter(r["node"]) == "c"}
+    assert lost <= taken_by_c, (lost, taken_by_c)
+    assert failed <= AT_ONCE
+    # The calls spread: every node took some before the stop, only the two others after it.
+    before = dict.fromkeys(farm.nodes, 0)
+    after = dict.fromkeys(farm.nodes, 0)
+    for row in rows:
+        side = before if row["start_time"].timestamp() < stopped_at else after
+        side[farm.letter(row["node"])] += 1
+    assert min(before.values()) >= STOP_AFTER - 2, before
+    assert after["c"] == 0, after
+    assert after["a"] > 0, after
+    assert after["b"] > 0, after
+    # Kamailio marked c down, and sent it no INVITE after that.
+    tail = log[stop_log_at:]
+    down = re.search(rf"node down: {farm.uri('c')}\b", tail)
+    assert down is not None, tail
+    assert re.findall(rf"to the gateway {farm.uri('c')}: INVITE", tail[down.end() :]) == [], tail
+    assert re.search(r"to the gateway \S+: INVITE", tail[down.end() :]), "no call after the mark"
+
+
+async def test_the_pings_mark_an_idle_stopped_node_down_and_a_restarted_one_up(
+    tmp_path: Path, redis_url: str, database_url: str
+) -> None:
+    async with kamailio_farm(tmp_path, database_url, redis_url, "ab") as farm:
+        await asyncio.to_thread(farm.nodes["b"].stop)
+
+        async def marked(state: str) -> bool:
+            return re.search(rf"node {state}: {farm.uri('b')}\b", farm.kamailio.log()) is not None
+
+        await wait_until(lambda: marked("down"), PINGS_DOWN_S, "b marked down by the pings")
+        first = tmp_path / "first"
+        first.mkdir()
+        async with farm.calls(first, 10) as (sipp, _):
+            assert await sipp.wait(SIPP_DONE_S) == 0, errors(first)
+        log = farm.kamailio.log()
+        # No call tried b: none waited for it to time out, all went to a.
+        assert not re.search(r"node \S+ failed \(", log), log
+        assert not re.search(rf"to the gateway {farm.uri('b')}: INVITE", log), log
+        assert await farm.taken("a") == 10
+        # b back on its port: the pings mark it up and it takes calls again.
+        await asyncio.to_thread(farm.nodes["b"].start)
+        await wait_until(lambda: marked("up"), PINGS_DOWN_S, "b marked up by the pings")
+        again = tmp_path / "again"
+        again.mkdir()
+        async with farm.calls(again, 10) as (sipp, _):
+            assert await sipp.wait(SIPP_DONE_S) == 0, errors(again)
+        assert await farm.taken("b") >= 4
+        assert await farm.taken("a") + await farm.taken("b") == 20
