@@ -6,9 +6,10 @@ Redis) with the simulated carrier (every callee answers and echoes). For each st
 socket.io-client load (bench/socketio_load.mjs, `--procs` node processes) places the step's calls,
 streams audio into each and times the far end's 20 ms frames; a step meets the target when the
 p99 of how far frame inter-arrival times stray from 20 ms is at most `--target-ms`. The call
-count goes up by `--step` until a step misses it (or `--max`); a mode's capacity is its last step
-that met it. The clients run on the same machine and take their share of its cores: on a 2-core
-machine that share is part of what the figure measures. Prints JSON: every step and the ratio.
+count goes up by `--step` until a step misses it `--tries` times running (or `--max`); a mode's
+capacity is its last step that met it. The clients run on the same machine and take their share
+of its cores: on a 2-core machine that share is part of what the figure measures. Prints JSON:
+every step of both modes and the ratio of their capacities.
 
     .venv/bin/python bench/workers.py --start 20 --step 20 --max 400 --seconds 10
     .venv/bin/python bench/workers.py --start 5 --step 5 --max 10 --seconds 3   # a quick check
@@ -91,7 +92,12 @@ def run_step(url: str, calls: int, procs: int, seconds: float, ramp_s: float) ->
         )
         for share, first in zip(shares, firsts, strict=True)
     ]
-    outputs = [json.loads(load.communicate(timeout=ramp_s + seconds + 120)[0]) for load in loads]
+    outputs = []
+    for load in loads:
+        out = load.communicate(timeout=ramp_s + seconds + 120)[0]
+        if load.returncode != 0:
+            raise SystemExit(f"socketio_load.mjs exited with {load.returncode}")
+        outputs.append(json.loads(out))
     histogram = [sum(column) for column in zip(*(o["histogram"] for o in outputs), strict=True)]
     counts = {
         key: sum(o[key] for o in outputs)
@@ -126,9 +132,12 @@ def capacity(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     try:
         calls = args.start
         while calls <= args.max:
-            step = run_step(url, calls, args.procs, args.seconds, args.ramp_s)
-            step["meets_target"] = meets(step, args.target_ms)
-            steps.append(step)
+            for _ in range(args.tries):  # one noisy window does not end the climb
+                step = run_step(url, calls, args.procs, args.seconds, args.ramp_s)
+                step["meets_target"] = meets(step, args.target_ms)
+                steps.append(step)
+                if step["meets_target"]:
+                    break
             if not step["meets_target"]:
                 break
             best = calls
@@ -144,7 +153,7 @@ def capacity(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     return {
         "workers": workers,
         "capacity_calls": best,
-        "reached_max": best >= args.max - args.step + 1 and steps[-1]["meets_target"],
+        "reached_max": steps[-1]["meets_target"],  # the target was never missed
         "steps": steps,
     }
 
@@ -158,6 +167,7 @@ def main() -> None:
     parser.add_argument("--ramp-s", type=float, default=3, help="calls placed evenly over this")
     parser.add_argument("--procs", type=int, default=2, help="node load processes")
     parser.add_argument("--target-ms", type=float, default=5.0, help="frame deviation p99 bound")
+    parser.add_argument("--tries", type=int, default=2, help="runs of a step before it fails")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="for --workers 2")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="callgate-workers-bench-"))
