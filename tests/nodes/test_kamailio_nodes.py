@@ -4,7 +4,8 @@
 100 calls spread over three nodes, each answered; one node stopped mid-run gets no new call once it
 is marked down (by a call that found it dead, or by the OPTIONS pings), and the only calls lost are
 ones it had taken. A node stopped while idle is marked down by the pings alone before any call
-tries it, and marked up again when it is back.
+tries it, and marked up again when it is back. A node disabled with kamcmd before its stop (the
+README's planned stop) gets no call though it answers the pings, and no call is lost.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import csv
 import random
 import re
+import subprocess
 import sys
 import time
 import uuid
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from tests.nodes.test_two_nodes import redis_url
-from tests.peers.kamailio import running_kamailio
+from tests.peers.kamailio import control_socket, running_kamailio
 from tests.peers.process import Peer, tcp_listening, udp_ports_bound
 from tests.peers.sipp import errors, running_sipp, scenario
 from tests.support import free_port, need_program, postgres_database
@@ -42,6 +45,7 @@ HOLD_MS = 1000
 STOP_AFTER = 8
 """The stopped node is stopped once it has taken this many calls (about a quarter of the run)."""
 SIPP_DONE_S = 40
+PING_INTERVAL_S = 2  # docs/kamailio.cfg's ds_ping_interval
 PINGS_DOWN_S = 15
 """Two OPTIONS pings 2 s apart, each given up after 2 s, mark a node down: well within this."""
 
@@ -282,3 +286,46 @@ async def test_the_pings_mark_an_idle_stopped_node_down_and_a_restarted_one_up(
             assert await sipp.wait(SIPP_DONE_S) == 0, errors(again)
         assert await farm.taken("b") >= 4
         assert await farm.taken("a") + await farm.taken("b") == 20
+
+
+async def test_a_node_taken_out_of_rotation_before_its_stop_loses_no_call(
+    tmp_path: Path, redis_url: str, database_url: str
+) -> None:
+    kamcmd = need_program("kamcmd")
+    async with kamailio_farm(tmp_path, database_url, redis_url, "ab") as farm:
+        async with farm.calls(tmp_path, 80) as (sipp, _):
+
+            async def b_took_some() -> bool:
+                return await farm.taken("b") >= 5
+
+            await wait_until(b_took_some, SIPP_DONE_S, "5 calls on node b")
+            # The README's planned stop: b disabled in the dispatcher, its calls end, then SIGTERM.
+            control = f"unix:{control_socket(tmp_path)}"
+            b_uri = f"sip:127.0.0.1:{farm.sip_ports['b']}"
+            out_at = len(farm.kamailio.log())
+            out_s = time.monotonic()
+            argv = [kamcmd, "-s", control, "dispatcher.set_state", "d", "1", b_uri]
+            done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, timeout=10)
+            assert done.returncode == 0, done.stderr
+
+            async def b_idle() -> bool:  # as the README says to watch it: b's own /metrics
+                async with httpx.AsyncClient(base_url=farm.nodes["b"].url) as client:
+                    text = (await client.get("/metrics", timeout=5)).text
+                return re.search(r"^callgate_sip_calls 0\.0$", text, re.MULTILINE) is not None
+
+            await wait_until(b_idle, 15, "b's calls ended")
+            # Three rounds of pings, answered by b, while calls keep coming: b stays out.
+            await asyncio.sleep(max(0.0, out_s + 3 * PING_INTERVAL_S - time.monotonic()))
+            b_took = await farm.taken("b")
+            await asyncio.to_thread(farm.nodes["b"].stop)
+            assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+        log = farm.kamailio.log()
+        rows = await farm.closed_records()
+    # Every call completed: none was lost, none waited for a node that had gone.
+    assert sorted(r["caller_id"] for r in rows) == sorted(f"c{i}" for i in range(1, 81))
+    assert all(r["hangup_by"] == "CALLER" for r in rows), rows
+    assert not re.search(r"node \S+ failed \(", log), log
+    # b took calls until it was taken out (the pings answered did not put it back), none after.
+    assert b_took == sum(farm.letter(r["node"]) == "b" for r in rows)
+    assert not re.search(rf"to the gateway {farm.uri('b')}: INVITE", log[out_at:]), log[out_at:]
+    assert re.search(r"to the gateway \S+: INVITE", log[out_at:]), "no call after b was out"

@@ -1,9 +1,10 @@
 """Kamailio in front of gateway nodes, as we ship it: `docs/kamailio.cfg`, run by the real kamailio.
 
-`running_kamailio` writes the shipped file with its example addresses replaced by the test's
-(its listen port, the carrier's, the dispatcher list in the test's directory) and a dispatcher
-list with one line per node SIP port (set 1), starts kamailio in the foreground there, logging to
-stderr (its children die with it; it is ended by its PID), and waits until its UDP socket exists.
+`running_kamailio` writes the shipped file with its example addresses replaced by the test's (its
+listen port, the carrier's, the dispatcher list and kamcmd's socket in the test's directory) and
+a dispatcher list with one line per node SIP port (set 1), starts kamailio in the foreground
+there, logging to stderr (its children die with it; it is ended by its PID), and waits until its
+UDP socket exists.
 Nothing else of the file is changed: what the tests run is what the README tells users to run.
 """
 
@@ -21,6 +22,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "docs" / "kamailio.cfg"
 LISTEN = "listen=udp:192.0.2.10:5060"
 CARRIER = '"sip:203.0.113.10:5060"'
 LIST_FILE = '"/etc/kamailio/dispatcher.list"'
+CONTROL = '"unix:/run/kamailio/kamailio_ctl"'
 
 
 def configuration(directory: Path, *, port: int, carrier_port: int) -> str:
@@ -30,11 +32,17 @@ def configuration(directory: Path, *, port: int, carrier_port: int) -> str:
         LISTEN: f"listen=udp:127.0.0.1:{port}",
         CARRIER: f'"sip:127.0.0.1:{carrier_port}"',
         LIST_FILE: f'"{directory / "dispatcher.list"}"',
+        CONTROL: f'"unix:{control_socket(directory)}"',
     }
     for example, value in replacements.items():
         assert text.count(example) == 1, f"{example} not once in {SHIPPED}"
         text = text.replace(example, value)
     return text
+
+
+def control_socket(directory: Path) -> Path:
+    """Where the test's kamailio listens for kamcmd (`kamcmd -s unix:<this> ...`)."""
+    return directory / "kamailio_ctl"
 
 
 @contextlib.asynccontextmanager
