@@ -50,7 +50,9 @@ PINGS_DOWN_S = 15
 """Two OPTIONS pings 2 s apart, each given up after 2 s, mark a node down: well within this."""
 
 
-def node_config(app_port: int, account: str, proxy_port: int, sip_port: int, rtp: int) -> str:
+def node_config(
+    app_port: int, account: str, proxy_port: int, sip_port: int, rtp: int, sip_extra: str = ""
+) -> str:
     """A node whose trunk is Kamailio (outbound calls would go through it) and whose inbound
     calls go to the echo app."""
     return f"""
@@ -65,7 +67,7 @@ bind_host = "127.0.0.1"
 bind_port = {sip_port}
 rtp_port_min = {rtp}
 rtp_port_max = {rtp + 198}
-"""
+{sip_extra}"""
 
 
 @dataclass
@@ -140,9 +142,14 @@ def database_url() -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def kamailio_farm(
-    directory: Path, database_url: str, redis_url: str, names: str
+    directory: Path,
+    database_url: str,
+    redis_url: str,
+    names: str,
+    sip_extra: dict[str, str] | None = None,
 ) -> AsyncIterator[Farm]:
-    """The echo app, one node per letter of `names` and Kamailio in front of their SIP ports."""
+    """The echo app, one node per letter of `names` (with its lines of `sip_extra` in its [sip]
+    table) and Kamailio in front of their SIP ports."""
     need_program("kamailio")  # skipped (or failed in CI) before anything starts
     need_program("sipp")
     account = f"kam-{uuid.uuid4().hex[:6]}"
@@ -160,7 +167,12 @@ async def kamailio_farm(
             data_dir = directory / name
             data_dir.mkdir()
             config = node_config(
-                app_port, account, proxy_port, sip_ports[name], rtp_base + 200 * index
+                app_port,
+                account,
+                proxy_port,
+                sip_ports[name],
+                rtp_base + 200 * index,
+                (sip_extra or {}).get(name, ""),
             )
             server = Server(data_dir, database_url, config)
             server.env["CALLGATE_NODE_ID"] = f"kam-{name}-{tag}"
@@ -329,3 +341,20 @@ async def test_a_node_taken_out_of_rotation_before_its_stop_loses_no_call(
     assert b_took == sum(farm.letter(r["node"]) == "b" for r in rows)
     assert not re.search(rf"to the gateway {farm.uri('b')}: INVITE", log[out_at:]), log[out_at:]
     assert re.search(r"to the gateway \S+: INVITE", log[out_at:]), "no call after b was out"
+
+
+async def test_a_node_that_refuses_a_call_with_503_passes_it_to_the_next(
+    tmp_path: Path, redis_url: str, database_url: str
+) -> None:
+    # b takes one call at a time (`max_calls`); the run keeps several up at once.
+    full = {"b": "max_calls = 1\n"}
+    async with kamailio_farm(tmp_path, database_url, redis_url, "ab", full) as farm:
+        async with farm.calls(tmp_path, 20) as (sipp, _):
+            assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+        log = farm.kamailio.log()
+        rows = await farm.closed_records()
+    assert re.search(rf"node {farm.uri('b')} failed \(503\)", log), log
+    # Every call was had in full, each by one node: a refused call never became a record.
+    assert sorted(r["caller_id"] for r in rows) == sorted(f"c{i}" for i in range(1, 21))
+    assert all(r["hangup_by"] == "CALLER" for r in rows), rows
+    assert {farm.letter(r["node"]) for r in rows} == {"a", "b"}
