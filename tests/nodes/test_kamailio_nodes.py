@@ -5,7 +5,8 @@
 is marked down (by a call that found it dead, or by the OPTIONS pings), and the only calls lost are
 ones it had taken. A node stopped while idle is marked down by the pings alone before any call
 tries it, and marked up again when it is back. A node disabled with kamcmd before its stop (the
-README's planned stop) gets no call though it answers the pings, and no call is lost.
+README's planned stop) gets no call though it answers the pings, and no call is lost. A node that
+refuses calls with 503 passes them on. The two workers of one `serve --workers 2` share the calls.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import csv
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ import httpx
 import pytest
 
 from tests.nodes.test_two_nodes import redis_url
+from tests.nodes.test_workers import Workers
 from tests.peers.kamailio import control_socket, running_kamailio
 from tests.peers.process import Peer, tcp_listening, udp_ports_bound
 from tests.peers.sipp import errors, running_sipp, scenario
@@ -51,7 +54,13 @@ PINGS_DOWN_S = 15
 
 
 def node_config(
-    app_port: int, account: str, proxy_port: int, sip_port: int, rtp: int, sip_extra: str = ""
+    app_port: int,
+    account: str,
+    proxy_port: int,
+    sip_port: int,
+    rtp: int,
+    sip_extra: str = "",
+    rtp_ports: int = 200,
 ) -> str:
     """A node whose trunk is Kamailio (outbound calls would go through it) and whose inbound
     calls go to the echo app."""
@@ -66,7 +75,7 @@ port = {proxy_port}
 bind_host = "127.0.0.1"
 bind_port = {sip_port}
 rtp_port_min = {rtp}
-rtp_port_max = {rtp + 198}
+rtp_port_max = {rtp + rtp_ports - 2}
 {sip_extra}"""
 
 
@@ -358,3 +367,68 @@ async def test_a_node_that_refuses_a_call_with_503_passes_it_to_the_next(
     assert sorted(r["caller_id"] for r in rows) == sorted(f"c{i}" for i in range(1, 21))
     assert all(r["hangup_by"] == "CALLER" for r in rows), rows
     assert {farm.letter(r["node"]) for r in rows} == {"a", "b"}
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of `count` consecutive ports free for UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(100):
+        first = free_port()
+        ports = range(first, first + count)
+        if first + count <= 65535 and not udp_ports_bound() & set(ports):
+            try:
+                for port in ports[1:]:
+                    with socket.socket() as sock:
+                        sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return first
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+async def test_the_workers_of_one_serve_behind_kamailio_share_the_calls(
+    tmp_path: Path, redis_url: str, database_url: str
+) -> None:
+    """`serve --workers 2`: worker i on `bind_port + i - 1`, both in the dispatcher list."""
+    need_program("kamailio")
+    need_program("sipp")
+    account = f"kamw-{uuid.uuid4().hex[:6]}"
+    proxy_port, carrier_port = free_port(), free_port()
+    sip_port = consecutive_free_ports(2)
+    app_port = free_port()
+    argv = [sys.executable, "-m", "callgate.appkit.echo", "--port", str(app_port)]
+    app = await Peer("echo", [*argv, "--log-level", "warning"], tmp_path).start()
+    workers = Workers(tmp_path, database_url, redis_url, 2)
+    config = node_config(app_port, account, proxy_port, sip_port, free_rtp_base(400), rtp_ports=400)
+    (tmp_path / "callgate.toml").write_text(config)  # over the one Workers wrote
+    try:
+        await tcp_listening(app_port, 20, peer=app)
+        await asyncio.to_thread(workers.start)
+        proxy = running_kamailio(
+            tmp_path, nodes=[sip_port, sip_port + 1], carrier_port=carrier_port, port=proxy_port
+        )
+        async with proxy as (kamailio, _):
+            plan = scenario("uac_counted", tmp_path, NUMBER="4143", HOLD_MS=str(HOLD_MS))
+            caller = running_sipp(
+                tmp_path,
+                scenario_file=plan,
+                port=carrier_port,
+                remote=f"127.0.0.1:{proxy_port}",
+                calls=20,
+                extra=("-r", str(RATE_PER_S), "-l", str(AT_ONCE)),
+            )
+            async with caller as (sipp, _):
+                assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+            log = kamailio.log()
+    finally:
+        await asyncio.to_thread(workers.stop)
+        await app.stop()
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        owners = [r["node"] for r in await conn.fetch("SELECT node FROM cdr")]
+    finally:
+        await conn.close()
+    assert len(owners) == 20
+    took = {node: owners.count(node) for node in workers.node_ids()}
+    assert min(took.values()) >= 5, took
+    for port in (sip_port, sip_port + 1):
+        assert f"to the gateway sip:127.0.0.1:{port}: INVITE" in log
