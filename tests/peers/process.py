@@ -76,7 +76,7 @@ class Peer:
         return "\n".join(self.log().splitlines()[-lines:])
 
 
-def _udp_ports_bound() -> set[int]:
+def udp_ports_bound() -> set[int]:
     ports = set()
     for table in ("/proc/net/udp", "/proc/net/udp6"):
         with contextlib.suppress(FileNotFoundError), open(table) as lines:
@@ -104,7 +104,7 @@ async def udp_bound(port: int, timeout_s: float = 5.0, *, peer: Peer | None = No
     """Return once some socket is bound to UDP `port`; TimeoutError after `timeout_s`, or
     PeerExited at once when `peer` (the program expected to bind it) has ended."""
     deadline = time.monotonic() + timeout_s
-    while port not in _udp_ports_bound():
+    while port not in udp_ports_bound():
         _check_alive(peer)
         if time.monotonic() > deadline:
             raise TimeoutError(f"nothing bound UDP port {port} within {timeout_s} s")

@@ -31,14 +31,22 @@ def relayed(log: str, method: str, source_port: int) -> int:
     return len(re.findall(rf"request {method} \S+ from 127\.0\.0\.1:{source_port}\b", log))
 
 
-async def test_an_outbound_call_through_kamailio_keeps_its_route_set(tmp_path):
+@pytest.mark.parametrize("via", ["trunk", "outbound_proxy"])
+async def test_an_outbound_call_through_kamailio_keeps_its_route_set(tmp_path, via):
+    """Kamailio as the trunk, or the carrier as the trunk and Kamailio as `outbound_proxy`
+    (README: "Kamailio in front of the SIP side")."""
     gateway_port, carrier_port = free_port(), free_port()
     tone = tone_pcap(tmp_path / "tone.pcap", 1000.0, 1.5)
     plan = scenario("uas_proxied", tmp_path, TONE_PCAP=str(tone))
     carrier = running_sipp(tmp_path, scenario_file=plan, port=carrier_port)
-    proxy = running_kamailio(tmp_path, gateway_port=gateway_port, carrier_port=carrier_port)
+    proxy = running_kamailio(tmp_path, nodes=[gateway_port], carrier_port=carrier_port)
     async with carrier as (sipp, _), proxy as (kamailio, proxy_port):
-        async with running_trunk(proxy_port, bind_port=gateway_port) as t:
+        if via == "trunk":
+            trunk = running_trunk(proxy_port, bind_port=gateway_port)
+        else:
+            proxy_at = f"127.0.0.1:{proxy_port}"
+            trunk = running_trunk(carrier_port, bind_port=gateway_port, outbound_proxy=proxy_at)
+        async with trunk as t:
             call = new_session_id()
             t.trunk.dial(call, "1000", "5551234")
             await t.answered(call)
@@ -57,7 +65,7 @@ async def test_an_inbound_call_through_kamailio_reaches_the_gateway_and_ends_by_
     gateway_port, carrier_port = free_port(), free_port()
     tone = tone_pcap(tmp_path / "tone.pcap", 700.0, 1.5)
     plan = scenario("uac_proxied", tmp_path, NUMBER="4143", HOLD_MS="2000", TONE_PCAP=str(tone))
-    proxy = running_kamailio(tmp_path, gateway_port=gateway_port, carrier_port=carrier_port)
+    proxy = running_kamailio(tmp_path, nodes=[gateway_port], carrier_port=carrier_port)
     async with proxy as (kamailio, proxy_port):
         async with running_trunk(proxy_port, bind_port=gateway_port) as t:
             caller = running_sipp(
