@@ -178,9 +178,10 @@ class InboundCalls(ReliableProvisionals):
                         TrunkHangup(call.session_id, MEDIA_MISMATCH_CAUSE, by_remote=False)
                     )
                 return
-            call.audio = audio
+            before, call.audio = call.audio, audio
             if call.live:
                 self._out.append(MediaStart(call.session_id, audio, answered=True))
+                self._note_remote_hold(call, before, audio)
         if call.bye_owed and call.phase is Phase.CONFIRMED:
             call.bye_owed = False
             call.move(Phase.ENDING)
