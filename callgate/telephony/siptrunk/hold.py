@@ -87,8 +87,11 @@ class Holds(UserAgentCore):
                 except SdpError as exc:  # the answer cannot be refused: keep the media as it was
                     log.info("call %s: hold answer unusable: %s", call.session_id, exc)
                 else:
-                    call.audio = audio
+                    before, call.audio = call.audio, audio
                     self._out.append(MediaStart(call.session_id, audio, answered=True))
+                    # An answer may also end the far end's own hold (recvonly where it had
+                    # offered sendonly), or start one (inactive to our sendonly).
+                    self._note_remote_hold(call, before, audio)
             if call.session_timer is not None:  # the re-INVITE refreshed the session too
                 self._settle_timer(call, settled_by_response(response), now)
             self._out.append(TrunkHold(call.session_id, held, by_remote=False))

@@ -309,6 +309,7 @@ class OutboundCalls(ReliableProvisionals):
         self._settle_timer(call, settled_by_response(response), now)
         self._out.append(MediaStart(call.session_id, audio, answered=True))
         self._out.append(TrunkAnswered(call.session_id))
+        self._note_remote_hold(call, None, audio)  # a callee that answers sendonly holds at once
 
     def _ack(self, call: SipCall, key: TransactionKey, dialog: Dialog, now: float) -> None:
         cseq = call.invite.cseq

@@ -163,6 +163,10 @@ class InboundCalls(ReliableProvisionals):
             return
         if call.phase is Phase.ANSWERED:
             call.move(Phase.CONFIRMED)
+            if not call.answer_in_ack and call.audio is not None:
+                # A caller that offered sendonly holds from the start: said now, the domain's
+                # `answer` being a command, which no event follows.
+                self._note_remote_hold(call, None, call.audio)
         if call.answer_in_ack:
             call.answer_in_ack = False
             sdp = sdp_body(request)

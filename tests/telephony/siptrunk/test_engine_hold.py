@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from callgate.calls.trunk import TrunkHangup, TrunkHold, TrunkHoldFailed
+from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkHold, TrunkHoldFailed
 from callgate.telephony.sip import SipRequest, SipResponse, parse_sdp
 from callgate.telephony.siptrunk.outputs import MusicOnHold
 
@@ -15,6 +15,7 @@ from .kit import (
     Run,
     engine,
     events,
+    in_dialog,
     inbound_invite,
     media,
     peer_sdp,
@@ -151,3 +152,45 @@ def test_a_481_to_our_hold_ends_the_call(connected):
         TrunkHoldFailed(call, held=True, sip_status=481),
         TrunkHangup(call, 102, by_remote=False),
     ]
+
+
+def test_a_caller_that_offers_sendonly_holds_from_the_start():
+    run = Run(engine())
+    offer_ = inbound_invite(sdp=peer_sdp(direction="sendonly"))
+    call = events(run.feed(offer_))[0].session_id
+    answered = run.step(run.engine.answer(call, RTP_PORT, run.now))
+    (ok,) = responses(answered, 200)
+    assert direction_of(ok) == "recvonly"
+    assert events(answered) == []  # no event follows the domain's command itself
+    out = run.feed(in_dialog("ACK", ok, cseq=1, branch="z9hG4bK-ack", ours_is_from=False))
+    assert events(out) == [TrunkHold(call, held=True, by_remote=True)]
+
+
+def test_a_callee_that_answers_sendonly_holds_from_the_start():
+    run = Run(engine())
+    run.step(run.engine.dial(CALL, "+15551230000", None, RTP_PORT, run.now))
+    (invite,) = requests(run.outputs, "INVITE")
+    out = run.feed(reply(invite, 200, sdp=peer_sdp(direction="sendonly")))
+    assert events(out) == [TrunkAnswered(CALL), TrunkHold(CALL, held=True, by_remote=True)]
+
+
+@BOTH_WAYS
+def test_an_answer_to_our_hold_may_end_or_start_the_far_ends_own(connected):
+    run, call, ok, ours_is_from = connected()
+    run.feed(offer("UPDATE", ok, ours_is_from, 2, peer_sdp(direction="sendonly")))  # it holds
+    reinvite = hold(run, call)
+    out = run.feed(reply(reinvite, 200, tag=reinvite.to_tag, sdp=peer_sdp(direction="recvonly")))
+    assert events(out) == [  # its recvonly answer gives up its own hold
+        TrunkHold(call, held=False, by_remote=True),
+        TrunkHold(call, held=True, by_remote=False),
+    ]
+    reinvite = hold(run, call, held=False)
+    run.feed(reply(reinvite, 200, tag=reinvite.to_tag, sdp=peer_sdp()))
+    reinvite = hold(run, call)
+    out = run.feed(reply(reinvite, 200, tag=reinvite.to_tag, sdp=peer_sdp(direction="inactive")))
+    assert events(out) == [  # inactive: it holds us as well
+        TrunkHold(call, held=True, by_remote=True),
+        TrunkHold(call, held=True, by_remote=False),
+    ]
+    (start,) = media(out)
+    assert not start.audio.send  # nothing to send to a party that holds
