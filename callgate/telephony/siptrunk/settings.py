@@ -148,6 +148,10 @@ class SipTrunkSettings:
     """The SRTP suites we offer, in this order, and the only ones we accept:
     AES_CM_128_HMAC_SHA1_80 and/or AES_CM_128_HMAC_SHA1_32."""
 
+    delayed_offer: bool = False
+    """Our INVITEs carry no SDP (RFC 3261 §13.2.1): the callee offers in its 2xx and our answer
+    goes in the ACK (or in a reliable 18x, answered in our PRACK: early media then). An offer in
+    an unreliable 18x is not answered, so such a call has no early media."""
     hold_music: str | None = None
     """The audio file played to the far party while we hold a call (the application's `hold`):
     .wav (16-bit PCM), .mp3, .ulaw, .alaw or .pcm (8 kHz pcm16), looped. None: comfort silence
