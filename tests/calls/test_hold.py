@@ -13,6 +13,8 @@ from callgate.calls.recorder import Recorder
 from callgate.calls.service import CallService, CallSettings, CommandError
 from callgate.calls.trunk import TrunkHold, TrunkHoldFailed
 from callgate.clock import ManualClock, MediaTicker
+from callgate.listen.listener import Outcome, Signal
+from callgate.listen.options import parse_listen
 from callgate.media.pcm import SILENCE_FRAME
 from callgate.telephony.simulated import DEFAULT_SCRIPTS, SimulatedCarrier
 from tests.fakes import MemoryStore
@@ -199,3 +201,16 @@ async def test_a_call_on_the_simulated_carrier_cannot_be_held() -> None:
         service.hold(ACCOUNT, call.session_id)
     await service.stop()
     await recorder.stop()
+
+
+async def test_speech_on_hold_does_not_barge_in_on_the_queue(world: World) -> None:
+    sid = await world.connected()
+    call = world.service.find(ACCOUNT, sid)
+    call.listen = parse_listen({"bargeIn": "auto"})
+    world.service.push_audio(ACCOUNT, sid, TONE * 20, "pcm16")
+    world.ticks(5)  # playing: a barge-in now would clear the queue
+    world.service.hold(ACCOUNT, sid)
+    world.service._listened(call, Outcome(signal=Signal.CONFIRMED, at_ms=100))
+    assert call.playout.queued_ms == 300  # nothing discarded
+    world.service.resume(ACCOUNT, sid)
+    assert loud(world.ticks(15)) == 15

@@ -32,9 +32,9 @@ silence without a file; the domain's frames are ignored meanwhile.
 Symmetric RTP is the session's policy: it sends to the SDP address until the peer's packets show
 where it really is (only packets from the SDP's IP count, unless `latch_any_source`).
 
-RTP timeout: a connected call that is not on hold and receives no RTP for `rtp_timeout_s` is
-reported through `on_dead(session_id, cause)` (checked once a second); the trunk then sends BYE and
-`TrunkHangup(cause, by_remote=False)`. The cause says which way the media died:
+RTP timeout: a connected call that is on hold neither way and receives no RTP for
+`rtp_timeout_s` is reported through `on_dead(session_id, cause)` (checked once a second); the
+trunk then sends BYE and `TrunkHangup(cause, by_remote=False)`. The cause says which way the media died:
 
 - `MEDIA_STOPPED_CAUSE` = 102, Recovery on timer expiry (the spec's "Connection timeout"): RTP
   flowed, then stopped: the peer or the path to it went away without a BYE.
@@ -258,7 +258,10 @@ class MediaPlane:
         stream.remote = remote
         stream.sending = audio.send
         _apply_srtp(stream, audio.srtp)
-        timeout = order.answered and self._timeout_s > 0 and not audio.on_hold
+        # No RTP is due while either side holds: the peer's (sendonly/inactive), or ours (we
+        # offered sendonly, so a recvonly peer sends nothing for as long as the hold lasts).
+        expecting = audio.receive and audio.remote_direction.sends
+        timeout = order.answered and self._timeout_s > 0 and not audio.on_hold and expecting
         session.set_timeout_enabled(timeout, now)
 
     def music_on_hold(self, session_id: str, playing: bool) -> None:
