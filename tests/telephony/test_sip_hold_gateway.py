@@ -210,3 +210,43 @@ async def test_the_bots_hold_sends_sendonly_plays_music_on_hold_and_resume_plays
     assert len(on_hold) >= 60
     assert tone_of(on_hold) == pytest.approx(MUSIC_HZ, abs=5)
     assert tone_of(heard.between(resume_asked + 0.1, loop.time())) == pytest.approx(TONE_HZ, abs=5)
+
+
+async def test_a_refused_hold_is_told_to_the_bot_and_its_audio_plays_on(tmp_path: Path) -> None:
+    transport, rtp_port, heard = await media_socket()
+    plan = scenario(
+        "uas_hold_refused",
+        tmp_path,
+        RTP_PORT=str(rtp_port),
+        STATUS="488",
+        PHRASE="Not Acceptable Here",
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        async with (
+            running_sipp(tmp_path, scenario_file=plan) as (sipp, port),
+            sip_gateway(tmp_path, port) as gw,
+        ):
+            bot = await gw.bot()
+            got = timed(bot, "hold", "resume", "holdFailed", "checkPoint")
+            sid = await gw.answered_call(bot, "6002")
+            await play(gw, bot, sid, 2.0, "said")
+            await asyncio.sleep(0.5)
+            assert (await bot.ask("hold", {"sessionId": sid}))["success"]
+            await bot.until("holdFailed", {"sessionId": sid})
+            failed_at = loop.time()
+            await bot.until("checkPoint", {"sessionId": sid, "name": "said"}, timeout_s=5.0)
+            # Not held: the bot may hold again (and resume has nothing to take off hold).
+            ack = await bot.ask("resume", {"sessionId": sid})
+            assert ack["success"], ack
+            assert (await bot.ask("hangup", {"sessionId": sid}))["success"]
+            await bot.until("hangup", {"sessionId": sid})
+            assert await sipp.wait(SIPP_DONE_S) == 0, errors(tmp_path)
+    finally:
+        transport.close()
+    assert [(name, data) for name, _, data in got] == [
+        ("holdFailed", {"sessionId": sid, "action": "hold", "sipStatus": 488}),
+        ("checkPoint", {"sessionId": sid, "name": "said", "status": "played"}),
+    ]
+    # After the refusal the bot's tone went on to the far party.
+    assert tone_of(heard.between(failed_at, loop.time())) == pytest.approx(TONE_HZ, abs=5)
