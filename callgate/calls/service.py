@@ -447,7 +447,6 @@ class CallService:
             return
         if call.held_by_us or call.held_by_remote:
             return  # the playout stands still on hold (hold.py): nothing to barge in on
-
         protected = playout.played_in_stretch_ms < options.protect_ms
         if options.barge_in == "auto":
             if signal is Signal.CONFIRMED and playout.playing and not protected:
