@@ -194,3 +194,23 @@ def test_an_answer_to_our_hold_may_end_or_start_the_far_ends_own(connected):
     ]
     (start,) = media(out)
     assert not start.audio.send  # nothing to send to a party that holds
+
+
+def test_our_hold_refreshes_the_session_and_later_refreshes_keep_it_held():
+    run = Run(engine())
+    run.step(run.engine.dial(CALL, "+15551230000", None, RTP_PORT, run.now))
+    (invite,) = requests(run.outputs, "INVITE")
+    timer = (("Session-Expires", "600;refresher=uac"),)  # we refresh; no UPDATE in its Allow
+    run.feed(reply(invite, 200, sdp=peer_sdp(), headers=timer))
+    run.advance(200.0)
+    reinvite = hold(run, CALL)
+    assert reinvite.get("Session-Expires") == "600"  # the hold is a refresh too
+    ok = reply(
+        reinvite, 200, tag=reinvite.to_tag, sdp=peer_sdp(direction="recvonly"), headers=timer
+    )
+    run.feed(ok)
+    # The timer restarted at the hold: no refresh at 300 s from the answer, one at 200 + 300.
+    assert requests(run.advance(250.0), "INVITE") == []
+    refresh, *again = requests(run.advance(60.0), "INVITE")  # unanswered: retransmitted
+    assert {r.top_via.branch for r in again} <= {refresh.top_via.branch}
+    assert direction_of(refresh) == "sendonly"  # a refresh does not take the call off hold
