@@ -19,6 +19,7 @@ from callgate.calls.ids import ACCOUNT_RE
 from callgate.calls.options import CallOptionsError, parse_metadata
 from callgate.inbound.routes import InboundRoute
 from callgate.listen.options import ListenOptions, OptionsError, parse_listen
+from callgate.media.audiofile import read_audio_file
 from callgate.telephony.simulated.scripts import (
     DEFAULT_SCRIPTS,
     CalleeScript,
@@ -356,7 +357,12 @@ def load_config(
     config = Config(**values)
     if config.cdr_default_limit > config.cdr_max_limit:
         raise ConfigError("cdr_default_limit: must not exceed cdr_max_limit")
-    _ = config.sip  # a bad [sip] table stops start-up here, naming the setting
+    sip = config.sip  # a bad [sip] table stops start-up here, naming the setting
+    if sip is not None and sip.hold_music is not None:
+        try:  # decoded now too, so a file that is not audio stops start-up with its reason
+            read_audio_file(sip.hold_music)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"sip.hold_music: {exc}") from None
     return config
 
 

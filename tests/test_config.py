@@ -205,3 +205,20 @@ def test_account_caller_ids_and_route_metadata(tmp_path: Path) -> None:
     }
     assert config.inbound_routes[0].metadata == (("queue", "support"), ("level", 2))
     assert load_config(environ={}).caller_ids() == {}
+
+
+def test_hold_music_must_be_an_audio_file_we_read(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    music = tmp_path / "moh.ulaw"
+    music.write_bytes(b"\xff" * 800)
+    path.write_text(f'trunk = "sip:pbx.example"\n[sip]\nhold_music = "{music}"\n')
+    sip = load_config(path, environ={}).sip
+    assert sip is not None
+    assert sip.hold_music == str(music)
+    path.write_text(f'trunk = "sip:pbx.example"\n[sip]\nhold_music = "{tmp_path / "no.wav"}"\n')
+    with pytest.raises(ConfigError, match=r"^sip\.hold_music: no such file"):
+        load_config(path, environ={})
+    (tmp_path / "moh.ogg").write_bytes(b"OggS")
+    path.write_text(f'trunk = "sip:pbx.example"\n[sip]\nhold_music = "{tmp_path / "moh.ogg"}"\n')
+    with pytest.raises(ConfigError, match=r"^sip\.hold_music: .*unknown audio file type"):
+        load_config(path, environ={})

@@ -1,10 +1,11 @@
 """The Socket.IO channel of the Outgoing Call Service: live call events out, call commands in.
 
 Server to client: newSession, roomJoined, dialStatus, audio, dtmf, checkPoint, hangup, cdr (the spec's
-payloads, plus `status` on checkPoint and `audioDropped` for a client too slow for its audio). Client to
-server: joinRoom, audio, checkPoint, dtmf, interruption, hangup; each answers an ack `{success, error}`
-when the client asks for one. Everything about a call reaches only the clients of its account that
-joined its room, and nothing follows its `cdr`.
+payloads, plus `status` on checkPoint and `audioDropped` for a client too slow for its audio), and
+the additions transferStatus, hold, resume, holdFailed. Client to server: joinRoom, audio,
+checkPoint, dtmf, interruption, hangup (and resume, transfer, hold); each answers an ack
+`{success, error}` when the client asks for one. Everything about a call reaches only the
+clients of its account that joined its room, and nothing follows its `cdr`.
 
 Two paths, one behaviour. A client on a WebSocket served by `DirectWebSocketProtocol` takes the
 direct path: its events are written as whole frames from wherever they happen (the media tick for
@@ -46,6 +47,8 @@ from callgate.calls.events import (
     CheckpointReached,
     DialStatusChanged,
     DtmfReceived,
+    HoldChanged,
+    HoldFailed,
     Listened,
     TransferStatusChanged,
 )
@@ -151,6 +154,7 @@ class Realtime:
             "hangup": self._hangup,
             "resume": self._resume,
             "transfer": self._transfer,
+            "hold": self._hold,
         }
         self._unsubscribe = calls.bus.subscribe(self._on_call_event)
         # After the calls' playout and the trunk's audio, so this tick's audio can carry the acks.
@@ -605,9 +609,15 @@ class Realtime:
         return _ok(playedMs=result.played_ms, discardedMs=result.discarded_ms)
 
     def _resume(self, client: Client, data: Any) -> Ack:
-        """Barge-in `pause` mode: the callee's speech was not for the bot; play on."""
+        """Play on: off the bot's own hold (callgate.calls.hold), and after a barge-in `pause`
+        (the callee's speech was not for the bot)."""
         session_id, _ = self._member(client, data)
         return _ok(queuedMs=self.calls.resume(client.account, session_id))
+
+    def _hold(self, client: Client, data: Any) -> Ack:
+        """The bot holds the call (callgate.calls.hold); `hold` or `holdFailed` follows."""
+        session_id, _ = self._member(client, data)
+        return _ok(queuedMs=self.calls.hold(client.account, session_id))
 
     def _hangup(self, client: Client, data: Any) -> Ack:
         session_id, payload = self._member(client, data)
@@ -663,6 +673,11 @@ class Realtime:
             case TransferStatusChanged(session_id=sid, state=state, sip_status=status):
                 progress = {"sessionId": sid, "state": state, "sipStatus": status}
                 self._to_room(sid, "transferStatus", progress)
+            case HoldChanged(session_id=sid, held=held, by=by):
+                self._to_room(sid, "hold" if held else "resume", {"sessionId": sid, "by": by})
+            case HoldFailed(session_id=sid, action=action, sip_status=status):
+                failure = {"sessionId": sid, "action": action, "sipStatus": status}
+                self._to_room(sid, "holdFailed", failure)
             case CallFinished(session_id=sid, record=record):
                 self._to_room(sid, "hangup", _with_metadata(sid, record.metadata))
                 self._to_room(sid, "cdr", record.to_json())

@@ -46,6 +46,9 @@ class LiveCall:
     paused_for_speech: bool = False  # barge-in `pause` holds the playout
     max_duration_s: float | None = None  # POST /pbx/call's maxDurationS; None: the gateway's
     transfer_target: str | None = None  # a blind transfer in progress (callgate.calls.transfer)
+    # On hold (callgate.calls.hold): the far party holds us, and/or the application holds it.
+    held_by_remote: bool = False
+    held_by_us: bool = False
 
     @classmethod
     def new(

@@ -86,6 +86,32 @@ class TransferStatusChanged:
     target: str
 
 
+HoldBy = Literal["remote", "local"]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChanged:
+    """The call went on hold (`held`) or came off it: `by` "remote" when the far party did it,
+    "local" when the far end accepted the application's own `hold` / `resume`. While held
+    either way the application's audio waits in its queue (callgate.calls.hold)."""
+
+    session_id: str
+    account: str
+    held: bool
+    by: HoldBy
+
+
+@dataclass(frozen=True, slots=True)
+class HoldFailed:
+    """The far end refused the application's `hold` or `resume` (`action`), with the SIP status
+    that said so (None: no answer at all, and the call then ends)."""
+
+    session_id: str
+    account: str
+    action: Literal["hold", "resume"]
+    sip_status: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class CallFinished:
     """The call is over; `record` is its final CDR. Nothing about the call follows this event."""
@@ -103,5 +129,7 @@ BusEvent = (
     | CheckpointReached
     | Listened
     | TransferStatusChanged
+    | HoldChanged
+    | HoldFailed
     | CallFinished
 )

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from callgate.calls.bus import EventBus
 from callgate.calls.call import LiveCall
@@ -24,9 +24,12 @@ from callgate.calls.events import (
     DialStatus,
     DialStatusChanged,
     DtmfReceived,
+    HoldChanged,
+    HoldFailed,
     Listened,
     TransferStatusChanged,
 )
+from callgate.calls.hold import HoldError, holding_trunk
 from callgate.calls.ids import new_session_id
 from callgate.calls.machine import CallInput, CallState
 from callgate.calls.options import CallOptions
@@ -42,6 +45,8 @@ from callgate.calls.trunk import (
     TrunkDtmf,
     TrunkEvent,
     TrunkHangup,
+    TrunkHold,
+    TrunkHoldFailed,
     TrunkIncomingCall,
     TrunkMediaQuality,
     TrunkRinging,
@@ -356,11 +361,51 @@ class CallService:
         return call.listen
 
     def resume(self, account: str, session_id: str) -> int:
-        """Barge-in `pause`: play on from where the pause stopped; returns the audio queued (ms)."""
+        """Play on: off our hold (callgate.calls.hold) if we hold the call, and after a barge-in
+        `pause` from where it stopped; returns the audio queued (ms). CommandError when the
+        trunk cannot take the call off hold now (nothing changed then)."""
         call = self.find(account, session_id)
+        if call.held_by_us:
+            try:
+                holding_trunk(self.trunk, call).resume(session_id)
+            except ValueError as exc:  # HoldError, or the trunk's refusal
+                raise CommandError(str(exc)) from None
+            call.held_by_us = False
         call.playout.resume()
         call.paused_for_speech = False
         return call.playout.queued_ms
+
+    def hold(self, account: str, session_id: str) -> int:
+        """Put the call on hold (callgate.calls.hold): the trunk offers sendonly and plays music
+        on hold, the playout stands still; returns the audio queued (ms). CommandError when the
+        call cannot be held now (callgate.calls.hold says when)."""
+        call = self.find(account, session_id)
+        try:
+            trunk = holding_trunk(self.trunk, call)
+            if call.held_by_us:
+                raise HoldError(f"call {session_id} is on hold already: resume it first")
+            trunk.hold(session_id)
+        except ValueError as exc:  # HoldError, or the trunk's refusal
+            raise CommandError(str(exc)) from None
+        call.held_by_us = True
+        return call.playout.queued_ms
+
+    def _hold_changed(self, call: LiveCall, event: TrunkHold) -> None:
+        if event.by_remote:
+            if call.held_by_remote == event.held:
+                return
+            call.held_by_remote = event.held
+        self.bus.publish(
+            HoldChanged(
+                call.session_id, call.account, event.held, "remote" if event.by_remote else "local"
+            )
+        )
+
+    def _hold_failed(self, call: LiveCall, event: TrunkHoldFailed) -> None:
+        if event.held:  # the trunk stopped the music: the playout goes on
+            call.held_by_us = False
+        action: Literal["hold", "resume"] = "hold" if event.held else "resume"
+        self.bus.publish(HoldFailed(call.session_id, call.account, action, event.sip_status))
 
     def _start_listening(self, call: LiveCall) -> None:
         call.listener = CallListener(call.listen, call.machine_detection, self.settings.amd)
@@ -400,6 +445,8 @@ class CallService:
         signal, options, playout = outcome.signal, call.listen, call.playout
         if signal is None or options is None or options.barge_in in ("off", "notify"):
             return
+        if call.held_by_us or call.held_by_remote:
+            return  # the playout stands still on hold (hold.py): nothing to barge in on
         protected = playout.played_in_stretch_ms < options.protect_ms
         if options.barge_in == "auto":
             if signal is Signal.CONFIRMED and playout.playing and not protected:
@@ -471,6 +518,12 @@ class CallService:
         """One 20 ms step of playout for every connected call."""
         now = self.clock.monotonic()
         for call in list(self._connected.values()):
+            if call.held_by_us or call.held_by_remote:  # the playout stands still (hold.py)
+                call.said = SILENCE_FRAME
+                self.trunk.send_audio(call.session_id, SILENCE_FRAME)
+                if call.drain_deadline is not None and now >= call.drain_deadline:
+                    self._hangup_now(call)
+                continue
             frame, reached = call.playout.tick()
             call.said = frame = frame or SILENCE_FRAME
             self.trunk.send_audio(call.session_id, frame)
@@ -605,6 +658,10 @@ class CallService:
                 self._answered(call)
             case TrunkTransfer():
                 self._transfer_status(call, event)
+            case TrunkHold():
+                self._hold_changed(call, event)
+            case TrunkHoldFailed():
+                self._hold_failed(call, event)
             case TrunkHangup(cause=cause, by_remote=by_remote):
                 # An inbound caller hanging up before the answer cancels its call; an outbound
                 # callee that ends an unanswered call is refusing it (busy, declined...).

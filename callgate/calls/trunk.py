@@ -77,6 +77,27 @@ class TrunkTransfer:
     sip_status: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class TrunkHold:
+    """The call went on hold or came off it. `by_remote`: the far end's offer did it (SIP: a
+    re-INVITE or UPDATE with sendonly or inactive, then sendrecv again); else the far end
+    accepted our own `hold` / `resume` (`HoldsCalls`)."""
+
+    session_id: str
+    held: bool
+    by_remote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkHoldFailed:
+    """The far end refused our `hold` (`held` True) or `resume` (False), or never answered it
+    (`sip_status` None). The media stays as the last accepted offer settled it."""
+
+    session_id: str
+    held: bool
+    sip_status: int | None
+
+
 TrunkEvent = (
     TrunkRinging
     | TrunkAnswered
@@ -86,6 +107,8 @@ TrunkEvent = (
     | TrunkIncomingCall
     | TrunkMediaQuality
     | TrunkTransfer
+    | TrunkHold
+    | TrunkHoldFailed
 )
 TrunkListener = Callable[[TrunkEvent], None]
 
@@ -128,6 +151,21 @@ class TransfersCalls(Protocol):
     def transfer(self, session_id: str, target: str) -> None:
         """Ask the far end to call `target` (a number or a sip: URI) instead: `TrunkTransfer`
         events follow. Raises ValueError for a target it cannot address, before anything is sent."""
+
+
+@runtime_checkable
+class HoldsCalls(Protocol):
+    """A trunk that can put an answered call on hold itself (SIP: a re-INVITE with sendonly,
+    music on hold meanwhile; the simulated carrier cannot)."""
+
+    def hold(self, session_id: str) -> None:
+        """Offer sendonly and play music on hold: `TrunkHold` (by_remote False) or
+        `TrunkHoldFailed` follows. Raises ValueError, before anything is sent, when the call
+        cannot take a new offer now (not confirmed yet, another offer in progress)."""
+
+    def resume(self, session_id: str) -> None:
+        """Stop the music and offer sendrecv again: `TrunkHold` or `TrunkHoldFailed` follows.
+        ValueError as for `hold`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,9 @@ async def sip_gateway(
     *,
     webhooks: tuple[WebhookSettings, ...] = (),
     transfer_timeout_s: float | None = None,
+    **trunk_settings: Any,
 ) -> AsyncIterator[SipGateway]:
+    """`trunk_settings`: more `SipTrunkSettings` (hold_music, ...)."""
     low, high = rtp_range()
     settings = SipTrunkSettings(
         host="127.0.0.1",
@@ -131,6 +133,7 @@ async def sip_gateway(
         bind_port=free_port(),
         rtp_port_min=low,
         rtp_port_max=high,
+        **trunk_settings,
     )
     config = load_config(
         environ={},

@@ -109,6 +109,14 @@ class SipCall:
     pending: TransactionKey | None = None
     """Our re-INVITE or UPDATE in the dialog, until its final response (an offer of the peer's
     meanwhile crosses it: 491)."""
+    delayed_offer: bool = False
+    """Our INVITE had no SDP: the peer's 2xx (or a reliable 18x) offers, we answer in the ACK
+    (the PRACK)."""
+    holding: bool = False
+    """We hold the call (our `hold`, until our `resume`): our offers and answers say sendonly
+    (or inactive), never sendrecv."""
+    hold_pending: TransactionKey | None = None
+    """Our hold or resume re-INVITE, until its final response (`pending` is it too)."""
 
     def move(self, phase: Phase) -> None:
         if phase not in TRANSITIONS[self.phase]:

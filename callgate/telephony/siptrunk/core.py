@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from callgate.calls.causes import Cause
-from callgate.calls.trunk import TrunkHangup
+from callgate.calls.trunk import TrunkHangup, TrunkHold
 from callgate.telephony.sip import (
     Action,
     Dialog,
     DigestClient,
+    Direction,
     Endpoint,
     LayerConfig,
     MediaConfig,
     NameAddr,
+    NegotiatedAudio,
     Policy,
     RequestReceived,
     Send,
@@ -81,6 +83,7 @@ class Purpose(StrEnum):
     REFRESH = "refresh"  # our re-INVITE or UPDATE in a dialog (a session refresh)
     PRACK = "PRACK"  # our acknowledgement of a reliable provisional: its response is ignored
     REFER = "REFER"  # our blind transfer of the call (transfer.py)
+    HOLD = "hold"  # our re-INVITE putting the call on hold or taking it off (hold.py)
 
 
 MIN_TRANSACTIONS = 20_000
@@ -408,6 +411,20 @@ class UserAgentCore:
         )
         call.bye = bye
         self._send_in_dialog(call, bye, Purpose.BYE, now)
+
+    @staticmethod
+    def _our_direction(call: SipCall) -> Direction:
+        """What we want in an offer or answer of ours: sendonly while we hold the call."""
+        return Direction.SENDONLY if call.holding else Direction.SENDRECV
+
+    def _note_remote_hold(
+        self, call: SipCall, before: NegotiatedAudio | None, audio: NegotiatedAudio
+    ) -> None:
+        """The peer's offer (or its answer in an ACK) held the call or took it off hold: say so
+        once per change."""
+        was_held = before is not None and before.on_hold
+        if audio.on_hold != was_held and call.live:
+            self._out.append(TrunkHold(call.session_id, audio.on_hold, by_remote=True))
 
     def _send_in_dialog(
         self, call: SipCall, request: SipRequest, purpose: Purpose, now: float

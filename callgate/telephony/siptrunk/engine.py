@@ -21,7 +21,8 @@ answer comes in the ACK). A CANCEL ends it with 487 (`TrunkHangup`, the Reason's
 the domain's `hangup` refuses it with `status_for_cause(cause)`.
 
 In a dialog: BYE either way; re-INVITE and UPDATE (a new media address, hold, unhold, session
-refresh) answered with our SDP answer (or offer) and the media updated (`midcall.py`); OPTIONS
+refresh) answered with our SDP answer (or offer) and the media updated (`midcall.py`), a hold
+or its end reported as `TrunkHold`; our own hold and resume by re-INVITE (`hold.py`); OPTIONS
 answered 200 in or out of a dialog. An in-dialog request for a dialog we do not know gets 481.
 No ACK for our 2xx (Timer L) ends the call with BYE and cause 102. Session timers (RFC 4028) are
 negotiated on every offer and refreshed or expired in `midcall.py`; 100rel/PRACK (RFC 3262) both
@@ -77,6 +78,7 @@ from .core import (
     LocalAddress,
     Purpose,
 )
+from .hold import Holds
 from .messages import cause_of
 from .midcall import MidCall
 from .outputs import MediaStop, Output
@@ -89,7 +91,7 @@ __all__ = ["ALLOW", "NO_CIRCUIT_CAUSE", "CallControl", "LocalAddress"]
 log = logging.getLogger(__name__)
 
 
-class CallControl(InboundCalls, OutboundCalls, MidCall, Transfers):
+class CallControl(InboundCalls, OutboundCalls, MidCall, Transfers, Holds):
     """Every call of one trunk, and its REGISTER binding (see the module docstring)."""
 
     def start(self, now: float) -> list[Output]:
@@ -120,6 +122,17 @@ class CallControl(InboundCalls, OutboundCalls, MidCall, Transfers):
         """Blind transfer: REFER the far end to `target` (a number or a sip: URI); `TrunkTransfer`
         events follow (transfer.py). ValueError for a target we cannot address."""
         self._start_transfer(session_id, target, now)
+        return self._flush()
+
+    def hold(self, session_id: str, now: float) -> list[Output]:
+        """Put the call on hold (hold.py): sendonly re-INVITE, music on hold. ValueError when
+        the call cannot take an offer now; nothing is sent then."""
+        self._start_hold(session_id, True, now)
+        return self._flush()
+
+    def resume(self, session_id: str, now: float) -> list[Output]:
+        """Take the call off our hold (hold.py): the music stops, sendrecv re-INVITE."""
+        self._start_hold(session_id, False, now)
         return self._flush()
 
     def media_timeout(self, session_id: str, cause: int, now: float) -> list[Output]:
@@ -244,6 +257,8 @@ class CallControl(InboundCalls, OutboundCalls, MidCall, Transfers):
             self._on_refresh_response(call, key, response, now)
         elif purpose == Purpose.REFER:
             self._on_refer_response(call, key, response, now)
+        elif purpose == Purpose.HOLD:
+            self._on_hold_response(call, key, response, now)
 
     def _on_bye_response(self, call: SipCall, response: SipResponse, now: float) -> None:
         if response.status in (401, 407) and self._retry_bye(call, response, now):
@@ -352,6 +367,8 @@ class CallControl(InboundCalls, OutboundCalls, MidCall, Transfers):
             self._forget(call)
         elif purpose == Purpose.REFER:
             self._refer_failed(call, key, why)
+        elif purpose == Purpose.HOLD:
+            self._hold_failed(call, key, now)
         elif purpose == Purpose.REFRESH and key == call.pending:
             call.pending = None  # §10: a refresh without answer ends the session
             if call.live and call.phase is Phase.CONFIRMED:

@@ -25,12 +25,16 @@ time, since no burst of read callbacks can stand in front of its timer. The cost
 at most one tick before the jitter buffer sees it (it would wait there anyway), and the
 session's RFC 3550 interarrival jitter is measured at tick resolution.
 
+Music on hold: while we hold a call (hold.py's `MusicOnHold`), the tick sends the next frame of
+`hold_music` (decoded once, at start, looped per call) in place of the domain's frame, or comfort
+silence without a file; the domain's frames are ignored meanwhile.
+
 Symmetric RTP is the session's policy: it sends to the SDP address until the peer's packets show
 where it really is (only packets from the SDP's IP count, unless `latch_any_source`).
 
-RTP timeout: a connected call that is not on hold and receives no RTP for `rtp_timeout_s` is
-reported through `on_dead(session_id, cause)` (checked once a second); the trunk then sends BYE and
-`TrunkHangup(cause, by_remote=False)`. The cause says which way the media died:
+RTP timeout: a connected call that is on hold neither way and receives no RTP for
+`rtp_timeout_s` is reported through `on_dead(session_id, cause)` (checked once a second); the
+trunk then sends BYE and `TrunkHangup(cause, by_remote=False)`. The cause says which way the media died:
 
 - `MEDIA_STOPPED_CAUSE` = 102, Recovery on timer expiry (the spec's "Connection timeout"): RTP
   flowed, then stopped: the peer or the path to it went away without a BYE.
@@ -64,6 +68,7 @@ from typing import Final, Protocol
 from callgate.calls.causes import Cause
 from callgate.calls.trunk import TrunkAudio, TrunkDtmf, TrunkEvent
 from callgate.clock import Clock, MediaTicker, TickPhase
+from callgate.media.audiofile import read_audio_file
 from callgate.media.pcm import FRAME_BYTES, SAMPLES_PER_FRAME
 from callgate.telephony.rtp import DtmfIn, RtpConfig, RtpSession, RtpStats, RtpTimeout
 from callgate.telephony.rtp.codec import BATCH_DECODERS, BATCH_ENCODERS
@@ -135,6 +140,7 @@ class _Stream:
     srtp_keys: SrtpKeys | None = None
     srtp_out: SrtpSender | None = None
     srtp_in: SrtpReceiver | None = None
+    music_at: int | None = None  # on our hold: the next frame of music on hold to send
 
 
 class MediaPlane:
@@ -160,6 +166,13 @@ class MediaPlane:
             no_media_timeout_s=timeout,
             latch_any_source=settings.latch_any_source,
         )
+        # Music on hold, whole frames, looped; empty: comfort silence (see `hold_music`).
+        self._music: tuple[bytes, ...] = ()
+        if settings.hold_music is not None:
+            pcm = read_audio_file(settings.hold_music)
+            pcm += bytes(-len(pcm) % FRAME_BYTES)
+            self._music = tuple(pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
+        self._holding: set[_Stream] = set()  # streams playing music on hold
         self._streams: dict[str, _Stream] = {}
         self._by_fd: dict[int, _Stream] = {}
         self._poller: _Poller | None = None
@@ -245,14 +258,31 @@ class MediaPlane:
         stream.remote = remote
         stream.sending = audio.send
         _apply_srtp(stream, audio.srtp)
-        timeout = order.answered and self._timeout_s > 0 and not audio.on_hold
+        # No RTP is due while either side holds: the peer's (sendonly/inactive), or ours (we
+        # offered sendonly, so a recvonly peer sends nothing for as long as the hold lasts).
+        expecting = audio.receive and audio.remote_direction.sends
+        timeout = order.answered and self._timeout_s > 0 and not audio.on_hold and expecting
         session.set_timeout_enabled(timeout, now)
+
+    def music_on_hold(self, session_id: str, playing: bool) -> None:
+        """Send music on hold (or comfort silence) in place of `send_audio`'s frames, or stop."""
+        stream = self._streams.get(session_id)
+        if stream is None:
+            return
+        if playing:
+            if stream.music_at is None:
+                stream.music_at = 0
+            self._holding.add(stream)
+        else:
+            stream.music_at = None
+            self._holding.discard(stream)
 
     def stop(self, session_id: str) -> RtpStats | None:
         """Close the call's RTP; its final counters, or None if it had no stream or no session."""
         stream = self._streams.pop(session_id, None)
         if stream is None:
             return None
+        self._holding.discard(stream)
         stats = None if stream.session is None else stream.session.stats()
         stream.closed = True
         if stream.srtp_in is not None and stream.srtp_in.rejected:
@@ -276,7 +306,7 @@ class MediaPlane:
 
     def send_audio(self, session_id: str, frame: bytes) -> None:
         stream = self._streams.get(session_id)
-        if stream is not None:
+        if stream is not None and stream.music_at is None:
             stream.frame = frame
 
     def send_dtmf(self, session_id: str, digit: str, duration_ms: int) -> None:
@@ -332,6 +362,8 @@ class MediaPlane:
             for stream in self._streams.values()
             if stream.session is not None and not stream.closed
         ]
+        if self._holding:
+            self._music_tick()
         # Send first, every call's packet before anything is read: how much arrived since the last
         # tick then cannot move the send times, which stay as regular as the tick itself.
         frames = [stream.frame for stream in streams]
@@ -362,6 +394,17 @@ class MediaPlane:
         self._play_all(streams)
         if tick_no % TIMEOUT_CHECK_TICKS == 0:
             self._check_timeouts(now)
+
+    def _music_tick(self) -> None:
+        """This tick's frame of music on hold for every held stream (None: silence)."""
+        music = self._music
+        for stream in self._holding:
+            at = stream.music_at or 0
+            if music:
+                stream.frame = music[at]
+                stream.music_at = (at + 1) % len(music)
+            else:
+                stream.frame = None
 
     @staticmethod
     def _encode_all(streams: list[_Stream], frames: list[bytes | None]) -> list[bytes | None]:

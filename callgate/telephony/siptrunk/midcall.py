@@ -94,7 +94,7 @@ class MidCall(UserAgentCore):
         if sdp is not None:
             assert call.sdp is not None  # `_refusal` let through only calls with media
             try:
-                body, audio = call.sdp.answer(sdp)
+                body, audio = call.sdp.answer(sdp, direction=self._our_direction(call))
             except SdpError as exc:  # the media stays as it was
                 log.info("call %s: %s offer refused: %s", call.session_id, request.method, exc)
                 warning = exc.warning_value(self._agent)
@@ -103,7 +103,7 @@ class MidCall(UserAgentCore):
                 return
         elif request.method == "INVITE":
             assert call.sdp is not None
-            body = call.sdp.offer()
+            body = call.sdp.offer(direction=self._our_direction(call))
             call.answer_in_ack = True
         response = dialog.response(
             request,
@@ -150,6 +150,7 @@ class MidCall(UserAgentCore):
             )
         answered = call.phase in (Phase.CONFIRMED, Phase.ANSWERED)
         self._out.append(MediaStart(call.session_id, audio, answered=answered))
+        self._note_remote_hold(call, before, audio)
 
     # --- our session refresh (RFC 4028 §10) ------------------------------------------------
 

@@ -1,8 +1,8 @@
 """What the call-control engine hands back besides SIP datagrams: media orders and trunk events.
 
 The engine returns one ordered `list[Output]` from every entry point. The asyncio shell carries them
-out in order: `Send` to the SIP transport, `MediaStart` / `MediaStop` to the RTP plane, trunk
-events to the domain's listener.
+out in order: `Send` to the SIP transport, `MediaStart` / `MediaStop` / `MusicOnHold` to the RTP
+plane, trunk events to the domain's listener.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from callgate.calls.trunk import TrunkEvent
 from callgate.telephony.sip import NegotiatedAudio, Send
 
-__all__ = ["MediaStart", "MediaStop", "Output"]
+__all__ = ["MediaStart", "MediaStop", "MusicOnHold", "Output"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,4 +33,13 @@ class MediaStop:
     session_id: str
 
 
-Output = Send | MediaStart | MediaStop | TrunkEvent
+@dataclass(frozen=True, slots=True)
+class MusicOnHold:
+    """Play the configured music on hold (or comfort silence) to the far party in place of the
+    domain's frames (`playing`), or go back to the domain's frames."""
+
+    session_id: str
+    playing: bool
+
+
+Output = Send | MediaStart | MediaStop | MusicOnHold | TrunkEvent

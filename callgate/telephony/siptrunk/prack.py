@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from callgate.telephony.sip import RequestReceived, SipError, SipResponse
+from callgate.telephony.sip import RequestReceived, SdpError, SipError, SipResponse
 from callgate.telephony.sip.reliable import (
     REL_TAG,
     RAck,
@@ -32,7 +32,8 @@ from callgate.telephony.sip.reliable import (
 )
 
 from .call import Phase, SipCall
-from .core import NO_ACK_CAUSE, Purpose, UserAgentCore
+from .core import NO_ACK_CAUSE, SDP_TYPE, Purpose, UserAgentCore
+from .messages import sdp_body
 
 __all__ = ["ReliableProvisionals"]
 
@@ -121,6 +122,20 @@ class ReliableProvisionals(UserAgentCore):
             return (("Require", REL_TAG),)
         return ()
 
+    def _early_answer(self, call: SipCall, response: SipResponse) -> bytes:
+        """Our INVITE had no offer (`delayed_offer`) and this reliable 18x brings the peer's:
+        our answer, for the PRACK (RFC 3262 §5); b"" otherwise."""
+        sdp = sdp_body(response)
+        if not call.delayed_offer or call.audio is not None or sdp is None or call.sdp is None:
+            return b""
+        try:
+            body, call.audio = call.sdp.answer(sdp)
+        except SdpError as exc:
+            log.info("call %s: the reliable %d's offer is unusable: %s", call.session_id,
+                     response.status, exc)  # fmt: skip
+            return b""
+        return body
+
     def _take_provisional(self, call: SipCall, response: SipResponse, now: float) -> bool:
         """PRACK a new reliable 18x; False for a retransmission or one out of order (drop it)."""
         if self.settings.reliable_provisional == "off" or response.status <= 100:
@@ -148,10 +163,13 @@ class ReliableProvisionals(UserAgentCore):
         except SipError as exc:
             log.info("call %s: cannot PRACK: %s", call.session_id, exc)
             return True
+        body = self._early_answer(call, response)
         prack = dialog.request(
             "PRACK",
             branch=self.layer.new_branch(),
             headers=(("RAck", str(RAck(rseq, cseq.number, "INVITE"))),),
+            body=body,
+            content_type=SDP_TYPE if body else None,
         )
         self._send_in_dialog(call, prack, Purpose.PRACK, now)
         return True

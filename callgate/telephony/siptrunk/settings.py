@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -147,6 +148,15 @@ class SipTrunkSettings:
     """The SRTP suites we offer, in this order, and the only ones we accept:
     AES_CM_128_HMAC_SHA1_80 and/or AES_CM_128_HMAC_SHA1_32."""
 
+    delayed_offer: bool = False
+    """Our INVITEs carry no SDP (RFC 3261 §13.2.1): the callee offers in its 2xx and our answer
+    goes in the ACK (or in a reliable 18x, answered in our PRACK: early media then). An offer in
+    an unreliable 18x is not answered, so such a call has no early media."""
+    hold_music: str | None = None
+    """The audio file played to the far party while we hold a call (the application's `hold`):
+    .wav (16-bit PCM), .mp3, .ulaw, .alaw or .pcm (8 kHz pcm16), looped. None: comfort silence
+    (RTP carrying silence, so the far end's media timeout does not fire)."""
+
     session_expires_s: int = 1800
     """RFC 4028 session timer we ask for (and grant at most): the refresher sends an UPDATE (or
     re-INVITE) at half of it, and a session not refreshed in time ends with BYE, cause 102.
@@ -231,6 +241,10 @@ class SipTrunkSettings:
                 "reliable_provisional: expected off, supported or required, "
                 f"got {self.reliable_provisional!r}"
             )
+        if self.hold_music is not None and (
+            not isinstance(self.hold_music, str) or not os.path.isfile(self.hold_music)
+        ):
+            raise ValueError(f"hold_music: no such file: {self.hold_music!r}")
         if self.min_se_s < 90:
             raise ValueError(f"min_se_s: RFC 4028 allows no less than 90 s, got {self.min_se_s}")
         if self.session_expires_s != 0 and self.session_expires_s < self.min_se_s:

@@ -37,7 +37,7 @@ from callgate.telephony.sip.locate import Located, LocateError
 from .call import Phase
 from .engine import NO_CIRCUIT_CAUSE, CallControl, LocalAddress
 from .media import MediaPlane
-from .outputs import MediaStart, MediaStop, Output
+from .outputs import MediaStart, MediaStop, MusicOnHold, Output
 from .resolver import TrunkResolver
 from .settings import SipTrunkSettings, split_optional_port
 from .transport import SipTransport
@@ -344,6 +344,21 @@ class SipTrunk:
         outputs = engine.transfer(session_id, target, self._clock.monotonic())  # may raise
         self._execute(outputs)
 
+    def hold(self, session_id: str) -> None:
+        """Our hold (`HoldsCalls`): sendonly re-INVITE, music on hold; ValueError when the call
+        cannot take an offer now."""
+        self._execute(self._started().hold(session_id, self._clock.monotonic()))
+
+    def resume(self, session_id: str) -> None:
+        """Off our hold: the music stops, sendrecv re-INVITE; ValueError as for `hold`."""
+        self._execute(self._started().resume(session_id, self._clock.monotonic()))
+
+    def _started(self) -> CallControl:
+        engine = self._engine
+        if engine is None:
+            raise ValueError("the SIP trunk is not started")
+        return engine
+
     def send_audio(self, session_id: str, frame: bytes) -> None:
         self._media.send_audio(session_id, frame)
 
@@ -362,6 +377,8 @@ class SipTrunk:
                 self._media.apply(output)
             elif isinstance(output, MediaStop):
                 self._stop_media(output.session_id)
+            elif isinstance(output, MusicOnHold):
+                self._media.music_on_hold(output.session_id, output.playing)
             else:
                 if isinstance(output, TrunkHangup):
                     self._stop_media(output.session_id)  # its quality reaches the domain first

@@ -1,12 +1,14 @@
 """Calls we place (the UAC side, RFC 3261 §13.2): INVITE, its responses, ACK, digest, forks.
 
 `dial` sends the INVITE with our SDP offer to the trunk (or the outbound proxy, with a loose
-Route). The first provisional response reports `TrunkRinging`; one with SDP (183) starts early
-media and says so. A 2xx is ACKed at once (with the INVITE's credentials) and connects the call;
-one that arrives after we gave up, or from a second fork, is ACKed and ended with BYE. A 401/407
-gets one retry with credentials; any other final response ends the call with its Q.850 cause.
-A 2xx retransmitted after its transaction ended gets our ACK again. An INVITE that gets no answer
-(Timer B), cannot be sent or gets 503 goes to the trunk's next DNS target (RFC 3263 §4.3).
+Route); with `delayed_offer`, without one (RFC 3261 §13.2.1): the 2xx then offers and our ACK
+answers, or a reliable 18x offers and our PRACK answers (prack.py). The first provisional
+response reports `TrunkRinging`; one with SDP (183) starts early media and says so. A 2xx is
+ACKed at once (with the INVITE's credentials) and connects the call; one that arrives after we
+gave up, or from a second fork, is ACKed and ended with BYE. A 401/407 gets one retry with
+credentials; any other final response ends the call with its Q.850 cause. A 2xx retransmitted
+after its transaction ended gets our ACK again. An INVITE that gets no answer (Timer B), cannot
+be sent or gets 503 goes to the trunk's next DNS target (RFC 3263 §4.3).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class OutboundCalls(ReliableProvisionals):
         local_tag = new_tag()
         call_id = f"{self._token()}@{self.local.endpoint.host}"
         sdp = SdpSession(self._media_config(rtp_port))
+        delayed = self.settings.delayed_offer
         target, *alternatives = targets or self.targets
         invite = make_request(
             "INVITE",
@@ -107,8 +110,8 @@ class OutboundCalls(ReliableProvisionals):
                 *self._invite_reliability_headers(),
                 *headers,
             ),
-            body=sdp.offer(),
-            content_type=SDP_TYPE,
+            body=b"" if delayed else sdp.offer(),
+            content_type=None if delayed else SDP_TYPE,
             user_agent=self.local.endpoint.user_agent,
         )
         try:
@@ -127,6 +130,7 @@ class OutboundCalls(ReliableProvisionals):
             target=target,
             alternatives=tuple(alternatives),
             asked_interval_s=self.settings.session_expires_s,
+            delayed_offer=delayed,
         )
         self._calls[session_id] = call
         self._by_dialog[(call_id, local_tag)] = call
@@ -195,11 +199,16 @@ class OutboundCalls(ReliableProvisionals):
         sdp = sdp_body(response)
         if sdp is None or call.sdp is None:
             return
-        try:
-            audio = call.sdp.accept_answer(sdp)
-        except SdpError as exc:
-            log.info("call %s: early media SDP ignored: %s", call.session_id, exc)
-            return
+        if call.delayed_offer:  # an offer: early media only once our PRACK answered it
+            if call.audio is None:
+                return
+            audio = call.audio
+        else:
+            try:
+                audio = call.sdp.accept_answer(sdp)
+            except SdpError as exc:
+                log.info("call %s: early media SDP ignored: %s", call.session_id, exc)
+                return
         call.audio = audio
         self._out.append(MediaStart(call.session_id, audio, answered=False))
         if not call.early_media:
@@ -283,15 +292,25 @@ class OutboundCalls(ReliableProvisionals):
             dialog = self._dialog_of(call, response)
         dialog.confirm(response)
         call.dialog = dialog
-        self._ack(call, key, dialog, now)
+        sdp = sdp_body(response)
+        answer, offered, unusable = b"", None, None
+        if call.delayed_offer and call.audio is None:  # the 2xx offers: answered in the ACK
+            try:
+                if sdp is None or call.sdp is None:
+                    raise SdpError("the 2xx carries no SDP offer for our INVITE without one")
+                answer, offered = call.sdp.answer(sdp)
+            except SdpError as exc:  # ACKed all the same (§13.2.2.4), then ended
+                unusable = exc
+        self._ack(call, key, dialog, now, body=answer)
         if call.phase is Phase.CANCELLING:  # the answer crossed our CANCEL
             call.move(Phase.ENDING)
             self._send_bye(call, now)
             return
-        audio = call.audio
-        sdp = sdp_body(response)
+        audio = offered or call.audio
         try:
-            if sdp is not None and call.sdp is not None:
+            if unusable is not None:
+                raise unusable
+            if offered is None and not call.delayed_offer and sdp is not None and call.sdp:
                 audio = call.sdp.accept_answer(sdp)
             if audio is None:
                 raise SdpError("the 2xx carries no SDP answer")
@@ -309,12 +328,21 @@ class OutboundCalls(ReliableProvisionals):
         self._settle_timer(call, settled_by_response(response), now)
         self._out.append(MediaStart(call.session_id, audio, answered=True))
         self._out.append(TrunkAnswered(call.session_id))
+        self._note_remote_hold(call, None, audio)  # a callee that answers sendonly holds at once
 
-    def _ack(self, call: SipCall, key: TransactionKey, dialog: Dialog, now: float) -> None:
+    def _ack(
+        self, call: SipCall, key: TransactionKey, dialog: Dialog, now: float, *, body: bytes = b""
+    ) -> None:
         cseq = call.invite.cseq
         assert cseq is not None  # we built it
         credentials = tuple((n, v) for n, v in call.invite.headers if n in AUTH_HEADERS)
-        ack = dialog.ack(cseq.number, branch=self.layer.new_branch(), headers=credentials)
+        ack = dialog.ack(
+            cseq.number,
+            branch=self.layer.new_branch(),
+            headers=credentials,
+            body=body,
+            content_type=SDP_TYPE if body else None,
+        )
         actions = self.layer.ack_2xx(key, ack, self._target_of(dialog), now)
         sends = [a for a in actions if isinstance(a, Send)]
         call.last_ack = sends[0] if sends else None

@@ -163,6 +163,10 @@ class InboundCalls(ReliableProvisionals):
             return
         if call.phase is Phase.ANSWERED:
             call.move(Phase.CONFIRMED)
+            if not call.answer_in_ack and call.audio is not None:
+                # A caller that offered sendonly holds from the start: said now, the domain's
+                # `answer` being a command, which no event follows.
+                self._note_remote_hold(call, None, call.audio)
         if call.answer_in_ack:
             call.answer_in_ack = False
             sdp = sdp_body(request)
@@ -178,9 +182,10 @@ class InboundCalls(ReliableProvisionals):
                         TrunkHangup(call.session_id, MEDIA_MISMATCH_CAUSE, by_remote=False)
                     )
                 return
-            call.audio = audio
+            before, call.audio = call.audio, audio
             if call.live:
                 self._out.append(MediaStart(call.session_id, audio, answered=True))
+                self._note_remote_hold(call, before, audio)
         if call.bye_owed and call.phase is Phase.CONFIRMED:
             call.bye_owed = False
             call.move(Phase.ENDING)

@@ -30,6 +30,7 @@ from callgate.telephony.siptrunk import (
     Output,
     SipTrunkSettings,
 )
+from callgate.telephony.siptrunk.outputs import MusicOnHold
 from callgate.telephony.siptrunk.trust import TrustedSources
 
 TRUNK = Target("192.0.2.1", 5060, "UDP")
@@ -118,7 +119,9 @@ def responses(outputs: list[Output], status: int | None = None) -> list[SipRespo
 
 def events(outputs: list[Output]) -> list[TrunkEvent]:
     return [
-        o for o in outputs if not hasattr(o, "data") and not isinstance(o, MediaStart | MediaStop)
+        o
+        for o in outputs
+        if not hasattr(o, "data") and not isinstance(o, MediaStart | MediaStop | MusicOnHold)
     ]
 
 

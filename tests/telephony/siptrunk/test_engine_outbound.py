@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkRinging
+from callgate.calls.trunk import TrunkAnswered, TrunkHangup, TrunkHold, TrunkRinging
 from callgate.telephony.sip import SipRequest, SipResponse, SipUri, parse_sdp
 from callgate.telephony.siptrunk import MediaStart, MediaStop
 from callgate.telephony.siptrunk.call import Phase
@@ -240,7 +240,10 @@ def test_hold_and_unhold_by_re_invite_are_answered_and_update_the_media():
     (start,) = media(run.feed(unhold))
     assert not start.audio.on_hold
     assert start.audio.send
-    assert events(run.outputs[before:]) == []  # the domain hears nothing of it
+    assert events(run.outputs[before:]) == [  # the domain hears of each change once
+        TrunkHold(CALL, held=True, by_remote=True),
+        TrunkHold(CALL, held=False, by_remote=True),
+    ]
 
 
 def test_a_re_invite_without_sdp_gets_our_offer_and_its_ack_the_answer():

@@ -6,6 +6,7 @@ is asserted exactly, without sleeping.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import socket
 import struct
@@ -221,5 +222,60 @@ def test_early_media_has_no_timeout_until_the_answer(far):
         media.plane.apply(MediaStart(CALL, negotiated(far), answered=False))
         media.tick(150)
         assert media.dead == []
+    finally:
+        media.plane.close()
+
+
+def held_by_us(far: Far) -> NegotiatedAudio:
+    """What our sendonly offer and the peer's recvonly answer settle."""
+    return dataclasses.replace(
+        negotiated(far), direction=Direction.SENDONLY, remote_direction=Direction.RECVONLY
+    )
+
+
+def test_our_hold_answered_recvonly_does_not_time_out(far):
+    media = Plane(rtp_timeout_s=1.0)
+    try:
+        media.plane.open(CALL)
+        media.plane.apply(MediaStart(CALL, held_by_us(far), answered=True))
+        media.tick(150)  # the peer sends nothing while we hold it
+        assert media.dead == []
+    finally:
+        media.plane.close()
+
+
+def test_music_on_hold_replaces_the_domains_frames_until_it_stops(tmp_path, far):
+    music = sine_pcm16(300.0, 0.1)  # five frames, looped
+    (tmp_path / "moh.pcm").write_bytes(music)
+    media = Plane(hold_music=str(tmp_path / "moh.pcm"))
+    try:
+        media.plane.open(CALL)
+        media.plane.apply(MediaStart(CALL, held_by_us(far), answered=True))
+        media.plane.music_on_hold(CALL, True)
+        payloads = []
+        for _ in range(7):
+            media.plane.send_audio(CALL, sine_pcm16(1000.0, 0.02))  # ignored meanwhile
+            media.tick()
+            payloads.append(far.receive()[12:])
+        frames = [ulaw_encode(music[i : i + 320]) for i in range(0, len(music), 320)]
+        assert payloads == frames + frames[:2]  # from its start, looped
+        media.plane.music_on_hold(CALL, False)
+        frame = sine_pcm16(1000.0, 0.02)
+        media.plane.send_audio(CALL, frame)
+        media.tick()
+        assert far.receive()[12:] == ulaw_encode(frame)
+    finally:
+        media.plane.close()
+
+
+def test_music_on_hold_without_a_file_is_comfort_silence(far):
+    media = Plane()
+    try:
+        media.plane.open(CALL)
+        media.plane.apply(MediaStart(CALL, held_by_us(far), answered=True))
+        media.plane.music_on_hold(CALL, True)
+        media.plane.send_audio(CALL, sine_pcm16(1000.0, 0.02))
+        media.tick()
+        assert far.receive()[12:] == ulaw_encode(bytes(320))  # RTP keeps flowing, silent
     finally:
         media.plane.close()
