@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hmac
 import ipaddress
 import logging
@@ -17,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callgate import __version__
+from callgate import __version__, collector
 from callgate.api.context import ApiContext
 from callgate.api.envelope import ApiError, error_response
 from callgate.api.openapi import build_openapi
@@ -56,10 +55,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> socketio.A
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
             await gateway.start()
-            # Everything alive now lives as long as the process: keep the cyclic collector from
-            # rescanning it, or a full collection stalls media for every call (50 ms seen at 300).
-            gc.collect()
-            gc.freeze()
+            collector.settle()  # full collections stall media for every call: callgate/collector.py
         try:
             yield
         finally:
