@@ -570,6 +570,10 @@ async def warm_up(
         await asyncio.wait_for(asyncio.gather(*bots, return_exceptions=True), 30)
         await asyncio.wait_for(uac.wait(), 30)
         await malformed(load, sip_port)
+        # Lookups at once, as the end's lost-CDR check makes them: the store's read pool opens
+        # the connections it keeps (at most cdr_queries_total + 2) now, not during the run.
+        lookups = [http.get(f"/v1/cdr/{sid}", headers=load.auth()) for sid in load.placed * 8]
+        await asyncio.gather(*lookups)
         await http.get("/v1/cdr", params={"limit": 50}, headers=load.auth())
     # Idle: nothing of a call left (SIP transactions linger up to Timer J/K, 32 s), and the
     # standing counts the same twice half a second apart.
