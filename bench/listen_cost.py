@@ -3,10 +3,11 @@
 A gateway on a hand-stepped clock (no timer noise) with the simulated carrier holds `--calls`
 answered calls whose callees talk (the simulator's speech-like signal, about half of it voiced,
 looped); the media tick is stepped `--seconds` of calls' time and the process CPU it took is
-measured, with every call listening (speech events, `auto` barge-in, silence watch, answering-machine
-detection for its first seconds) and without, in alternating rounds so drift in the machine's speed
-falls on both alike. Reported: CPU per call as % of one core for each and their difference (the
-cost of listening), and per frame: the detector alone on speech, on noise and on digital silence.
+measured, with every call listening (speech events, `auto` barge-in, silence watch, callQuality
+every 5 s, deadAir armed, answering-machine detection for its first seconds) and without, in
+alternating rounds so drift in the machine's speed falls on both alike. Reported: CPU per call as
+% of one core for each and their difference (the cost of listening), and per frame: the detector
+alone on speech, on noise and on digital silence.
 
     .venv/bin/python bench/listen_cost.py                  # 500 calls, 10 s, 3 rounds each
 """
@@ -40,7 +41,7 @@ from callgate.media.signals import speech_like_pcm16
 from callgate.telephony.simulated.scripts import DEFAULT_SCRIPTS, CalleeScript
 
 FRAME_S = 0.02
-LISTEN = ListenOptions(barge_in="auto", silence_ms=5000)
+LISTEN = ListenOptions(barge_in="auto", silence_ms=5000, dead_air=True, call_quality=True)
 
 
 async def one_round(calls: int, seconds: float, listen: bool, amd: bool = True) -> float:

@@ -39,9 +39,11 @@ from callgate.calls.recording import RecordingSink, RecordingTap
 from callgate.calls.records import Direction, RequestKey
 from callgate.calls.transfer import TransferError, check_request, transferring_trunk
 from callgate.calls.trunk import (
+    ReportsMediaQuality,
     Trunk,
     TrunkAnswered,
     TrunkAudio,
+    TrunkDeadAir,
     TrunkDtmf,
     TrunkEvent,
     TrunkHangup,
@@ -131,6 +133,8 @@ class CallService:
         self.client_frames_dropped: dict[str, int] = {}
         # Without a sink (no recordings directory wired) no call is recorded, whatever it asked.
         self.tap = RecordingTap(ticker, recordings) if recordings is not None else None
+        # callQuality's source: the running figures the trunk's TrunkMediaQuality will carry
+        self._quality = trunk if isinstance(trunk, ReportsMediaQuality) else None
 
     async def start(self) -> None:
         self._unsubscribe_tick = self.ticker.subscribe(self._on_tick, TickPhase.PLAYOUT)
@@ -474,6 +478,22 @@ class CallService:
             }
             publish(Listened(sid, account, "bargeIn", fields, to_all))
 
+    def _report_quality(self, call: LiveCall) -> None:
+        """`callQuality`: the figures since the answer, as the CDR's quality fields will read
+        them (callgate/calls/quality.py). We send no RTCP and read none: no round-trip time."""
+        source = self._quality
+        quality = None if source is None else source.media_quality(call.session_id)
+        if quality is None:
+            return
+        fields = {
+            "lossPct": round(quality.loss_percent, 2),
+            "jitterMs": round(quality.rx_jitter_ms, 2),
+            "rttMs": None,
+            "mos": quality.mos,
+        }
+        sid, account = call.session_id, call.account
+        self.bus.publish(Listened(sid, account, "callQuality", fields, call.listen_to_all))
+
     def attach(self, call: LiveCall) -> None:
         """An application client now follows this call (joined its room, or its inbound socket)."""
         call.clients += 1
@@ -529,6 +549,11 @@ class CallService:
             self.trunk.send_audio(call.session_id, frame)
             if call.listener is not None:
                 call.listener.said(frame)
+                options = call.listen
+                if options is not None and options.call_quality:
+                    elapsed = tick_no - call.answered_tick
+                    if elapsed > 0 and elapsed % (options.quality_every_ms // FRAME_MS) == 0:
+                        self._report_quality(call)
             for checkpoint in reached:
                 self.bus.publish(
                     CheckpointReached(call.session_id, call.account, checkpoint.name, "played")
@@ -649,6 +674,14 @@ class CallService:
         match event:
             case TrunkMediaQuality(quality=quality):
                 call.quality = quality
+            case TrunkDeadAir(ms=ms):
+                options = call.listen
+                if options is not None and options.dead_air and call.state is CallState.CONNECTED:
+                    fields = {"ms": ms}
+                    sid = call.session_id
+                    self.bus.publish(
+                        Listened(sid, call.account, "deadAir", fields, call.listen_to_all)
+                    )
             case TrunkDtmf(digit=digit):
                 self.bus.publish(DtmfReceived(call.session_id, call.account, digit))
             case TrunkRinging():

@@ -66,6 +66,15 @@ class TrunkMediaQuality:
 
 
 @dataclass(frozen=True, slots=True)
+class TrunkDeadAir:
+    """No RTP from the far end for `ms` (the RTP timeout): sent just before the trunk ends the
+    call (BYE, then `TrunkHangup` with the timeout's cause), so listening clients hear why."""
+
+    session_id: str
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class TrunkTransfer:
     """How a blind transfer of the call goes (SIP: the REFER's answer, then the far end's
     NOTIFYs): `state` is trying, ringing, succeeded or failed; `sip_status` the status that
@@ -106,6 +115,7 @@ TrunkEvent = (
     | TrunkDtmf
     | TrunkIncomingCall
     | TrunkMediaQuality
+    | TrunkDeadAir
     | TrunkTransfer
     | TrunkHold
     | TrunkHoldFailed
@@ -166,6 +176,15 @@ class HoldsCalls(Protocol):
     def resume(self, session_id: str) -> None:
         """Stop the music and offer sendrecv again: `TrunkHold` or `TrunkHoldFailed` follows.
         ValueError as for `hold`."""
+
+
+@runtime_checkable
+class ReportsMediaQuality(Protocol):
+    """A trunk that can tell a live call's media quality so far (callQuality events): the same
+    running counters its `TrunkMediaQuality` will carry into the CDR when the media ends."""
+
+    def media_quality(self, session_id: str) -> MediaQuality | None:
+        """The figures so far, or None when the call has no media (yet, or any more)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,6 +193,8 @@ HEARD_EVENTS: Final = {
     "silence": "silence",
     "machineDetection": "machine_detection",
     "beep": "beep",
+    "deadAir": "dead_air",
+    "callQuality": "call_quality",
 }
 """The listening events (callgate.listen): their Socket.IO name → their name here."""
 _HEARD_BY_WIRE_NAME: Final = {wire: name for name, wire in HEARD_EVENTS.items()}

@@ -84,8 +84,8 @@ class CallListener:
         self._silence_frames = opts.silence_ms // FRAME_MS if options is not None else 0
         self._callee_quiet = 0  # frames since the callee last spoke
         self._bot_quiet = 0  # frames since we last sent audio
-        self._silence_sent = False
-        self._bot_silence_sent = False
+        self._silence_sent = False  # this silent stretch was told
+        self._spoken = False  # anyone, callee or us, since the answer
         self.echo_frames = 0  # voiced frames taken for echo (metrics, tests)
 
     @property
@@ -102,7 +102,7 @@ class CallListener:
         if level > SILENT_DBFS:
             self._said_loud += 1
             self._bot_quiet = 0
-            self._bot_silence_sent = False
+            self._spoken = True
         else:
             self._bot_quiet += 1
 
@@ -162,22 +162,30 @@ class CallListener:
         return out
 
     def _watch_silence(self, out: Outcome) -> Outcome:
+        """A silent stretch: the callee is not in a turn (its turn ended `hangoverMs` after its
+        last voiced frame: speechStopped) and we send nothing audible. At `silenceMs` of it one
+        `silence` says who owes the next word: `callee` (we spoke last: re-prompt), `bot` (the
+        callee spoke last and we have not answered), `both` (nobody has spoken since the
+        answer). Once per stretch: the next needs someone to speak first."""
         if self.speech.speaking:
             self._callee_quiet = 0
-            self._silence_sent = False
+            self._spoken = True
         else:
             self._callee_quiet += 1
-        limit = self._silence_frames
-        side = None
-        if self._callee_quiet >= limit and not self._silence_sent:
-            self._silence_sent = True
-            side = "both" if self._bot_quiet >= limit else "callee"
-        elif self._bot_quiet >= limit and not self._bot_silence_sent and self._callee_quiet < limit:
-            self._bot_silence_sent = True  # the callee spoke and we have said nothing since
-            side = "bot"
-        if side is None:
+        quiet = min(self._callee_quiet, self._bot_quiet)
+        if quiet < self._silence_frames:
+            self._silence_sent = False
             return out
+        if self._silence_sent:
+            return out
+        self._silence_sent = True
+        if not self._spoken:
+            side = "both"
+        elif self._callee_quiet < self._bot_quiet:
+            side = "bot"
+        else:
+            side = "callee"
         if out is NOTHING:
             out = Outcome()
-        out.events.append(Heard("silence", {"side": side, "ms": limit * FRAME_MS}))
+        out.events.append(Heard("silence", {"side": side, "ms": self._silence_frames * FRAME_MS}))
         return out

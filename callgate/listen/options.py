@@ -18,6 +18,7 @@ MachineDetection = Literal["detect", "beep"]
 BARGE_IN_MODES: Final = ("off", "notify", "auto", "pause")
 MACHINE_DETECTION_MODES: Final = ("detect", "beep")
 DEFAULT_ECHO_MARGIN_DB: Final = 12.0
+DEFAULT_QUALITY_EVERY_MS: Final = 5000
 
 
 class OptionsError(ValueError):
@@ -32,6 +33,9 @@ class ListenOptions:
     protect_ms: int = 0  # no barge-in in the first protect_ms of each stretch of playout
     echo_margin_db: float = DEFAULT_ECHO_MARGIN_DB  # far-end audio this far under ours is echo
     silence_ms: int = 0  # a `silence` event after this long without speech; 0: none
+    dead_air: bool = False  # a `deadAir` event before the RTP timeout ends the call
+    call_quality: bool = False  # `callQuality` events every `quality_every_ms`
+    quality_every_ms: int = DEFAULT_QUALITY_EVERY_MS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +45,9 @@ class ListenOptions:
             "protectMs": self.protect_ms,
             "echoMarginDb": self.echo_margin_db,
             "silenceMs": self.silence_ms,
+            "deadAir": self.dead_air,
+            "callQuality": self.call_quality,
+            "qualityEveryMs": self.quality_every_ms,
         }
 
 
@@ -49,7 +56,9 @@ _FIELDS: Final = {
     "hangoverMs": ("hangover_ms", 20, 5000),
     "protectMs": ("protect_ms", 0, 10000),
     "silenceMs": ("silence_ms", 0, 600_000),
+    "qualityEveryMs": ("quality_every_ms", 1000, 60_000),
 }
+_SWITCHES: Final = {"deadAir": "dead_air", "callQuality": "call_quality"}
 
 
 def parse_listen(raw: Any, where: str = "listen") -> ListenOptions:
@@ -58,7 +67,7 @@ def parse_listen(raw: Any, where: str = "listen") -> ListenOptions:
         return ListenOptions()
     if not isinstance(raw, dict):
         raise OptionsError(f"{where} must be an object (or true for the defaults)")
-    unknown = set(raw) - {*_FIELDS, "bargeIn", "echoMarginDb"}
+    unknown = set(raw) - {*_FIELDS, *_SWITCHES, "bargeIn", "echoMarginDb"}
     if unknown:
         raise OptionsError(f"{where}.{sorted(unknown)[0]}: unknown option")
     kwargs: dict[str, Any] = {}
@@ -68,6 +77,11 @@ def parse_listen(raw: Any, where: str = "listen") -> ListenOptions:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise OptionsError(f"{where}.{name}: a whole number of milliseconds, {low}-{high}")
             kwargs[attr] = value
+    for name, attr in _SWITCHES.items():
+        if name in raw:
+            if not isinstance(raw[name], bool):
+                raise OptionsError(f"{where}.{name}: true or false")
+            kwargs[attr] = raw[name]
     if "bargeIn" in raw:
         if raw["bargeIn"] not in BARGE_IN_MODES:
             raise OptionsError(f"{where}.bargeIn: one of {', '.join(BARGE_IN_MODES)}")

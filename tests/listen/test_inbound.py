@@ -129,3 +129,27 @@ async def test_barge_in_auto_on_an_inbound_call(tmp_path: Path) -> None:
     assert bot_frames == [_numbered(i) for i in range(len(bot_frames))]
     assert barge["playedMs"] == len(bot_frames) * 20
     assert barge["discardedMs"] == 4000 - barge["playedMs"]
+
+
+async def test_a_route_can_ask_for_silence_and_call_quality(tmp_path: Path) -> None:
+    wav, _, end_s = scene_wav(tmp_path)
+    assert end_s + 0.4 + 1.5 < 7.0  # the silence comes before the app hangs up
+    async with app_server() as app:
+        app.hang_up_after_s = 7.0
+        listen = ListenOptions(silence_ms=1500, call_quality=True, quality_every_ms=1000)
+        route = InboundRoute(r".*", f"ws://127.0.0.1:{app.port}", "acme", listen=listen)
+        record, _, _ = await inbound_call(tmp_path, route, wav)
+    names = [m["event"] for m in app.messages]
+    silences = [m for m in app.messages if m["event"] == "silence"]
+    # the caller spoke, the app said nothing after it: one `bot` silence, then no other
+    assert silences == [{"event": "silence", "side": "bot", "ms": 1500}]
+    assert names.index("silence") > names.index("speech_stopped")
+    reports = [m for m in app.messages if m["event"] == "call_quality"]
+    assert len(reports) >= 6  # each second of a call the app ends at 7 s
+    assert reports[-1] == {
+        "event": "call_quality",
+        "lossPct": 0.0,
+        "jitterMs": 0.0,
+        "rttMs": None,
+        "mos": record.quality.mos,
+    }

@@ -20,6 +20,9 @@ def test_defaults_and_fields() -> None:
             "protectMs": 500,
             "echoMarginDb": 18,
             "silenceMs": 4000,
+            "deadAir": True,
+            "callQuality": True,
+            "qualityEveryMs": 2000,
         }
     )
     assert options.to_json() == {
@@ -29,7 +32,13 @@ def test_defaults_and_fields() -> None:
         "protectMs": 500,
         "echoMarginDb": 18.0,
         "silenceMs": 4000,
+        "deadAir": True,
+        "callQuality": True,
+        "qualityEveryMs": 2000,
     }
+    assert ListenOptions().to_json()["qualityEveryMs"] == 5000
+    assert not ListenOptions().dead_air
+    assert not ListenOptions().call_quality
 
 
 @pytest.mark.parametrize(
@@ -42,6 +51,13 @@ def test_defaults_and_fields() -> None:
         ({"hangoverMs": 1.5}, r"listen\.hangoverMs"),
         ({"silenceMs": True}, r"listen\.silenceMs"),
         ({"echoMarginDb": "12"}, r"listen\.echoMarginDb"),
+        ({"deadAir": 1}, r"listen\.deadAir: true or false"),
+        ({"callQuality": "yes"}, r"listen\.callQuality: true or false"),
+        (
+            {"qualityEveryMs": 999},
+            r"listen\.qualityEveryMs: a whole number of milliseconds, 1000-60000",
+        ),
+        ({"qualityEveryMs": 60001}, r"listen\.qualityEveryMs"),
     ],
 )
 def test_bad_options_name_the_field(raw: object, field: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from callgate.calls.quality import PACKET_MS, mos_from
 from callgate.media.pcm import FRAME_BYTES, SILENCE_FRAME
 from callgate.telephony.simulated import SimulatedCarrier
 from callgate.telephony.simulated.scripts import DEFAULT_SCRIPTS, CalleeScript
@@ -15,7 +16,16 @@ from tests.api.live import Client, Live, connect, live_gateway
 from tests.listen import audio
 from tests.listen.test_vad import ONSET_TOLERANCE_MS
 
-LISTEN_EVENTS = ("speechStarted", "speechStopped", "bargeIn", "machineDetection", "beep", "silence")
+LISTEN_EVENTS = (
+    "speechStarted",
+    "speechStopped",
+    "bargeIn",
+    "machineDetection",
+    "beep",
+    "silence",
+    "deadAir",
+    "callQuality",
+)
 TOKEN = "Bearer "
 
 
@@ -237,6 +247,69 @@ async def test_silence_after_the_configured_time(tmp_path: Path) -> None:
         assert (await client.next("silence")) == {"sessionId": sid, "side": "both", "ms": 1500}
         await live.step(3.0)
         assert len(listened(client)) == 1  # once per silent stretch
+
+
+async def test_silence_in_a_conversation_says_who_owes_the_next_word(tmp_path: Path) -> None:
+    words = audio.trim(audio.speech("hello, who is calling?", "en-us"))
+    answer_end_s = 1.0 + len(words) / 8000
+    wav = audio.write_wav(tmp_path / "callee.wav", audio.Scene(12.0, [(1.0, words, True)]).render())
+    scripts = (callee(r"0819\d+", wav), *DEFAULT_SCRIPTS)
+    async with live_gateway(tmp_path, simulator_scripts=scripts, no_client_grace_s=0) as live:
+        asked, plain = hear(await connect(live)), hear(await connect(live))
+        sid = await live.call("08190007")
+        await join(live, asked, sid, listen={"silenceMs": 1500})
+        await join(live, plain, sid)
+        await answered(live, asked)
+        # the callee speaks at 1 s; its turn ends 400 ms (hangover) after its last word; the
+        # bot says nothing for 1.5 s more: `bot`
+        await live.step(answer_end_s + 0.4 + 1.5 - 0.1)
+        await asked.next("speechStarted")
+        await asked.next("speechStopped")
+        assert [name for name, _ in listened(asked)] == ["speechStarted", "speechStopped"]
+        await live.step(0.8)
+        assert (await asked.next("silence")) == {"sessionId": sid, "side": "bot", "ms": 1500}
+        # the bot talks for a second; the callee does not answer it: `callee`, once
+        tone = b"".join(_numbered(i) for i in range(50))
+        ack = await asked.ask(
+            "audio", {"sessionId": sid, "audioData": tone, "audioFormat": "pcm16"}
+        )
+        assert ack["success"] is True
+        await live.step(1.0 + 1.4)
+        assert [name for name, _ in listened(asked)].count("silence") == 1
+        await live.step(0.4)
+        assert (await asked.next("silence")) == {"sessionId": sid, "side": "callee", "ms": 1500}
+        await live.step(3.0)
+        assert [name for name, _ in listened(asked)].count("silence") == 2
+        assert listened(plain) == []
+
+
+async def test_call_quality_every_interval_as_the_cdr_reads_it(tmp_path: Path) -> None:
+    scripts = (CalleeScript(r"0819\d+", ring_s=0.5, audio="silence"), *DEFAULT_SCRIPTS)
+    async with live_gateway(tmp_path, simulator_scripts=scripts, no_client_grace_s=0) as live:
+        client = hear(await connect(live))
+        sid = await live.call("08190008")
+        ack = await join(live, client, sid, listen={"callQuality": True, "qualityEveryMs": 2000})
+        assert ack["listen"]["qualityEveryMs"] == 2000
+        await answered(live, client)
+        await live.step(1.9)
+        assert listened(client) == []
+        await live.step(0.2)
+        first = await client.next("callQuality")
+        clean = mos_from(0.0, PACKET_MS + 40.0)  # no loss, the least jitter buffer: 4.38
+        assert first == {
+            "sessionId": sid,
+            "lossPct": 0.0,
+            "jitterMs": 0.0,
+            "rttMs": None,
+            "mos": clean,
+        }
+        await live.step(4.0)
+        later = [await client.next("callQuality") for _ in range(2)]
+        assert [r["mos"] for r in later] == [clean, clean]
+        assert [name for name, _ in listened(client)] == ["callQuality"] * 3
+        cdr = carrier(live)
+        assert cdr.media_quality(sid) is not None
+        assert cdr.media_quality("no-such-call") is None
 
 
 async def test_bad_listen_options_are_refused_in_the_ack_and_nothing_is_joined(

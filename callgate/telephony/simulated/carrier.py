@@ -17,6 +17,7 @@ import numpy as np
 
 from callgate.calls.causes import Cause
 from callgate.calls.ids import new_session_id
+from callgate.calls.quality import MediaQuality
 from callgate.calls.trunk import (
     TrunkAnswered,
     TrunkAudio,
@@ -295,6 +296,14 @@ class SimulatedCarrier:
         self._report_quality(call)
         self._emit(TrunkHangup(call.session_id, cause, by_remote=True))
         self._drop(call)
+
+    def media_quality(self, session_id: str) -> MediaQuality | None:
+        """`ReportsMediaQuality`: the link's figures so far, as `_report_quality` will end them."""
+        call = self._calls.get(session_id)
+        if call is None or call.link is None:
+            return None
+        sent = self.audio_heard_frames.get(session_id, 0)
+        return call.link.quality(self._ticker.tick_no, sent)
 
     def _report_quality(self, call: _SimCall) -> None:
         if call.link is not None:

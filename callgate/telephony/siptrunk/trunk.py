@@ -24,6 +24,7 @@ from callgate.calls.causes import Cause
 from callgate.calls.quality import MediaQuality
 from callgate.calls.trunk import (
     SignallingFigures,
+    TrunkDeadAir,
     TrunkEvent,
     TrunkHangup,
     TrunkListener,
@@ -440,9 +441,16 @@ class SipTrunk:
         if engine is not None:
             self._execute(engine.transport_failed(key, self._clock.monotonic()))
 
+    def media_quality(self, session_id: str) -> MediaQuality | None:
+        """`ReportsMediaQuality`: the RTP session's counters so far, as the CDR will read them."""
+        stats = self._media.stats(session_id)
+        return None if stats is None else quality_of(stats)
+
     def _on_media_dead(self, session_id: str, cause: int) -> None:
         engine = self._engine
         if engine is not None:
+            # dead air: told first, then the BYE and the TrunkHangup of the timeout's cause
+            self._emit(TrunkDeadAir(session_id, round(self.settings.rtp_timeout_s * 1000)))
             self._execute(engine.media_timeout(session_id, cause, self._clock.monotonic()))
 
 
