@@ -326,6 +326,11 @@ class RtpSession:
         datagram = self.send_tick(pcm16_frame)
         return _tick_output(([] if datagram is None else [datagram], self.play_tick()))
 
+    def skip_frames(self, frames: int) -> None:
+        """`frames` ticks passed without a send_tick (the process fell behind): the RTP clock
+        moves on as the sampling clock did; the sequence number does not (nothing was sent)."""
+        self._ts = (self._ts + frames * SAMPLES_PER_FRAME) & _TS_MASK
+
     def send_tick(
         self, pcm16_frame: bytes | None, encoded: bytes | None = None
     ) -> tuple[bytes, Address] | None:

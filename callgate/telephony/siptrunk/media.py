@@ -180,6 +180,7 @@ class MediaPlane:
         """When the latest tick's last packet went to the kernel (monotonic s): send timing, for
         monitoring and the benchmark."""
         self._unsubscribe: Callable[[], None] | None = None
+        self._last_tick: int | None = None
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -362,6 +363,14 @@ class MediaPlane:
             for stream in self._streams.values()
             if stream.session is not None and not stream.closed
         ]
+        last, self._last_tick = self._last_tick, tick_no
+        if last is not None and tick_no - last > 1:
+            # Ticks the process fell too far behind to run (MediaTicker skips ahead): the
+            # sampling clock went on, so RTP time does too, and the far end sees a gap, not a
+            # slower clock (RFC 3550 5.1).
+            for stream in streams:
+                assert stream.session is not None
+                stream.session.skip_frames(tick_no - last - 1)
         if self._holding:
             self._music_tick()
         # Send first, every call's packet before anything is read: how much arrived since the last

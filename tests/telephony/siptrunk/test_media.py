@@ -147,6 +147,20 @@ def test_the_domains_frame_goes_out_on_the_next_tick(media, far):
     assert far.receive()[1] == 0  # nothing from the domain: encoded silence keeps flowing
 
 
+def test_ticks_skipped_when_the_process_fell_behind_move_the_rtp_clock_on(media, far):
+    media.plane.open(CALL)
+    media.plane.apply(MediaStart(CALL, negotiated(far), answered=True))
+    media.tick()
+    first = struct.unpack("!HI", far.receive()[2:8])
+    # The loop stalls 200 ms: the ticker skips ahead instead of bursting ten frames.
+    media.clock.set_time(media.clock.monotonic() + 0.2)
+    media.tick()
+    assert media.ticker.skipped_frames == 9
+    seq, ts = struct.unpack("!HI", far.receive()[2:8])
+    assert seq == first[0] + 1  # nothing was sent in the gap
+    assert (ts - first[1]) & 0xFFFFFFFF == 10 * 160  # but 200 ms of sampling time went by
+
+
 def test_the_far_ends_audio_comes_up_one_frame_per_tick(media, far):
     port = media.plane.open(CALL)
     media.plane.apply(MediaStart(CALL, negotiated(far), answered=True))
