@@ -8,15 +8,11 @@ state across chunks.
 
 from __future__ import annotations
 
-import wave
 from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from pathlib import Path
 from typing import Final, Literal
 
-import numpy as np
-
-from callgate.media.pcm import SAMPLE_RATE_HZ, float_to_pcm16
-from callgate.media.resample import Resampler
+from callgate.media.wavread import wav_to_pcm16
 
 AudioFormat = Literal["mp3", "pcm16", "ulaw", "alaw"]
 FORMATS: Final = ("mp3", "pcm16", "ulaw", "alaw")
@@ -38,22 +34,6 @@ Source = str | Path | bytes | bytearray | memoryview | AsyncIterable[bytes]
 def _chunks(data: bytes, size: int = CHUNK_BYTES) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
-
-
-def wav_to_pcm16(path: Path) -> bytes:
-    """A 16-bit PCM WAV file as 8 kHz mono pcm16."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2 or wav.getcomptype() != "NONE":
-            raise ValueError(f"{path}: only 16-bit PCM WAV files can be played")
-        channels, rate_hz = wav.getnchannels(), wav.getframerate()
-        raw = wav.readframes(wav.getnframes())
-    if channels == 1 and rate_hz == SAMPLE_RATE_HZ:
-        return raw
-    samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    samples = samples.reshape(-1, channels)
-    resampler = Resampler(rate_hz)
-    out = np.concatenate([resampler.process(samples), resampler.flush()])
-    return float_to_pcm16(out)
 
 
 async def _iterate(data: bytes) -> AsyncGenerator[bytes, None]:

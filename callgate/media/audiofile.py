@@ -1,7 +1,7 @@
 """A whole audio file as PCM16 8 kHz mono, for audio the gateway plays itself (music on hold).
 
-The same formats a client may stream: `.wav` (16-bit PCM, any rate and channel count, read as
-`callgate.client` reads it), and by suffix `.mp3`, `.ulaw`/`.mulaw`, `.alaw`, `.pcm`/`.raw`
+The same formats a client may stream: `.wav` (16-bit PCM, any rate and channel count, read by
+callgate.media.wavread as a client's are), and by suffix `.mp3`, `.ulaw`/`.mulaw`, `.alaw`, `.pcm`/`.raw`
 (pcm16 at 8 kHz), each through the gateway's own `AudioDecoder`.
 """
 
@@ -11,9 +11,9 @@ import wave
 from pathlib import Path
 from typing import Final
 
-from callgate.client.audio import wav_to_pcm16
 from callgate.media.decoder import AudioDecoder
 from callgate.media.errors import AudioFormatError
+from callgate.media.wavread import wav_to_pcm16
 
 MAX_FILE_BYTES: Final = 16 << 20
 """Longer than any music on hold needs (about 17 minutes of 8 kHz pcm16); a bigger file is a
