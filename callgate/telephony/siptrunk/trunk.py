@@ -339,11 +339,7 @@ class SipTrunk:
 
     def transfer(self, session_id: str, target: str) -> None:
         """Blind transfer by REFER (`TransfersCalls`); ValueError for a target SIP cannot name."""
-        engine = self._engine
-        if engine is None:
-            raise ValueError("the SIP trunk is not started")
-        outputs = engine.transfer(session_id, target, self._clock.monotonic())  # may raise
-        self._execute(outputs)
+        self._execute(self._started().transfer(session_id, target, self._clock.monotonic()))
 
     def hold(self, session_id: str) -> None:
         """Our hold (`HoldsCalls`): sendonly re-INVITE, music on hold; ValueError when the call
